@@ -1,0 +1,136 @@
+"""The compiler's view: compile with ``jax.jit``, read XLA's cost and memory analyses, recount op by op."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+
+from jaxcost.hlo import Recount, recount
+from jaxcost.specs import Conv, Dense
+
+XLA_FLOPS, XLA_TRANSCENDENTALS, XLA_BYTES = "flops", "transcendentals", "bytes accessed"
+
+
+def normalize_cost_analysis(value: Any) -> dict[str, float]:
+    """XLA's cost analysis as a flat dict, whatever JAX returned (dict, list of one dict, or None)."""
+    if value is None:
+        return {}
+    if isinstance(value, (list, tuple)):
+        return normalize_cost_analysis(value[0]) if value else {}
+    return {str(key): float(number) for key, number in dict(value).items()}
+
+
+def normalize_memory_analysis(value: Any) -> dict[str, int]:
+    """``memory_analysis()`` fields ending in ``_in_bytes`` as a dict of ints (empty when unavailable)."""
+    if value is None:
+        return {}
+    return {name: int(getattr(value, name)) for name in dir(value)
+            if name.endswith("_in_bytes") and isinstance(getattr(value, name, None), int)}
+
+
+@dataclass
+class CompilerCost:
+    """What XLA says one compiled program costs, beside jaxcost's op-by-op recount of the same program.
+
+    ``xla`` holds XLA's figures exactly as given (-1 included; a key XLA left out means 0).
+    ``flops``, ``transcendentals`` and ``bytes_accessed`` are the recount: exact ints, never with -1 in
+    them. Where XLA's own totals are known, the recount reproduces them exactly.
+    """
+
+    xla: dict[str, float]
+    recount: Recount
+    memory: dict[str, int]
+    hlo_text: str
+    lowered_text: str
+    platform: str
+    seconds_compile: float
+
+    @property
+    def flops(self) -> int:
+        return self.recount.flops
+
+    @property
+    def transcendentals(self) -> int:
+        return self.recount.transcendentals
+
+    @property
+    def bytes_accessed(self) -> int:
+        return self.recount.bytes_accessed
+
+    @property
+    def xla_flops(self) -> float:
+        return self.xla.get(XLA_FLOPS, 0.0)
+
+    @property
+    def xla_transcendentals(self) -> float:
+        return self.xla.get(XLA_TRANSCENDENTALS, 0.0)
+
+    @property
+    def xla_bytes_accessed(self) -> float:
+        return self.xla.get(XLA_BYTES, 0.0)
+
+    @property
+    def bytes_operands(self) -> dict[int, float]:
+        """XLA's per-operand-slot byte figures (``bytes accessed{i}{}``), summed over all instructions."""
+        prefix = XLA_BYTES
+        return {int(key[len(prefix):-2]): number for key, number in self.xla.items()
+                if key.startswith(prefix) and key.endswith("{}") and key[len(prefix):-2].isdigit()}
+
+    @property
+    def bytes_output(self) -> float:
+        """XLA's summed output bytes (``bytes accessedout{}``)."""
+        return self.xla.get(XLA_BYTES + "out{}", 0.0)
+
+    @property
+    def unknown(self) -> list[str]:
+        """What XLA does not know: XLA keys reported as -1, and the instructions behind them."""
+        keys = [f"XLA '{key}' = -1" for key, number in self.xla.items() if number < 0]
+        return keys + self.recount.unknown
+
+    @property
+    def xla_known(self) -> bool:
+        """True when XLA's totals hold no unknown (-1) contribution and XLA reported at all."""
+        return bool(self.xla) and not self.unknown
+
+    def xla_reproduced(self, key: str) -> bool:
+        """Whether the recount, summed the way XLA sums it (float32), equals XLA's reported total."""
+        xla_key = {"flops": XLA_FLOPS, "transcendentals": XLA_TRANSCENDENTALS, "bytes_accessed": XLA_BYTES}[key]
+        return self.recount.as_xla_sums(key) == self.xla.get(xla_key, 0.0)
+
+
+def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
+    """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs."""
+    start = time.perf_counter()
+    lowered = jax.jit(function).lower(*args)
+    executable = lowered.compile()
+    seconds_compile = time.perf_counter() - start
+    try:
+        memory = normalize_memory_analysis(executable.memory_analysis())
+    except (NotImplementedError, RuntimeError, AttributeError):
+        memory = {}
+    hlo_text = executable.as_text()
+    return CompilerCost(
+        xla=normalize_cost_analysis(executable.cost_analysis()),
+        recount=recount(hlo_text),
+        memory=memory,
+        hlo_text=hlo_text,
+        lowered_text=lowered.as_text(dialect="hlo"),
+        platform=jax.devices()[0].platform,
+        seconds_compile=seconds_compile,
+    )
+
+
+def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any) -> CompilerCost:
+    """What the compiler says a layer spec, or ``function(*args)``, costs."""
+    if isinstance(spec_or_function, (Conv, Dense)):
+        from jaxcost.modules import abstract_arguments, forward_function
+
+        if args:
+            raise ValueError("args: a layer spec brings its own arguments; pass none")
+        return compile_function(forward_function(spec_or_function), *abstract_arguments(spec_or_function))
+    if not callable(spec_or_function):
+        raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
+    return compile_function(spec_or_function, *args)

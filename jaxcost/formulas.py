@@ -1,0 +1,157 @@
+"""Analytic costs of a layer spec, and the numbers other tools print for it. Pure Python ints.
+
+Conventions (see the README for the full table):
+
+* ``textbook_macs`` counts every kernel tap at every output position, taps on padding included:
+  ``N * P * T * (Cin / g) * Cout`` for a convolution, ``rows * Cin * Cout`` for a dense layer.
+* ``macs`` counts only taps that land on real input elements: taps on padding or on the holes that
+  input dilation leaves are not multiply-adds. This is what XLA's cost analysis counts.
+* ``flops = 2 * macs`` plus one flop per bias add (one per output element).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from jaxcost.specs import Conv, Dense, Spec
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Exact analytic cost of one layer. Every count is an int; bytes are at the spec's dtype."""
+
+    params: int
+    macs: int
+    bias_adds: int
+    textbook_macs: int
+    bytes_input: int
+    bytes_weights: int
+    bytes_output: int
+
+    @property
+    def flops(self) -> int:
+        """2 per exact multiply-add, plus 1 per bias add."""
+        return 2 * self.macs + self.bias_adds
+
+    @property
+    def textbook_flops(self) -> int:
+        """2 per textbook multiply-add (padding taps included), plus 1 per bias add."""
+        return 2 * self.textbook_macs + self.bias_adds
+
+    @property
+    def padding_macs(self) -> int:
+        """Multiply-adds the textbook formula counts on padding or dilation holes."""
+        return self.textbook_macs - self.macs
+
+    @property
+    def bytes_accessed(self) -> int:
+        """Minimal memory traffic: read input and weights (bias included) once, write output once."""
+        return self.bytes_input + self.bytes_weights + self.bytes_output
+
+    @property
+    def bytes_model(self) -> int:
+        """Size of the parameters at the spec's dtype (the model size on disk or in memory)."""
+        return self.bytes_weights
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, flops per byte of minimal traffic."""
+        return self.flops / self.bytes_accessed
+
+    def as_dict(self) -> dict[str, float]:
+        names = ("params", "macs", "flops", "bias_adds", "textbook_macs", "textbook_flops", "bytes_input",
+                 "bytes_weights", "bytes_output", "bytes_accessed", "bytes_model", "intensity")
+        return {name: getattr(self, name) for name in names}
+
+
+def valid_taps(size: int, kernel: int, stride: int, pad_lo: int, size_out: int,
+               input_dilation: int = 1, kernel_dilation: int = 1) -> int:
+    """(output position, kernel tap) pairs of one spatial dimension whose tap lands on a real input element."""
+    count = 0
+    for tap in range(kernel):
+        offset = tap * kernel_dilation - pad_lo
+        for position in range(size_out):
+            index = position * stride + offset
+            if index % input_dilation == 0 and 0 <= index // input_dilation < size:
+                count += 1
+    return count
+
+
+def conv_taps(spec: Conv) -> int:
+    """Sum over output positions of the kernel taps that land inside the input, for one image."""
+    return math.prod(
+        valid_taps(size, kernel, stride, lo, size_out, in_dil, k_dil)
+        for size, kernel, stride, (lo, _), size_out, in_dil, k_dil in zip(
+            spec.spatial_shape, spec.kernel_size, spec.strides, spec.pads, spec.output_spatial,
+            spec.input_dilation, spec.kernel_dilation))
+
+
+def analytic(spec: Spec) -> Cost:
+    """Exact analytic cost of a layer spec."""
+    itemsize = spec.itemsize
+    bytes_input = math.prod(spec.input_shape) * itemsize
+    bytes_output = math.prod(spec.output_shape) * itemsize
+    bias = spec.features if spec.use_bias else 0
+    if isinstance(spec, Dense):
+        macs = spec.rows * spec.in_features * spec.features
+        params = spec.in_features * spec.features + bias
+        return Cost(params=params, macs=macs, bias_adds=spec.rows * bias, textbook_macs=macs,
+                    bytes_input=bytes_input, bytes_weights=params * itemsize, bytes_output=bytes_output)
+    per_output_channel = spec.in_features // spec.feature_group_count * spec.features
+    positions = math.prod(spec.output_spatial)
+    params = math.prod(spec.kernel_size) * per_output_channel + bias
+    return Cost(
+        params=params,
+        macs=spec.batch * per_output_channel * conv_taps(spec),
+        bias_adds=spec.batch * positions * bias,
+        textbook_macs=spec.batch * positions * math.prod(spec.kernel_size) * per_output_channel,
+        bytes_input=bytes_input,
+        bytes_weights=params * itemsize,
+        bytes_output=bytes_output,
+    )
+
+
+#: What each convention counts, and where the rule comes from.
+CONVENTION_RULES: dict[str, str] = {
+    "xla": "FLOPs: 2 per multiply-add on real input (taps on padding skipped) + 1 per bias add; "
+           "XLA HloCostAnalysis (convolution: valid positions only; dot: 2*M*N*K; add: 1 per element)",
+    "textbook": "FLOPs: 2 per multiply-add counting every tap (padding included) + 1 per bias add; "
+                "the classic (2*k*k*Cin/g + 1)*Hout*Wout*Cout",
+    "fvcore": "MACs labelled flops, every tap, bias ignored; fvcore jit_handles conv_flop_count "
+              "(batch * prod(w_shape) * prod(out_spatial)) and linear (prod(input) * out_features)",
+    "thop": "MACs labelled flops, every tap, bias ignored; thop calculate_conv2d_flops "
+            "(numel(output) * Cin/g * prod(kernel)) and calculate_linear (in_features * numel(output))",
+    "ptflops": "MACs, every tap, bias counted as one MAC per output element for convs but only "
+               "out_features once for Linear; ptflops pytorch_engine conv_flops_counter_hook / linear_flops_counter_hook",
+    "torchinfo": "mult-adds = (weight + bias params) * N * prod(out_spatial) for convs, "
+                 "output_size[0] * (weight + bias params) for Linear (first dim only); torchinfo LayerInfo.calculate_macs",
+    "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count, mm/addmm 2*M*N*K",
+    "calflops": "FLOPs: 2 per multiply-add, every tap, + bias for convs, no bias for Linear; "
+                "calflops pytorch_ops _conv_flops_compute / _linear_flops_compute",
+}
+
+
+def conventions(spec: Spec) -> dict[str, int]:
+    """The number each common tool prints for this layer (see ``CONVENTION_RULES`` for what each counts)."""
+    cost = analytic(spec)
+    macs = cost.textbook_macs
+    bias_params = spec.features if spec.use_bias else 0
+    if isinstance(spec, Dense):
+        ptflops = macs + bias_params
+        torchinfo = spec.output_shape[0] * (spec.in_features * spec.features + bias_params)
+        calflops = 2 * macs
+    else:
+        ptflops = macs + cost.bias_adds
+        torchinfo = macs + cost.bias_adds
+        calflops = 2 * macs + cost.bias_adds
+    return {
+        "xla": cost.flops,
+        "textbook": cost.textbook_flops,
+        "fvcore": macs,
+        "thop": macs,
+        "ptflops": ptflops,
+        "torchinfo": torchinfo,
+        "torch": 2 * macs,
+        "calflops": calflops,
+    }

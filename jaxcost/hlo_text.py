@@ -1,0 +1,248 @@
+"""Parse optimized HLO text into computations and instructions.
+
+One parser serves live programs (``Compiled.as_text()``) and stored fixtures alike, so tests on
+the CPU can read HLO captured on a GPU. It reads one instruction line at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+#: Bytes per element of each HLO primitive type (XLA's ByteSizeOfPrimitiveType).
+PRIMITIVE_BYTES: dict[str, int] = {
+    "pred": 1, "s2": 1, "u2": 1, "s4": 1, "u4": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "s32": 4, "u32": 4,
+    "s64": 8, "u64": 8, "f16": 2, "bf16": 2, "f32": 4, "f64": 8, "c64": 8, "c128": 16,
+    "f8e5m2": 1, "f8e4m3fn": 1, "f8e4m3b11fnuz": 1, "f8e5m2fnuz": 1, "f8e4m3fnuz": 1, "f8e4m3": 1,
+    "f8e3m4": 1, "f8e8m0fnu": 1, "f4e2m1fn": 1, "token": 0, "opaque": 0,
+}
+POINTER_BYTES = 8  # XLA sizes a tuple as one pointer per element
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An HLO array shape (``dtype``, ``dims``, ``minor_to_major``) or a tuple of shapes."""
+
+    dtype: str = ""
+    dims: tuple[int, ...] = ()
+    minor_to_major: tuple[int, ...] | None = None
+    elements_of: tuple["Shape", ...] | None = None
+
+    @property
+    def is_tuple(self) -> bool:
+        return self.elements_of is not None
+
+    @property
+    def elements(self) -> int:
+        """Number of elements of an array (0 for a tuple)."""
+        return 0 if self.is_tuple else math.prod(self.dims)
+
+    @property
+    def bytes(self) -> int:
+        """XLA's ByteSizeOf: element bytes for arrays, a pointer table for tuples."""
+        if self.elements_of is not None:
+            return POINTER_BYTES * len(self.elements_of)
+        return self.elements * PRIMITIVE_BYTES.get(self.dtype, 0)
+
+    def leaves(self) -> list["Shape"]:
+        if self.elements_of is None:
+            return [self]
+        return [leaf for element in self.elements_of for leaf in element.leaves()]
+
+    def __str__(self) -> str:
+        if self.elements_of is not None:
+            return "(" + ", ".join(map(str, self.elements_of)) + ")"
+        return f"{self.dtype}[{','.join(map(str, self.dims))}]"
+
+
+@dataclass
+class Instruction:
+    """One HLO instruction: name, result shape, opcode, operand names and raw attributes."""
+
+    name: str
+    shape: Shape
+    opcode: str
+    operands: list[str]
+    attributes: dict[str, str]
+    is_root: bool = False
+    users: list["Instruction"] = field(default_factory=list, repr=False)
+
+    def attribute(self, key: str, default: str = "") -> str:
+        return self.attributes.get(key, default)
+
+    @property
+    def op_name(self) -> str:
+        """The ``op_name`` metadata (e.g. ``jit(f)/Conv_0/conv_general_dilated``), or ''."""
+        metadata = self.attributes.get("metadata", "")
+        start = metadata.find('op_name="')
+        if start < 0:
+            return ""
+        start += len('op_name="')
+        end = start
+        while end < len(metadata) and metadata[end] != '"':
+            end += 2 if metadata[end] == "\\" else 1
+        return metadata[start:end]
+
+    def called(self, key: str) -> list[str]:
+        """Computation names an attribute calls (``calls``, ``to_apply``, ``body``, ``branch_computations``)."""
+        value = self.attributes.get(key, "")
+        value = value.strip("{}")
+        return [part.strip().lstrip("%") for part in value.split(",") if part.strip()]
+
+
+@dataclass
+class Computation:
+    name: str
+    instructions: list[Instruction]
+    is_entry: bool = False
+
+    @property
+    def root(self) -> Instruction:
+        for instruction in self.instructions:
+            if instruction.is_root:
+                return instruction
+        return self.instructions[-1]
+
+    def by_name(self) -> dict[str, Instruction]:
+        return {instruction.name: instruction for instruction in self.instructions}
+
+    def parameters(self) -> list[Instruction]:
+        """Parameter instructions in parameter-number order."""
+        params = [i for i in self.instructions if i.opcode == "parameter"]
+        return sorted(params, key=lambda i: int(i.attributes.get("_number", "0")))
+
+
+@dataclass
+class Module:
+    computations: dict[str, Computation]
+
+    @property
+    def entry(self) -> Computation:
+        for computation in self.computations.values():
+            if computation.is_entry:
+                return computation
+        return list(self.computations.values())[-1]
+
+
+def _matching(text: str, start: int) -> int:
+    """Index just past the bracket group opening at ``text[start]``, skipping quoted strings."""
+    pairs = {"(": ")", "{": "}", "[": "]"}
+    stack = [pairs[text[start]]]
+    index = start + 1
+    while index < len(text) and stack:
+        char = text[index]
+        if char == '"':
+            index += 1
+            while index < len(text) and text[index] != '"':
+                index += 2 if text[index] == "\\" else 1
+        elif char in pairs:
+            stack.append(pairs[char])
+        elif char == stack[-1]:
+            stack.pop()
+        index += 1
+    return index
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split at separators outside brackets and quotes."""
+    parts, depth, start, index = [], 0, 0, 0
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            index += 1
+            while index < len(text) and text[index] != '"':
+                index += 2 if text[index] == "\\" else 1
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def parse_shape(text: str) -> Shape:
+    """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``."""
+    text = text.strip()
+    if text.startswith("("):
+        return Shape(elements_of=tuple(parse_shape(part) for part in split_top_level(text[1:-1])))
+    bracket = text.index("[")
+    close = text.index("]", bracket)
+    dims_text = text[bracket + 1:close].replace("<=", "")
+    dims = tuple(int(d) for d in dims_text.split(",") if d.strip())
+    layout = None
+    rest = text[close + 1:]
+    if rest.startswith("{"):
+        layout_text = rest[1:_matching(rest, 0) - 1].split(":")[0]
+        layout = tuple(int(d) for d in layout_text.split(",") if d.strip())
+    return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout)
+
+
+def _read_shape(text: str) -> tuple[Shape, str]:
+    """Parse the shape at the start of ``text``; return it and the rest."""
+    if text.startswith("("):
+        end = _matching(text, 0)
+    else:
+        end = text.index("]") + 1
+        if end < len(text) and text[end] == "{":
+            end = _matching(text, end)
+    return parse_shape(text[:end]), text[end:].lstrip()
+
+
+def parse_instruction(line: str) -> Instruction:
+    """Parse one instruction line, e.g. ``%add.0 = f32[8]{0} add(%a, %b), metadata={...}``."""
+    line = line.strip()
+    is_root = line.startswith("ROOT ")
+    if is_root:
+        line = line[5:]
+    name, _, rest = line.partition(" = ")
+    shape, rest = _read_shape(rest)
+    paren = rest.index("(")
+    opcode = rest[:paren].strip()
+    close = _matching(rest, paren)
+    operand_text = rest[paren + 1:close - 1]
+    attributes: dict[str, str] = {}
+    for part in split_top_level(rest[close:].lstrip(", ")):
+        key, _, value = part.partition("=")
+        attributes[key.strip()] = value.strip()
+    operands: list[str] = []
+    if opcode == "parameter":
+        attributes["_number"] = operand_text.strip()
+    elif opcode != "constant":
+        for item in split_top_level(operand_text):
+            operands.append(item.split()[-1].lstrip("%"))
+    return Instruction(name=name.strip().lstrip("%"), shape=shape, opcode=opcode, operands=operands,
+                       attributes=attributes, is_root=is_root)
+
+
+def parse_module(text: str) -> Module:
+    """Parse a whole HLO module's text into computations; instructions know their users."""
+    computations: dict[str, Computation] = {}
+    current: Computation | None = None
+    for raw in text.splitlines():
+        if current is None:
+            stripped = raw.strip()
+            if stripped.endswith("{") and not raw.startswith(" ") and not stripped.startswith("HloModule"):
+                is_entry = stripped.startswith("ENTRY ")
+                header = stripped[6:] if is_entry else stripped
+                name = header.split()[0].split("(")[0].lstrip("%")
+                current = Computation(name=name, instructions=[], is_entry=is_entry)
+            continue
+        if raw.startswith("}"):
+            _link_users(current)
+            computations[current.name] = current
+            current = None
+        elif raw.strip():
+            current.instructions.append(parse_instruction(raw))
+    return Module(computations)
+
+
+def _link_users(computation: Computation) -> None:
+    by_name = computation.by_name()
+    for instruction in computation.instructions:
+        for operand in dict.fromkeys(instruction.operands):
+            if operand in by_name:
+                by_name[operand].users.append(instruction)
