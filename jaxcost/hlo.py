@@ -132,17 +132,11 @@ class _Analyzer:
     def __init__(self, module: Module):
         self.module = module
         self._computation_costs: dict[str, OpCost] = {}
-
-    def _shapes(self, computation: Computation) -> dict[str, Shape]:
-        cache = getattr(computation, "_shape_cache", None)
-        if cache is None:
-            cache = {i.name: i.shape for i in computation.instructions}
-            computation._shape_cache = cache  # type: ignore[attr-defined]
-        return cache
+        self.bias_parameters = bias_parameters(module)
 
     def operand_shapes(self, instruction: Instruction, computation: Computation) -> list[Shape]:
-        shapes = self._shapes(computation)
-        return [shapes[name] for name in instruction.operands]
+        by_name = computation.by_name()
+        return [by_name[name].shape for name in instruction.operands]
 
     def cost(self, instruction: Instruction, computation: Computation) -> OpCost:
         """Cost of one instruction: the default rule, adjusted by the opcode's registered rule."""
@@ -158,7 +152,8 @@ class _Analyzer:
                 cost.transcendentals = elements
             else:
                 cost.flops = elements
-                cost.flops_by_opcode[opcode] = elements
+                role = flop_role(instruction, computation, self.bias_parameters.get(computation.name, set()))
+                cost.flops_by_opcode[role] = elements
         elif opcode in _RULES:
             _RULES[opcode](self, instruction, computation, cost)
         return cost
@@ -323,6 +318,57 @@ def _custom_call(analyzer: _Analyzer, instruction: Instruction, computation: Com
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     target = instruction.attribute("custom_call_target").strip('"')
     cost.unknown.append(f"{instruction.name} (custom-call {target})")
+
+
+#: The role an add plays when one operand is a broadcast: adding a bias along the feature axis.
+BIAS_ADD = "add(bias)"
+
+
+def flop_role(instruction: Instruction, computation: Computation, bias_parameters: set[str] = frozenset()) -> str:
+    """What an elementwise op's flops are for: its opcode, or ``add(bias)`` for a bias add.
+
+    An add is a bias add when one operand is, through converts and reshapes, a broadcast, or a
+    parameter known to hold a bias (a batch-1 dense layer's bias is only bitcast, never broadcast).
+    """
+    if instruction.opcode != "add":
+        return instruction.opcode
+    by_name = computation.by_name()
+    for operand in instruction.operands:
+        producer = by_name.get(operand)
+        while producer is not None and producer.opcode in ("convert", "bitcast", "reshape", "copy"):
+            producer = by_name.get(producer.operands[0])
+        if producer is not None and (producer.opcode == "broadcast" or producer.name in bias_parameters):
+            return BIAS_ADD
+    return instruction.opcode
+
+
+def _is_bias_parameter(instruction: Instruction) -> bool:
+    """A Flax bias parameter, by its metadata (``variables['params']['bias']``, ``p['params']['Conv_0']['bias']``)."""
+    return instruction.opcode == "parameter" and instruction.op_name.replace("\\", "").endswith("['bias']")
+
+
+def bias_parameters(module: Module) -> dict[str, set[str]]:
+    """Per computation, the parameters that carry a Flax bias: entry parameters, and fused ones fed by them."""
+    entry = module.entry
+    found = {entry.name: {i.name for i in entry.parameters() if _is_bias_parameter(i)}}
+    pending = [entry]
+    while pending:
+        computation = pending.pop()
+        by_name = computation.by_name()
+        for instruction in computation.instructions:
+            if instruction.opcode != "fusion":
+                continue
+            called = module.computations[instruction.called("calls")[0]]
+            params = called.parameters()
+            for index, operand in enumerate(instruction.operands):
+                source = by_name[operand]
+                while source.opcode in ("bitcast", "convert", "copy") and source.operands:
+                    source = by_name[source.operands[0]]
+                if source.name in found[computation.name]:
+                    found.setdefault(called.name, set()).add(params[index].name)
+            found.setdefault(called.name, set())
+            pending.append(called)
+    return found
 
 
 def _window(instruction: Instruction) -> dict[str, list[int]]:

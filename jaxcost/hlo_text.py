@@ -95,6 +95,7 @@ class Computation:
     name: str
     instructions: list[Instruction]
     is_entry: bool = False
+    _index: dict[str, Instruction] = field(default_factory=dict, repr=False)
 
     @property
     def root(self) -> Instruction:
@@ -104,7 +105,10 @@ class Computation:
         return self.instructions[-1]
 
     def by_name(self) -> dict[str, Instruction]:
-        return {instruction.name: instruction for instruction in self.instructions}
+        """Instructions by name (built once; computations are not edited after parsing)."""
+        if len(self._index) != len(self.instructions):
+            self._index = {instruction.name: instruction for instruction in self.instructions}
+        return self._index
 
     def parameters(self) -> list[Instruction]:
         """Parameter instructions in parameter-number order."""

@@ -1,0 +1,295 @@
+"""Analytic against compiler: every difference itemized, each item naming the HLO ops it comes from.
+
+For a layer spec the analytic side is ``analytic(spec)``: 2 flops per exact multiply-add plus the
+bias adds, and the minimal traffic (inputs and weights read once, output written once). For any
+other function it is the convolutions and dots of the program as written (counted exactly, before
+the compiler changed anything), and the same minimal traffic: arguments read once, results written once.
+
+Then ``analytic + sum(item deltas) == recount``, by construction, and ``XLA - recount`` is the
+remainder that no op explains: zero whenever the recount reproduces XLA.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from jaxcost.compiler import CompilerCost, compiled
+from jaxcost.formulas import Cost, analytic
+from jaxcost.hlo import BIAS_ADD, OpRecord, Recount, recount
+from jaxcost.hlo_text import Instruction
+from jaxcost.specs import Conv, Dense, Spec
+
+MAIN_OPCODES = ("convolution", "dot")
+ACTIVATION_OPCODES = frozenset({"maximum", "minimum", "clamp", "select", "compare", "sign", "abs"})
+LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", "reverse", "reshape",
+                            "broadcast", "dynamic-slice", "dynamic-update-slice", "gather"})
+KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
+         "loop", "tuple", "unknown", "rounding")
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One explained difference between the analytic count and the compiled program's count.
+
+    ``kind`` is one of ``KINDS``; ``ops`` names the HLO instructions it comes from.
+    """
+
+    kind: str
+    description: str
+    ops: tuple[str, ...]
+    flops: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Comparison:
+    """Analytic and compiler counts of one program side by side, with the itemized explanation."""
+
+    label: str
+    analytic_flops: int
+    analytic_bytes: int
+    compiler: CompilerCost
+    deltas: list[Delta] = field(default_factory=list)
+    cost: Cost | None = None
+    spec: Spec | None = None
+
+    @property
+    def flops_explained(self) -> int:
+        return self.analytic_flops + sum(d.flops for d in self.deltas)
+
+    @property
+    def bytes_explained(self) -> int:
+        return self.analytic_bytes + sum(d.bytes for d in self.deltas)
+
+    @property
+    def flops_remainder(self) -> int | None:
+        """XLA's flops minus analytic and items; None when XLA's figure holds an unknown (-1)."""
+        if not self.compiler.xla_known:
+            return None
+        return int(self.compiler.xla_flops) - self.flops_explained
+
+    @property
+    def bytes_remainder(self) -> int | None:
+        if not self.compiler.xla_known:
+            return None
+        return int(self.compiler.xla_bytes_accessed) - self.bytes_explained
+
+    def _verdict(self, analytic_value: int, xla_value: float, remainder: int | None) -> str:
+        if remainder is None:
+            return "unknown"
+        if remainder:
+            return "unexplained"
+        return "exact" if analytic_value == xla_value else "explained"
+
+    @property
+    def flops_verdict(self) -> str:
+        return self._verdict(self.analytic_flops, self.compiler.xla_flops, self.flops_remainder)
+
+    @property
+    def bytes_verdict(self) -> str:
+        return self._verdict(self.analytic_bytes, self.compiler.xla_bytes_accessed, self.bytes_remainder)
+
+    @property
+    def verdict(self) -> str:
+        """``exact`` when analytic equals XLA for flops and bytes; else the weaker of the two verdicts."""
+        order = ("unknown", "unexplained", "explained", "exact")
+        return min(self.flops_verdict, self.bytes_verdict, key=order.index)
+
+
+def _flops_by_role(records: list[OpRecord]) -> tuple[Counter, dict[str, list[str]]]:
+    totals: Counter = Counter()
+    ops: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        for role, flops in record.cost.flops_by_opcode.items():
+            totals[role] += flops
+            ops[role].append(record.name)
+        other = record.cost.flops - sum(record.cost.flops_by_opcode.values())
+        if other:
+            totals[record.opcode] += other
+            ops[record.opcode].append(record.name)
+    return totals, ops
+
+
+def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
+                 records: list[OpRecord]) -> list[Delta]:
+    """One item per role whose flops differ; roles the analytic count lacks get one item per op."""
+    rewritten = any(actual[main] < expected[main] for main in MAIN_OPCODES)
+    replacing = tuple(name for role in ("multiply", "add", BIAS_ADD) if not expected[role] or rewritten
+                      for name in ops.get(role, ()))
+    deltas = []
+    for role in sorted(set(expected) | set(actual), key=lambda r: (r not in MAIN_OPCODES, r)):
+        delta = actual[role] - expected[role]
+        if not delta:
+            continue
+        if role in MAIN_OPCODES:
+            if actual[role] == 0:
+                what = f"{role} ({expected[role]:,} flops) rewritten by the compiler into elementwise ops"
+                deltas.append(Delta("rewrite", what, replacing, flops=delta))
+            else:
+                what = f"{role} counted {actual[role]:,} flops against {expected[role]:,} analytic"
+                deltas.append(Delta("rewrite", what, tuple(ops[role]), flops=delta))
+        elif expected[role]:
+            what = f"{role}: {actual[role]:,} flops in the program against {expected[role]:,} analytic"
+            deltas.append(Delta("bias" if role == BIAS_ADD else "elementwise", what, tuple(ops[role]), flops=delta))
+        else:
+            deltas.extend(_extra_op_deltas(role, records, rewritten))
+    return deltas
+
+
+def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> list[Delta]:
+    """Items for flops of a role the analytic count does not have: one per op, with its count."""
+    if role == "convert":
+        kind, what = "convert", "convert inserted by the backend: 1 flop per converted element"
+    elif role == BIAS_ADD:
+        kind, what = "bias", "bias add: 1 flop per output element"
+    elif rewritten and role in ("multiply", "add"):
+        kind, what = "rewrite", f"{role} replacing the rewritten main op: 1 flop per multiply-add"
+    elif role in ACTIVATION_OPCODES:
+        kind, what = "activation", f"activation ({role}): 1 flop per element"
+    else:
+        kind, what = "elementwise", f"{role}: 1 flop per element"
+    deltas = []
+    for record in records:
+        flops = record.cost.flops_by_opcode.get(role, 0) if role in record.cost.flops_by_opcode else (
+            record.cost.flops - sum(record.cost.flops_by_opcode.values()) if record.opcode == role else 0)
+        if flops:
+            deltas.append(Delta(kind, f"{what} ({flops:,} flops)", (record.name,), flops=flops))
+    return deltas
+
+
+def _alias_root(instruction: Instruction, by_name: dict[str, Instruction], records: dict[str, OpRecord]) -> str:
+    """The instruction whose buffer ``instruction`` is: through bitcasts, tuple elements and free transposes."""
+    while True:
+        record = records.get(instruction.name)
+        passes_through = instruction.opcode in ("bitcast", "get-tuple-element") or (
+            instruction.opcode == "transpose" and record is not None and record.cost.bytes_accessed == 0)
+        if not passes_through or instruction.operands[0] not in by_name:
+            return instruction.name
+        instruction = by_name[instruction.operands[0]]
+
+
+def _byte_deltas(program: Recount) -> list[Delta]:
+    """Explain bytes buffer by buffer: each buffer ideally read once (inputs) or written once (outputs)."""
+    entry = program.module.entry
+    by_name = entry.by_name()
+    records = {op.name: op for op in program.ops}
+    actual: Counter = Counter()
+    touched_by: dict[str, list[str]] = defaultdict(list)
+    deltas: list[Delta] = []
+    for op in program.ops:
+        if op.cost.bytes_written:
+            actual[op.name] += op.cost.bytes_written
+            touched_by[op.name].append(op.name)
+        for operand, read in zip(op.instruction.operands, op.cost.bytes_read):
+            if read:
+                buffer = _alias_root(by_name[operand], by_name, records)
+                actual[buffer] += read
+                touched_by[buffer].append(op.name)
+        if op.cost.bytes_other:
+            kind = {"tuple": "tuple", "fusion": "constant", "custom-call": "unknown"}.get(op.opcode, "loop")
+            what = {"tuple": "tuple pointer table", "constant": "constants read inside the fusion",
+                    "loop": f"traffic inside the called computation of {op.opcode}",
+                    "unknown": "unknown custom call"}[kind]
+            deltas.append(Delta(kind, what, (op.name,), bytes=op.cost.bytes_other))
+    ideal: Counter = Counter()
+    for parameter in entry.parameters():
+        ideal[parameter.name] += parameter.shape.bytes
+    root = entry.root
+    outputs = [by_name[name] for name in root.operands] if root.opcode == "tuple" else [root]
+    for output in outputs:
+        ideal[_alias_root(output, by_name, records)] += output.shape.bytes
+    position = {name: index for index, name in enumerate(by_name)}
+    for buffer in sorted(set(actual) | set(ideal), key=position.__getitem__):
+        delta = actual[buffer] - ideal[buffer]
+        if delta:
+            deltas.append(_buffer_delta(by_name[buffer], records, delta, touched_by[buffer],
+                                        ideal[buffer] > 0))
+    return deltas
+
+
+def _buffer_delta(buffer: Instruction, records: dict[str, OpRecord], delta: int, users: list[str],
+                  is_io: bool) -> Delta:
+    producer = records.get(buffer.name)
+    readers = [name for name in users if name != buffer.name]
+    size = f"{buffer.shape} ({buffer.shape.bytes:,} B)"
+    if buffer.opcode == "parameter":
+        if delta < 0:
+            return Delta("layout", f"input {buffer.name} {size} only partly read (sliced)", tuple(readers), bytes=delta)
+        return Delta("unfused", f"input {buffer.name} {size} read by {len(readers)} ops instead of once",
+                     tuple(readers), bytes=delta)
+    roles = set(producer.cost.flops_by_opcode) if producer else set()
+    names = (buffer.name, *readers)
+    if producer is not None and (buffer.opcode in LAYOUT_OPCODES or (buffer.opcode == "fusion" and not roles)):
+        return Delta("layout", f"layout change: {buffer.name} writes {size} that is read back", names, bytes=delta)
+    if roles == {"convert"}:
+        return Delta("convert", f"converted copy {buffer.name} {size} written and read back", names, bytes=delta)
+    if is_io:
+        return Delta("unfused", f"output {buffer.name} {size} also read by {', '.join(readers)}", names, bytes=delta)
+    why = "not fused"
+    if any(BIAS_ADD in records[name].cost.flops_by_opcode for name in readers if name in records):
+        why = "bias add not fused into it"
+    return Delta("unfused", f"intermediate {size} written by {buffer.name} and read back by {', '.join(readers)} "
+                 f"({why})", names, bytes=delta)
+
+
+def _rounding_deltas(compiler: CompilerCost) -> list[Delta]:
+    """XLA sums its figures in float32; where that rounding reproduces XLA's total, itemize it."""
+    deltas = []
+    for key, xla_value, value in (("flops", compiler.xla_flops, compiler.flops),
+                                  ("bytes_accessed", compiler.xla_bytes_accessed, compiler.bytes_accessed)):
+        if compiler.xla_known and compiler.xla_reproduced(key) and int(xla_value) != value:
+            amount = int(xla_value) - value
+            what = f"XLA accumulates {key} in float32: it reports {int(xla_value):,}, the exact sum is {value:,}"
+            deltas.append(Delta("rounding", what, (), **{"flops" if key == "flops" else "bytes": amount}))
+    return deltas
+
+
+def _mark_rewrites(deltas: list[Delta]) -> list[Delta]:
+    """Byte items that involve an op of a rewrite item are part of that rewrite."""
+    rewritten_ops = {name for d in deltas if d.kind == "rewrite" for name in d.ops}
+    return [Delta("rewrite", d.description, d.ops, d.flops, d.bytes)
+            if d.kind in ("unfused", "layout") and rewritten_ops & set(d.ops) else d for d in deltas]
+
+
+def explain(compiler: CompilerCost, expected_flops: Counter) -> list[Delta]:
+    """Itemized deltas between an analytic flop breakdown (by role) and the compiled program."""
+    actual, ops = _flops_by_role(compiler.recount.ops)
+    deltas = _flop_deltas(expected_flops, actual, ops, compiler.recount.ops) + _byte_deltas(compiler.recount)
+    return _mark_rewrites(deltas) + _rounding_deltas(compiler)
+
+
+def compare_spec(spec: Spec) -> Comparison:
+    """Analytic against compiler for one layer spec."""
+    cost = analytic(spec)
+    compiler = compiled(spec)
+    main = "dot" if isinstance(spec, Dense) else "convolution"
+    expected = Counter({main: 2 * cost.macs, BIAS_ADD: cost.bias_adds})
+    return Comparison(spec.describe(), cost.flops, cost.bytes_accessed, compiler, explain(compiler, expected),
+                      cost=cost, spec=spec)
+
+
+def compare_function(function: Callable[..., Any], *args: Any, label: str = "") -> Comparison:
+    """Analytic against compiler for any function: its convolutions and dots as written, its minimal traffic."""
+    compiler = compiled(function, *args)
+    written = recount(compiler.lowered_text)
+    written_roles, _ = _flops_by_role(written.ops)
+    expected = Counter({main: written_roles[main] for main in MAIN_OPCODES if written_roles[main]})
+    entry = compiler.recount.module.entry
+    root = entry.root
+    outputs = [entry.by_name()[name] for name in root.operands] if root.opcode == "tuple" else [root]
+    bytes_ideal = sum(p.shape.bytes for p in entry.parameters()) + sum(o.shape.bytes for o in outputs)
+    name = label or getattr(function, "__name__", "function")
+    return Comparison(name, sum(expected.values()), bytes_ideal, compiler, explain(compiler, expected))
+
+
+def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "") -> Comparison:
+    """Analytic against compiler, side by side, with every difference itemized."""
+    if isinstance(spec_or_function, (Conv, Dense)):
+        if args:
+            raise ValueError("args: a layer spec brings its own arguments; pass none")
+        return compare_spec(spec_or_function)
+    if not callable(spec_or_function):
+        raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
+    return compare_function(spec_or_function, *args, label=label)

@@ -1,0 +1,46 @@
+"""Human-readable output: SI units and plain-text tables. No JAX here."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+_PREFIXES = ((1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def _si(value: float, unit: str, digits: int = 2) -> str:
+    magnitude = abs(value)
+    for scale, prefix in _PREFIXES:
+        if magnitude >= scale:
+            return f"{value / scale:.{digits}f} {prefix}{unit}"
+    if float(value).is_integer():
+        return f"{int(value)} {unit}"
+    return f"{value:.{digits}f} {unit}"
+
+
+def format_count(flops: float, digits: int = 2) -> str:
+    """A count of floating-point operations: ``451.48 MFLOPs`` (a count, not a rate)."""
+    return _si(flops, "FLOPs", digits)
+
+
+def format_rate(flops_per_second: float, digits: int = 2) -> str:
+    """A rate: ``1.23 TFLOP/s``."""
+    return _si(flops_per_second, "FLOP/s", digits)
+
+
+def format_bytes(bytes_count: float, digits: int = 2) -> str:
+    """Bytes with decimal SI prefixes: ``2.70 MB``."""
+    return _si(bytes_count, "B", digits)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right_align_from: int = 1) -> str:
+    """A plain-text table; columns from ``right_align_from`` on are right-aligned."""
+    cells = [list(map(str, headers))] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[col]) for row in cells) for col in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        parts = [cell.rjust(width) if col >= right_align_from else cell.ljust(width)
+                 for col, (cell, width) in enumerate(zip(row, widths))]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])
