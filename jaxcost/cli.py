@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jaxcost.specs import Conv, Dense, depthwise_conv
 
@@ -137,7 +138,8 @@ def run_report(args: argparse.Namespace) -> int:
     print()
     print("Explanations (analytic + items = compiler; the remainder is what no op explains):")
     for index, comparison in enumerate(comparisons, 1):
-        print(f"{index}. {comparison.label} ({comparison.spec.dtype}, input {'x'.join(map(str, comparison.spec.input_shape))})")
+        spec = comparison.spec
+        print(f"{index}. {comparison.label} ({spec.dtype}, input {'x'.join(map(str, spec.input_shape))})")
         print(explanation(comparison, indent="   "))
     print()
     print(f"{len(comparisons)} layers in {time.perf_counter() - start:.1f} s. MACs count taps on real input only; "

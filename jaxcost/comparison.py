@@ -12,8 +12,9 @@ remainder that no op explains: zero whenever the recount reproduces XLA.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from jaxcost.compiler import CompilerCost, compiled
 from jaxcost.formulas import Cost, analytic
@@ -115,20 +116,22 @@ def _flops_by_role(records: list[OpRecord]) -> tuple[Counter, dict[str, list[str
 def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
                  records: list[OpRecord]) -> list[Delta]:
     """One item per role whose flops differ; roles the analytic count lacks get one item per op."""
-    rewritten = any(actual[main] < expected[main] for main in MAIN_OPCODES)
-    replacing = tuple(name for role in ("multiply", "add", BIAS_ADD) if not expected[role] or rewritten
-                      for name in ops.get(role, ()))
+    rewritten = any(actual[main] != expected[main] for main in MAIN_OPCODES)
+    replacing = tuple(dict.fromkeys(name for role in (*MAIN_OPCODES, "multiply", "add", BIAS_ADD)
+                                    if not expected[role] for name in ops.get(role, ())))
     deltas = []
     for role in sorted(set(expected) | set(actual), key=lambda r: (r not in MAIN_OPCODES, r)):
         delta = actual[role] - expected[role]
         if not delta:
             continue
-        if role in MAIN_OPCODES:
+        if role in MAIN_OPCODES and expected[role]:
             if actual[role] == 0:
-                what = f"{role} ({expected[role]:,} flops) rewritten by the compiler into elementwise ops"
+                what = f"{role} ({expected[role]:,} flops) rewritten by the compiler into other ops"
                 deltas.append(Delta("rewrite", what, replacing, flops=delta))
             else:
-                what = f"{role} counted {actual[role]:,} flops against {expected[role]:,} analytic"
+                ratio = actual[role] / expected[role]
+                what = (f"{role} counted {actual[role]:,} flops against {expected[role]:,} analytic ({ratio:.3g}x): "
+                        "the compiler changed the operation (a grouped conv expanded to a dense one, say)")
                 deltas.append(Delta("rewrite", what, tuple(ops[role]), flops=delta))
         elif expected[role]:
             what = f"{role}: {actual[role]:,} flops in the program against {expected[role]:,} analytic"
@@ -144,8 +147,12 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
         kind, what = "convert", "convert inserted by the backend: 1 flop per converted element"
     elif role == BIAS_ADD:
         kind, what = "bias", "bias add: 1 flop per output element"
+    elif role in MAIN_OPCODES:
+        kind, what = "rewrite", f"{role} replacing the rewritten main op: 2 flops per multiply-add"
     elif rewritten and role in ("multiply", "add"):
         kind, what = "rewrite", f"{role} replacing the rewritten main op: 1 flop per multiply-add"
+    elif rewritten and role in ("compare", "select", "and", "or"):
+        kind, what = "rewrite", f"{role} building the rewritten main op's operands: 1 flop per element"
     elif role in ACTIVATION_OPCODES:
         kind, what = "activation", f"activation ({role}): 1 flop per element"
     else:

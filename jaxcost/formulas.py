@@ -123,10 +123,13 @@ CONVENTION_RULES: dict[str, str] = {
     "thop": "MACs labelled flops, every tap, bias ignored; thop calculate_conv2d_flops "
             "(numel(output) * Cin/g * prod(kernel)) and calculate_linear (in_features * numel(output))",
     "ptflops": "MACs, every tap, bias counted as one MAC per output element for convs but only "
-               "out_features once for Linear; ptflops pytorch_engine conv_flops_counter_hook / linear_flops_counter_hook",
+               "out_features once for Linear; ptflops pytorch_engine conv_flops_counter_hook, "
+               "linear_flops_counter_hook",
     "torchinfo": "mult-adds = (weight + bias params) * N * prod(out_spatial) for convs, "
-                 "output_size[0] * (weight + bias params) for Linear (first dim only); torchinfo LayerInfo.calculate_macs",
-    "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count, mm/addmm 2*M*N*K",
+                 "output_size[0] * (weight + bias params) for Linear (first dim only); "
+                 "torchinfo LayerInfo.calculate_macs",
+    "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count, "
+             "mm/addmm 2*M*N*K",
     "calflops": "FLOPs: 2 per multiply-add, every tap, + bias for convs, no bias for Linear; "
                 "calflops pytorch_ops _conv_flops_compute / _linear_flops_compute",
 }

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class OpCost:
     def bytes_accessed(self) -> int:
         return sum(self.bytes_read) + self.bytes_written + self.bytes_other
 
-    def absorb(self, other: "OpCost", times: int = 1, with_bytes: bool = True) -> None:
+    def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True) -> None:
         """Add another cost (a called computation's), `times` over."""
         self.flops += other.flops * times
         self.transcendentals += other.transcendentals * times

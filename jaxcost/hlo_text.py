@@ -26,7 +26,7 @@ class Shape:
     dtype: str = ""
     dims: tuple[int, ...] = ()
     minor_to_major: tuple[int, ...] | None = None
-    elements_of: tuple["Shape", ...] | None = None
+    elements_of: tuple[Shape, ...] | None = None
 
     @property
     def is_tuple(self) -> bool:
@@ -44,7 +44,7 @@ class Shape:
             return POINTER_BYTES * len(self.elements_of)
         return self.elements * PRIMITIVE_BYTES.get(self.dtype, 0)
 
-    def leaves(self) -> list["Shape"]:
+    def leaves(self) -> list[Shape]:
         if self.elements_of is None:
             return [self]
         return [leaf for element in self.elements_of for leaf in element.leaves()]
@@ -65,7 +65,7 @@ class Instruction:
     operands: list[str]
     attributes: dict[str, str]
     is_root: bool = False
-    users: list["Instruction"] = field(default_factory=list, repr=False)
+    users: list[Instruction] = field(default_factory=list, repr=False)
 
     def attribute(self, key: str, default: str = "") -> str:
         return self.attributes.get(key, default)

@@ -7,6 +7,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxcost.specs import Conv, Spec
 
@@ -19,17 +20,43 @@ def jax_dtype(name: str) -> Any:
 
 
 def _integer_init(key: Any, shape: Any, dtype: Any = jnp.int8) -> Any:
-    """Small random integers: flax's default initializers draw floats and cannot make int8 weights."""
+    """Small random integers: flax's initializers draw floats and cannot make int8 weights."""
     return jax.random.randint(key, shape, -8, 8).astype(dtype)
+
+
+class IntegerLayer(nn.Module):
+    """A Conv or Dense layer in an integer dtype, end to end (flax's own layers refuse integer dtypes).
+
+    Same parameter names and shapes as the flax layer; computes with ``lax`` directly.
+    """
+
+    spec: Spec
+
+    @nn.compact
+    def __call__(self, x: Any) -> Any:
+        spec, dtype = self.spec, jnp.dtype(self.spec.dtype)
+        kernel = self.param("kernel", _integer_init, spec.kernel_shape, dtype)
+        if isinstance(spec, Conv):
+            batch_feature = (0, spec.rank + 1)
+            spatial = tuple(range(1, spec.rank + 1))
+            numbers = lax.ConvDimensionNumbers(lhs_spec=batch_feature + spatial,
+                                               rhs_spec=(spec.rank + 1, spec.rank) + tuple(range(spec.rank)),
+                                               out_spec=batch_feature + spatial)
+            y = lax.conv_general_dilated(x, kernel, spec.strides, spec.pads, spec.input_dilation,
+                                         spec.kernel_dilation, numbers, spec.feature_group_count)
+        else:
+            y = lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+        if spec.use_bias:
+            y = y + self.param("bias", _integer_init, (spec.features,), dtype)
+        return y
 
 
 def linen_module(spec: Spec) -> nn.Module:
     """The ``flax.linen`` module for a spec, computing and storing parameters in the spec's dtype."""
     dtype = jax_dtype(spec.dtype)
-    inits: dict[str, Any] = {}
     if jnp.issubdtype(dtype, jnp.integer):
-        inits = {"kernel_init": _integer_init, "bias_init": _integer_init}
-    common = dict(features=spec.features, use_bias=spec.use_bias, dtype=dtype, param_dtype=dtype, **inits)
+        return IntegerLayer(spec)
+    common = dict(features=spec.features, use_bias=spec.use_bias, dtype=dtype, param_dtype=dtype)
     if isinstance(spec, Conv):
         return nn.Conv(kernel_size=spec.kernel_size, strides=spec.strides, padding=spec.pads,
                        input_dilation=spec.input_dilation, kernel_dilation=spec.kernel_dilation,

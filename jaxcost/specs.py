@@ -7,10 +7,11 @@ a convolution takes ``(N, *spatial, C)`` with one to three spatial dimensions.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any
 
-PaddingLike = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
+PaddingLike = str | int | Sequence[int] | Sequence[Sequence[int]]
 
 #: Bytes per element of each dtype jaxcost counts in.
 DTYPE_ITEMSIZE: dict[str, int] = {
@@ -156,7 +157,8 @@ class Conv:
         if isinstance(padding, str):
             mode = padding.upper()
             if mode in _OUT_OF_SCOPE_PADDING:
-                raise ValueError(f"padding: {padding!r} is not supported; use 'SAME', 'VALID', an int or (lo, hi) pairs")
+                raise ValueError(
+                    f"padding: {padding!r} is not supported; use 'SAME', 'VALID', an int or (lo, hi) pairs")
             if mode not in ("SAME", "VALID"):
                 raise ValueError(f"padding: unknown padding {padding!r}; use 'SAME', 'VALID', an int or (lo, hi) pairs")
             if any(d != 1 for d in self.input_dilation):
@@ -202,8 +204,8 @@ class Conv:
 
     @property
     def output_spatial(self) -> tuple[int, ...]:
-        return tuple((size - kernel) // stride + 1
-                     for size, kernel, stride in zip(self.dilated_input_spatial, self.dilated_kernel_size, self.strides))
+        sizes = zip(self.dilated_input_spatial, self.dilated_kernel_size, self.strides)
+        return tuple((size - kernel) // stride + 1 for size, kernel, stride in sizes)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -297,7 +299,7 @@ class Dense:
         return f"dense {self.in_features}->{self.features}"
 
 
-Spec = Union[Conv, Dense]
+Spec = Conv | Dense
 
 
 def standard_conv(input_shape: Sequence[int], features: int, kernel_size: Any = 3, **kwargs: Any) -> Conv:

@@ -1,0 +1,83 @@
+"""The jaxcost command: layer and report, tables and JSON, one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxcost.cli import main
+from jaxcost.layer_report import reference_suite
+
+
+def test_layer_table(capsys):
+    assert main(["layer", "conv", "--input", "1,56,56,64", "--features", "128", "--kernel", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "451,878,912" in out  # 2 * exact MACs + bias adds, analytic and XLA alike
+    assert "verdict:" in out and "fvcore" in out and "MFLOPs" in out
+
+
+def test_layer_json_matches_the_api(capsys):
+    argv = ["layer", "depthwise", "--input", "2,9,9,4", "--multiplier", "2", "--strides", "2", "--padding", "1:0,0:1",
+            "--no-bias", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["spec"]["kind"] == "depthwise"
+    assert data["spec"]["output_shape"] == [2, 4, 4, 8]  # (9 + 1 - 3) // 2 + 1
+    assert data["analytic"]["flops"] + sum(d["flops"] for d in data["deltas"]) == data["xla"]["flops"]
+    assert data["flops_remainder"] == 0 and data["bytes_remainder"] == 0
+
+
+def test_dense_layer(capsys):
+    assert main(["layer", "dense", "--input", "8,2048", "--features", "1000", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["analytic"]["flops"] == 32_776_000
+    assert data["conventions"]["ptflops"] == 16_385_000
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["layer", "conv", "--input", "1,8,8,6", "--features", "8", "--groups", "4"], "feature_group_count:"),
+    (["layer", "conv", "--input", "1,4,4,3", "--features", "8", "--kernel", "5", "--padding", "VALID"],
+     "kernel_size:"),
+    (["layer", "conv", "--input", "1,8,8,3", "--features", "8", "--dtype", "float8"], "dtype:"),
+    (["layer", "conv", "--input", "1,8,8,3", "--features", "8", "--padding", "FULL"], "padding:"),
+    (["layer", "conv", "--input", "1,x,8,3", "--features", "8"], "--input"),
+    (["layer", "dense", "--input", "8,0", "--features", "8"], "input_shape:"),
+    (["layer", "conv", "--features", "8"], "--input"),
+    (["layer", "pool", "--input", "1,8,8,3"], "invalid choice"),
+    (["bogus"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        code = main(argv)
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("jaxcost: error:"), err
+    assert message in err
+
+
+def test_report_covers_the_reference_suite(capsys):
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    for spec in reference_suite():
+        assert spec.describe() in out
+    assert "unexplained" not in out and "remainder   FLOPs 0, bytes 0" in out
+    assert "FLOPs/B" in out and "device: cpu" in out
+
+
+def test_report_json(capsys):
+    assert main(["report", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    kinds = {row["spec"]["kind"] for row in rows}
+    assert kinds == {"standard", "pointwise", "group", "depthwise", "dense"}
+    assert all(row["flops_remainder"] == 0 and row["bytes_remainder"] == 0 for row in rows)
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "jaxcost"
+    result = subprocess.run([str(script), "layer", "conv", "--input", "1,4,4,2", "--features", "0"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "jaxcost: error: features: must be a positive integer, got 0"

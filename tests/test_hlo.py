@@ -1,0 +1,135 @@
+"""The op-by-op recount reproduces XLA's own totals, on stored programs and on live ones."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxcost as jc
+from jaxcost.compiler import normalize_cost_analysis, normalize_memory_analysis
+from jaxcost.hlo_text import parse_instruction, parse_shape
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CPU_ENTRIES = json.loads((FIXTURES / "cpu_hlo_fixtures.json").read_text())["entries"]
+
+
+@pytest.mark.parametrize("entry", CPU_ENTRIES, ids=[e["name"] for e in CPU_ENTRIES])
+def test_recount_of_stored_cpu_programs_equals_xla(entry):
+    program = jc.recount(entry["hlo_optimized"])
+    xla = entry["compiled_cost_analysis"]
+    assert program.as_xla_sums("flops") == xla.get("flops", 0.0)
+    assert program.as_xla_sums("bytes_accessed") == xla.get("bytes accessed", 0.0)
+    assert program.as_xla_sums("transcendentals") == xla.get("transcendentals", 0.0)
+    assert not program.unknown
+
+
+def test_exact_sum_differs_from_xla_only_by_its_float32_rounding():
+    entry = next(e for e in CPU_ENTRIES if e["name"] == "dense_4096x4096x4096_bfloat16")
+    program = jc.recount(entry["hlo_optimized"])
+    exact = 2 * 4096**3 + 4096 * 4096 + 3 * 4096 * 4096 + 4096 + 2 * 4096 * 4096  # dot, bias add, converts
+    assert program.flops == exact == 137_539_620_864
+    assert entry["compiled_cost_analysis"]["flops"] == 137_539_616_768  # float32 nearest
+
+
+def test_stored_conv_flops_are_the_exact_taps_formula():
+    entry = next(e for e in CPU_ENTRIES if e["name"] == "conv_dilated2_f32")
+    spec = jc.Conv((1, 30, 30, 16), 32, 3, kernel_dilation=2, use_bias=False)
+    assert jc.recount(entry["hlo_optimized"]).flops == jc.analytic(spec).flops
+
+
+def test_loops_are_counted_once_by_xla():
+    entry = next(e for e in CPU_ENTRIES if e["name"] == "fori10_matmul512")
+    program = jc.recount(entry["hlo_optimized"])
+    assert program.flops == 2 * 512**3 + 2  # one trip of the body: the matmul, the counter add and compare
+
+
+def test_parse_shapes():
+    assert parse_shape("f32[1,56,56,64]{3,2,1,0}").bytes == 56 * 56 * 64 * 4
+    assert parse_shape("bf16[]").bytes == 2
+    assert parse_shape("(f32[4]{0}, u8[0]{0})").bytes == 16  # XLA sizes a tuple as its pointer table
+    assert parse_shape("f32[8,128]{1,0:T(8,128)}").minor_to_major == (1, 0)
+
+
+def test_parse_instruction_with_nested_attributes():
+    line = ('%cudnn-conv.1 = (f32[1,56,56,128]{3,2,1,0}, u8[0]{0}) custom-call(%x.1, %w), window={size=3x3 '
+            'pad=1_1x1_1}, dim_labels=b01f_o01i->b01f, custom_call_target="__cudnn$convForward", '
+            'metadata={op_name="jit(f)/Conv/conv_general_dilated"}, backend_config={"a":{"b":"c,d"}}')
+    instruction = parse_instruction(line)
+    assert instruction.opcode == "custom-call"
+    assert instruction.operands == ["x.1", "w"]
+    assert instruction.attribute("dim_labels") == "b01f_o01i->b01f"
+    assert instruction.op_name == "jit(f)/Conv/conv_general_dilated"
+    assert instruction.shape.is_tuple
+
+
+UNKNOWN_CALL = """HloModule m
+
+ENTRY %main (x: f32[4,4]) -> f32[4,4] {
+  %x = f32[4,4]{1,0} parameter(0)
+  %m = f32[4,4]{1,0} custom-call(%x), custom_call_target="my$kernel"
+  ROOT %a = f32[4,4]{1,0} add(%m, %x)
+}
+"""
+
+
+def test_unknown_custom_call_is_named_never_counted_as_minus_one():
+    program = jc.recount(UNKNOWN_CALL)
+    assert program.unknown == ["m (custom-call my$kernel)"]
+    assert program.flops == 16  # the add; the custom call adds nothing, not -1
+    assert program.as_xla_sums("flops") == 15  # what XLA would report: the add plus its -1
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, {}), ([], {}), ([{"flops": 3.0}], {"flops": 3.0}), ({"flops": 2, "bytes accessed": 5.0},
+                                                               {"flops": 2.0, "bytes accessed": 5.0}),
+])
+def test_normalize_cost_analysis(value, expected):
+    assert normalize_cost_analysis(value) == expected
+
+
+def test_normalize_memory_analysis():
+    class Stats:
+        argument_size_in_bytes = 10
+        output_size_in_bytes = 4
+        name = "x"
+
+    assert normalize_memory_analysis(Stats()) == {"argument_size_in_bytes": 10, "output_size_in_bytes": 4}
+    assert normalize_memory_analysis(None) == {}
+
+
+def test_compiled_function_reports_both_views():
+    def gelu_plus_exp(x):
+        return jax.nn.gelu(x) + jnp.exp(x)
+
+    result = jc.compiled(gelu_plus_exp, jax.ShapeDtypeStruct((64, 32), jnp.float32))
+    assert result.xla_known
+    assert result.xla_reproduced("flops") and result.xla_reproduced("bytes_accessed")
+    assert result.xla_reproduced("transcendentals")
+    assert result.transcendentals == result.xla_transcendentals > 0
+    assert result.memory["argument_size_in_bytes"] == 64 * 32 * 4
+
+
+def test_program_without_arithmetic_has_zero_flops():
+    result = jc.compiled(lambda x: x.T, jax.ShapeDtypeStruct((8, 4), jnp.float32))
+    assert result.flops == 0
+    assert result.xla_flops == 0.0  # XLA leaves the key out; absent means zero
+    assert result.xla_reproduced("bytes_accessed")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (lambda a: jax.lax.fori_loop(0, 10, lambda i, c: c @ a, a), (512, 512)),
+    lambda: (lambda x: jnp.sort(x, axis=-1), (16, 33)),
+    lambda: (lambda x: jnp.cumsum(x, axis=0), (37, 5)),
+    lambda: (lambda x: jax.nn.softmax(x) @ x.T, (24, 24)),
+    lambda: (lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "SAME"),
+             (2, 9, 9, 4)),
+    lambda: (lambda x: x[::2, 1:5] * 2.0, (10, 10)),
+    lambda: (lambda x: jnp.where(x > 0, x, 0.1 * x).sum(), (33, 17)),
+])
+def test_recount_of_live_programs_equals_xla(make):
+    function, shape = make()
+    result = jc.compiled(function, jax.ShapeDtypeStruct(shape, jnp.float32))
+    for key in ("flops", "transcendentals", "bytes_accessed"):
+        assert result.xla_reproduced(key), (key, result.recount.as_xla_sums(key), result.xla)
