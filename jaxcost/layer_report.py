@@ -85,7 +85,7 @@ def conventions_table(spec: Any) -> str:
     from jaxcost.formulas import CONVENTION_RULES
 
     rows = [[name, f"{value:,}", CONVENTION_RULES[name].split(";")[0]] for name, value in conventions(spec).items()]
-    return table(["convention", "count", "what it counts"], rows, right_align_from=1)
+    return table(["convention", "count", "what it counts"], rows, align="lrl")
 
 
 def suite_table(comparisons: Sequence[Comparison]) -> str:
@@ -101,7 +101,7 @@ def suite_table(comparisons: Sequence[Comparison]) -> str:
             f"{comparison.analytic_flops / comparison.analytic_bytes:.1f}", comparison.verdict])
     headers = ["layer", "output", "params", "MACs", "FLOPs analytic", "FLOPs XLA", "bytes analytic", "bytes XLA",
                "FLOPs/B", "verdict"]
-    return table(headers, rows, right_align_from=2)
+    return table(headers, rows, align="ll" + "r" * 7 + "l")
 
 
 def _plain(value: Any) -> Any:

@@ -32,14 +32,16 @@ def format_bytes(bytes_count: float, digits: int = 2) -> str:
     return _si(bytes_count, "B", digits)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right_align_from: int = 1) -> str:
-    """A plain-text table; columns from ``right_align_from`` on are right-aligned."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:
+    """A plain-text table. ``align`` has one letter per column, ``l`` or ``r``; by default the first
+    column is left-aligned and the rest right-aligned."""
+    align = align or "l" + "r" * (len(headers) - 1)
     cells = [list(map(str, headers))] + [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[col]) for row in cells) for col in range(len(headers))]
 
     def line(row: list[str]) -> str:
-        parts = [cell.rjust(width) if col >= right_align_from else cell.ljust(width)
-                 for col, (cell, width) in enumerate(zip(row, widths))]
+        parts = [cell.rjust(width) if side == "r" else cell.ljust(width)
+                 for cell, width, side in zip(row, widths, align)]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
