@@ -327,18 +327,30 @@ BIAS_ADD = "add(bias)"
 def flop_role(instruction: Instruction, computation: Computation, bias_parameters: set[str] = frozenset()) -> str:
     """What an elementwise op's flops are for: its opcode, or ``add(bias)`` for a bias add.
 
-    An add is a bias add when one operand is, through converts and reshapes, a broadcast, or a
-    parameter known to hold a bias (a batch-1 dense layer's bias is only bitcast, never broadcast).
+    An add is a bias add when one operand is, through converts and reshapes, a broadcast of a
+    non-constant vector, or a parameter known to hold a bias (a batch-1 dense layer's bias is only
+    bitcast, never broadcast). Adding a broadcast scalar or constant (inside GELU, say) is not.
     """
     if instruction.opcode != "add":
         return instruction.opcode
     by_name = computation.by_name()
-    for operand in instruction.operands:
-        producer = by_name.get(operand)
+
+    def source(name: str) -> Instruction | None:
+        producer = by_name.get(name)
         while producer is not None and producer.opcode in ("convert", "bitcast", "reshape", "copy"):
             producer = by_name.get(producer.operands[0])
-        if producer is not None and (producer.opcode == "broadcast" or producer.name in bias_parameters):
+        return producer
+
+    for operand in instruction.operands:
+        producer = source(operand)
+        if producer is None:
+            continue
+        if producer.name in bias_parameters:
             return BIAS_ADD
+        if producer.opcode == "broadcast":
+            broadcast = source(producer.operands[0])
+            if broadcast is not None and broadcast.opcode != "constant" and broadcast.shape.dims:
+                return BIAS_ADD
     return instruction.opcode
 
 

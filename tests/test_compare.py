@@ -1,0 +1,129 @@
+"""Itemized explanations: each item names its HLO ops and its exact count."""
+
+import subprocess
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxcost as jc
+from jaxcost.comparison import Comparison
+from jaxcost.compiler import CompilerCost
+
+
+def kinds(comparison):
+    return sorted(delta.kind for delta in comparison.deltas)
+
+
+def test_float32_conv_without_bias_is_exact():
+    comparison = jc.compare(jc.standard_conv((1, 56, 56, 64), 128, 3, use_bias=False))
+    assert comparison.verdict == "exact"
+    assert comparison.deltas == []
+    assert comparison.compiler.xla_flops == comparison.analytic_flops == 451_477_504
+    assert comparison.compiler.xla_bytes_accessed == comparison.analytic_bytes == 2_703_360
+
+
+def test_unfused_bias_add_costs_the_intermediate_twice():
+    spec = jc.standard_conv((1, 10, 10, 8), 16, 3)
+    comparison = jc.compare(spec)
+    assert comparison.flops_verdict == "exact"  # the bias add's flops are in the analytic count
+    (delta,) = comparison.deltas
+    assert delta.kind == "unfused" and "bias add" in delta.description
+    assert delta.bytes == 2 * 10 * 10 * 16 * 4  # the conv writes its output, the bias add reads it back
+    assert len(delta.ops) == 2
+    assert comparison.verdict == "explained"
+
+
+def test_bfloat16_conv_itemizes_every_convert():
+    spec = jc.Conv((1, 5, 5, 4), 8, 3, dtype="bfloat16")
+    comparison = jc.compare(spec)
+    converts = [d for d in comparison.deltas if d.kind == "convert" and d.flops]
+    # input (100) and kernel (288) converted up; output converted down, up again and down (3 x 200);
+    # the bias converted up (8)
+    assert sum(d.flops for d in converts) == 100 + 288 + 3 * 200 + 8
+    assert all(len(d.ops) == 1 for d in converts)
+    assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+
+
+def test_one_by_one_depthwise_conv_is_a_multiply_at_one_flop_per_mac():
+    spec = jc.depthwise_conv((1, 7, 7, 16), 1, use_bias=False)
+    comparison = jc.compare(spec)
+    macs = 7 * 7 * 16
+    assert comparison.compiler.xla_flops == macs  # not 2 * macs
+    rewrites = [d for d in comparison.deltas if d.kind == "rewrite" and d.flops]
+    assert sum(d.flops for d in rewrites) == -macs
+    assert all(d.ops for d in rewrites)
+    assert kinds(comparison) == ["rewrite"] * len(comparison.deltas)
+
+
+def test_function_with_activation():
+    x = jax.ShapeDtypeStruct((32, 256), jnp.float32)
+    w = jax.ShapeDtypeStruct((256, 128), jnp.float32)
+    comparison = jc.compare(lambda x, w: jax.nn.relu(x @ w), x, w, label="relu_dense")
+    assert comparison.label == "relu_dense"
+    assert comparison.analytic_flops == 2 * 32 * 256 * 128
+    assert comparison.analytic_bytes == (32 * 256 + 256 * 128 + 32 * 128) * 4
+    activation = [d for d in comparison.deltas if d.kind == "activation"]
+    assert [d.flops for d in activation] == [32 * 128]
+    assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+
+
+def test_flax_module_function_with_bias_and_gelu():
+    module = nn.Conv(16, (3, 3))
+    x = jax.ShapeDtypeStruct((2, 12, 12, 8), jnp.float32)
+    params = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
+    comparison = jc.compare(lambda p, x: nn.gelu(module.apply(p, x)), params, x)
+    assert [d.flops for d in comparison.deltas if d.kind == "bias"] == [2 * 12 * 12 * 16]
+    assert comparison.compiler.transcendentals == 2 * 12 * 12 * 16  # tanh, counted apart from flops
+    assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+
+
+@pytest.mark.parametrize("spec", [
+    jc.Conv((1, 6, 6, 4), 8, 3, dtype="float16"),
+    jc.Conv((2, 7, 5, 4), 8, (3, 2), strides=2, dtype="int8"),
+    jc.depthwise_conv((2, 5, 5, 4), 3, dtype="int8"),
+    jc.Dense((3, 7), 5, dtype="int8"),
+    jc.Conv((1, 1, 1, 2), 4, (4, 1), padding=((3, 3), (0, 0)), use_bias=False),
+    jc.Conv((1, 9, 3), 6, 2, padding=((1, 2),), input_dilation=3, kernel_dilation=2, feature_group_count=3),
+])
+def test_other_dtypes_and_odd_layers_are_explained_exactly(spec):
+    comparison = jc.compare(spec)
+    assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+    assert comparison.flops_explained == comparison.compiler.xla_flops
+    assert all(delta.ops for delta in comparison.deltas)
+
+
+def test_float64_with_x64():
+    code = ("import jax; jax.config.update('jax_enable_x64', True); import jaxcost as jc; "
+            "c = jc.compare(jc.Conv((1, 6, 6, 2), 4, 3, dtype='float64', use_bias=False)); "
+            "print(c.verdict, c.analytic_bytes, c.compiler.xla_bytes_accessed)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    bytes_expected = (6 * 6 * 2 + 3 * 3 * 2 * 4 + 6 * 6 * 4) * 8
+    assert result.stdout.split() == ["exact", str(bytes_expected), f"{bytes_expected}.0"]
+
+
+GPU_CONV = """HloModule gpu_conv
+
+ENTRY %main.1 (x.1: f32[1,56,56,64], w: f32[128,3,3,64], b: f32[128]) -> f32[1,56,56,128] {
+  %x.1 = f32[1,56,56,64]{3,2,1,0} parameter(0)
+  %w = f32[128,3,3,64]{3,2,1,0} parameter(1)
+  %b = f32[128]{0} parameter(2)
+  %cudnn-conv-bias-activation.3 = (f32[1,56,56,128]{3,2,1,0}, u8[0]{0}) custom-call(%x.1, %w, %b), window={size=3x3 pad=1_1x1_1}, dim_labels=b01f_o01i->b01f, custom_call_target="__cudnn$convBiasActivationForward", metadata={op_name="jit(<lambda>)/Conv/conv_general_dilated"}
+  ROOT %get-tuple-element = f32[1,56,56,128]{3,2,1,0} get-tuple-element(%cudnn-conv-bias-activation.3), index=0
+}
+"""
+
+
+def test_minus_one_from_xla_is_unknown_never_a_number():
+    # what the H100 reported for this conv+bias+relu (tests/fixtures/h100_probe2.jsonl)
+    xla = {"flops": -1.0, "bytes accessed": 589823.0, "bytes accessed0{}": 294911.0, "bytes accessed1{}": -1.0}
+    compiler = CompilerCost(xla=xla, recount=jc.recount(GPU_CONV), memory={}, hlo_text=GPU_CONV, lowered_text="",
+                            platform="gpu", seconds_compile=0.0)
+    assert not compiler.xla_known
+    assert "cudnn-conv-bias-activation.3 (custom-call __cudnn$convBiasActivationForward)" in compiler.unknown
+    assert compiler.flops == 0 and compiler.bytes_accessed == 0  # nothing counted, not -1
+    spec = jc.standard_conv((1, 56, 56, 64), 128, 3)
+    comparison = Comparison(spec.describe(), jc.analytic(spec).flops, jc.analytic(spec).bytes_accessed, compiler)
+    assert comparison.flops_remainder is None and comparison.verdict == "unknown"
