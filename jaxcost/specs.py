@@ -103,8 +103,38 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+class _Layer:
+    """What Conv and Dense share: channels-last input, a dtype, a bias flag and a Flax module."""
+
+    input_shape: tuple[int, ...]
+    features: int
+    use_bias: bool
+    dtype: Any
+
+    def _check_common(self) -> None:
+        object.__setattr__(self, "features", _positive_int("features", self.features))
+        if not isinstance(self.use_bias, bool):
+            raise ValueError(f"use_bias: must be True or False, got {self.use_bias!r}")
+        object.__setattr__(self, "dtype", dtype_name(self.dtype))
+
+    @property
+    def in_features(self) -> int:
+        return self.input_shape[-1]
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element of the spec's dtype."""
+        return DTYPE_ITEMSIZE[self.dtype]
+
+    def module(self) -> Any:
+        """The ``flax.linen`` module for this spec (``nn.Conv`` / ``nn.Dense``; a ``lax`` layer for int8)."""
+        from jaxcost.modules import linen_module
+
+        return linen_module(self)
+
+
 @dataclass(frozen=True)
-class Conv:
+class Conv(_Layer):
     """An N-d convolution layer, channels last, as ``flax.linen.Conv`` builds it.
 
     ``padding`` keeps what was given; ``pads`` holds the explicit (lo, hi) pairs it resolves to.
@@ -129,15 +159,12 @@ class Conv:
             raise ValueError(f"input_shape: (N, *spatial, C) with 1 to 3 spatial dimensions, got {len(shape)} dims")
         _set = object.__setattr__
         _set(self, "input_shape", shape)
-        _set(self, "features", _positive_int("features", self.features))
+        self._check_common()
         _set(self, "kernel_size", _positive_tuple("kernel_size", self.kernel_size, rank))
         _set(self, "strides", _positive_tuple("strides", self.strides, rank))
         _set(self, "input_dilation", _positive_tuple("input_dilation", self.input_dilation, rank))
         _set(self, "kernel_dilation", _positive_tuple("kernel_dilation", self.kernel_dilation, rank))
         _set(self, "feature_group_count", _positive_int("feature_group_count", self.feature_group_count))
-        if not isinstance(self.use_bias, bool):
-            raise ValueError(f"use_bias: must be True or False, got {self.use_bias!r}")
-        _set(self, "dtype", dtype_name(self.dtype))
         groups = self.feature_group_count
         if self.in_features % groups:
             raise ValueError(
@@ -189,10 +216,6 @@ class Conv:
         return self.input_shape[1:-1]
 
     @property
-    def in_features(self) -> int:
-        return self.input_shape[-1]
-
-    @property
     def dilated_kernel_size(self) -> tuple[int, ...]:
         return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.kernel_dilation))
 
@@ -227,20 +250,10 @@ class Conv:
             return "group"
         return "pointwise" if math.prod(self.kernel_size) == 1 else "standard"
 
-    @property
-    def itemsize(self) -> int:
-        return DTYPE_ITEMSIZE[self.dtype]
-
-    def module(self) -> Any:
-        """The ``flax.linen.Conv`` module for this spec."""
-        from jaxcost.modules import linen_module
-
-        return linen_module(self)
-
     def describe(self) -> str:
         """A one-line human description, e.g. ``conv3x3 64->128 s1 SAME``."""
         kernel = "x".join(map(str, self.kernel_size))
-        stride = "x".join(map(str, sorted(set(self.strides))))
+        stride = str(self.strides[0]) if len(set(self.strides)) == 1 else "x".join(map(str, self.strides))
         padding = self.padding if isinstance(self.padding, str) else "pad" + str(list(self.pads))
         extra = f" g{self.feature_group_count}" if self.kind == "group" else ""
         if self.kind == "depthwise":
@@ -249,7 +262,7 @@ class Conv:
 
 
 @dataclass(frozen=True)
-class Dense:
+class Dense(_Layer):
     """A dense layer over the last axis, as ``flax.linen.Dense`` builds it."""
 
     input_shape: tuple[int, ...]
@@ -259,14 +272,7 @@ class Dense:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", _shape("input_shape", self.input_shape, 1))
-        object.__setattr__(self, "features", _positive_int("features", self.features))
-        if not isinstance(self.use_bias, bool):
-            raise ValueError(f"use_bias: must be True or False, got {self.use_bias!r}")
-        object.__setattr__(self, "dtype", dtype_name(self.dtype))
-
-    @property
-    def in_features(self) -> int:
-        return self.input_shape[-1]
+        self._check_common()
 
     @property
     def rows(self) -> int:
@@ -284,16 +290,6 @@ class Dense:
     @property
     def kind(self) -> str:
         return "dense"
-
-    @property
-    def itemsize(self) -> int:
-        return DTYPE_ITEMSIZE[self.dtype]
-
-    def module(self) -> Any:
-        """The ``flax.linen.Dense`` module for this spec."""
-        from jaxcost.modules import linen_module
-
-        return linen_module(self)
 
     def describe(self) -> str:
         return f"dense {self.in_features}->{self.features}"

@@ -110,7 +110,8 @@ ENTRY %main.1 (x.1: f32[1,56,56,64], w: f32[128,3,3,64], b: f32[128]) -> f32[1,5
   %x.1 = f32[1,56,56,64]{3,2,1,0} parameter(0)
   %w = f32[128,3,3,64]{3,2,1,0} parameter(1)
   %b = f32[128]{0} parameter(2)
-  %cudnn-conv-bias-activation.3 = (f32[1,56,56,128]{3,2,1,0}, u8[0]{0}) custom-call(%x.1, %w, %b), window={size=3x3 pad=1_1x1_1}, dim_labels=b01f_o01i->b01f, custom_call_target="__cudnn$convBiasActivationForward", metadata={op_name="jit(<lambda>)/Conv/conv_general_dilated"}
+  %cudnn-conv-bias-activation.3 = (f32[1,56,56,128]{3,2,1,0}, u8[0]{0}) custom-call(%x.1, %w, %b), \
+window={size=3x3 pad=1_1x1_1}, dim_labels=b01f_o01i->b01f, custom_call_target="__cudnn$convBiasActivationForward"
   ROOT %get-tuple-element = f32[1,56,56,128]{3,2,1,0} get-tuple-element(%cudnn-conv-bias-activation.3), index=0
 }
 """
