@@ -18,7 +18,8 @@ from typing import Any
 
 from jaxcost.compiler import CompilerCost, compiled
 from jaxcost.formulas import Cost, analytic
-from jaxcost.hlo import BIAS_ADD, OpRecord, Recount, recount
+from jaxcost.hlo import OpRecord, Recount, recount
+from jaxcost.hlo_roles import BIAS_ADD
 from jaxcost.hlo_text import Instruction
 from jaxcost.specs import Conv, Dense, Spec
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from jaxcost.hlo_conv import convolution_flops, reduce_window_count, window
+from jaxcost.hlo_roles import bias_parameters, flop_role
 from jaxcost.hlo_text import Computation, Instruction, Module, Shape, parse_module
 
 #: Opcodes HloCostAnalysis counts as transcendentals, one per output element.
@@ -274,7 +276,7 @@ def _applied(analyzer: _Analyzer, instruction: Instruction, computation: Computa
     if opcode == "reduce":
         times = operands[0].elements - out.elements
     elif opcode == "reduce-window":
-        times = _reduce_window_count(instruction, out)
+        times = reduce_window_count(instruction, out)
     elif opcode == "map":
         times = instruction.shape.elements
     elif opcode == "scatter":
@@ -287,7 +289,7 @@ def _applied(analyzer: _Analyzer, instruction: Instruction, computation: Computa
         times = operands[count + 1].elements
     else:
         select = analyzer.computation_cost(instruction.called("select")[0])
-        window = math.prod(_window(instruction)["size"])
+        window = math.prod(window(instruction)["size"])
         cost.absorb(select, operands[1].elements * (window - 1), with_bytes=False)
         times = operands[1].elements
     key = "to_apply" if opcode != "select-and-scatter" else "scatter"
@@ -318,148 +320,6 @@ def _custom_call(analyzer: _Analyzer, instruction: Instruction, computation: Com
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     target = instruction.attribute("custom_call_target").strip('"')
     cost.unknown.append(f"{instruction.name} (custom-call {target})")
-
-
-#: The role an add plays when one operand is a broadcast: adding a bias along the feature axis.
-BIAS_ADD = "add(bias)"
-
-
-def flop_role(instruction: Instruction, computation: Computation, bias_parameters: set[str] = frozenset()) -> str:
-    """What an elementwise op's flops are for: its opcode, or ``add(bias)`` for a bias add.
-
-    An add is a bias add when one operand is, through converts and reshapes, a broadcast of a
-    non-constant vector, or a parameter known to hold a bias (a batch-1 dense layer's bias is only
-    bitcast, never broadcast). Adding a broadcast scalar or constant (inside GELU, say) is not.
-    """
-    if instruction.opcode != "add":
-        return instruction.opcode
-    by_name = computation.by_name()
-
-    def source(name: str) -> Instruction | None:
-        producer = by_name.get(name)
-        while producer is not None and producer.opcode in ("convert", "bitcast", "reshape", "copy"):
-            producer = by_name.get(producer.operands[0])
-        return producer
-
-    for operand in instruction.operands:
-        producer = source(operand)
-        if producer is None:
-            continue
-        if producer.name in bias_parameters:
-            return BIAS_ADD
-        if producer.opcode == "broadcast":
-            broadcast = source(producer.operands[0])
-            if broadcast is not None and broadcast.opcode != "constant" and broadcast.shape.dims:
-                return BIAS_ADD
-    return instruction.opcode
-
-
-def _is_bias_parameter(instruction: Instruction) -> bool:
-    """A Flax bias parameter, by its metadata (``variables['params']['bias']``, ``p['params']['Conv_0']['bias']``)."""
-    return instruction.opcode == "parameter" and instruction.op_name.replace("\\", "").endswith("['bias']")
-
-
-def bias_parameters(module: Module) -> dict[str, set[str]]:
-    """Per computation, the parameters that carry a Flax bias: entry parameters, and fused ones fed by them."""
-    entry = module.entry
-    found = {entry.name: {i.name for i in entry.parameters() if _is_bias_parameter(i)}}
-    pending = [entry]
-    while pending:
-        computation = pending.pop()
-        by_name = computation.by_name()
-        for instruction in computation.instructions:
-            if instruction.opcode != "fusion":
-                continue
-            called = module.computations[instruction.called("calls")[0]]
-            params = called.parameters()
-            for index, operand in enumerate(instruction.operands):
-                source = by_name[operand]
-                while source.opcode in ("bitcast", "convert", "copy") and source.operands:
-                    source = by_name[source.operands[0]]
-                if source.name in found[computation.name]:
-                    found.setdefault(called.name, set()).add(params[index].name)
-            found.setdefault(called.name, set())
-            pending.append(called)
-    return found
-
-
-def _window(instruction: Instruction) -> dict[str, list[int]]:
-    """Parse ``window={size=3x3 stride=2x2 pad=1_1x0_1 lhs_dilate=.. rhs_dilate=..}`` per dimension."""
-    fields: dict[str, list] = {}
-    for item in instruction.attribute("window").strip("{}").split():
-        key, _, value = item.partition("=")
-        fields[key] = value.split("x")
-    rank = len(fields.get("size", []))
-    window: dict[str, list] = {"size": [int(v) for v in fields.get("size", [])]}
-    for key in ("stride", "lhs_dilate", "rhs_dilate"):
-        window[key] = [int(v) for v in fields.get(key, ["1"] * rank)]
-    pads = [tuple(int(p) for p in v.split("_")) for v in fields.get("pad", ["0_0"] * rank)]
-    window["pad_lo"] = [lo for lo, _ in pads]
-    window["pad_hi"] = [hi for _, hi in pads]
-    return window
-
-
-def _reduce_window_count(instruction: Instruction, out: Shape) -> int:
-    window = _window(instruction)
-    window_elements = math.prod(window["size"])
-    count = (window_elements - 1) * out.elements
-    reducing = [d for d, size in enumerate(window["size"]) if size != 1]
-    padded = [d for d in range(len(window["size"])) if window["pad_lo"][d] or window["pad_hi"][d]]
-    if len(reducing) == 1 and len(padded) == 1 and not instruction.shape.is_tuple:
-        for d, size in enumerate(window["size"]):
-            lo, hi = window["pad_lo"][d], window["pad_hi"][d]
-            if size != 1 and lo and hi and lo == hi and size == 2 * lo + 1:
-                if lo == out.dims[d] - 1:
-                    span = out.dims[d]
-                    return out.elements // span + span - 1
-                break
-    return count
-
-
-def dim_labels(instruction: Instruction) -> tuple[str, str, str]:
-    """``b01f_01io->b01f`` as (input, kernel, output) label strings."""
-    labels = instruction.attribute("dim_labels")
-    inputs, _, output = labels.partition("->")
-    lhs, _, rhs = inputs.partition("_")
-    return lhs, rhs, output
-
-
-def convolution_flops(instruction: Instruction, lhs: Shape, rhs: Shape, result: Shape | None = None) -> int:
-    """XLA's convolution flops: 2 per multiply-add whose input tap is a real (not padded) element."""
-    result = result or instruction.shape
-    lhs_labels, rhs_labels, out_labels = dim_labels(instruction)
-    window = _window(instruction)
-    spatial = [c for c in lhs_labels if c.isdigit()]
-    valid_counts = []
-    for d, axis in enumerate(spatial):
-        size_in = lhs.dims[lhs_labels.index(axis)]
-        size_k = rhs.dims[rhs_labels.index(axis)]
-        size_out = result.dims[out_labels.index(axis)]
-        valid_counts.append(_valid_positions(size_in, size_k, size_out, window["stride"][d], window["pad_lo"][d],
-                                             window["pad_hi"][d], window["lhs_dilate"][d], window["rhs_dilate"][d]))
-    groups = int(instruction.attribute("feature_group_count", "1"))
-    batch_groups = int(instruction.attribute("batch_group_count", "1"))
-    features_in = lhs.dims[lhs_labels.index("f")]
-    features_out = result.dims[out_labels.index("f")]
-    batch = lhs.dims[lhs_labels.index("b")]
-    return 2 * (features_in // groups) * features_out * (batch // batch_groups) * math.prod(valid_counts)
-
-
-def _valid_positions(size_in: int, size_k: int, size_out: int, stride: int, pad_lo: int, pad_hi: int,
-                     lhs_dilate: int, rhs_dilate: int) -> int:
-    if (size_in == size_out == size_k == lhs_dilate and rhs_dilate == 1 and max(1, size_in - 1) == stride
-            and pad_lo == 0 and pad_hi == 0):
-        return size_in
-    if (size_in == 1 and size_k == size_out and rhs_dilate == 1 and lhs_dilate == 1 and stride == 1
-            and pad_lo == pad_hi == size_out - 1):
-        return size_out
-    count = 0
-    for tap in range(size_k):
-        for position in range(size_out):
-            index = position * stride - pad_lo + tap * rhs_dilate
-            if index % lhs_dilate == 0 and 0 <= index // lhs_dilate < size_in:
-                count += 1
-    return count
 
 
 def _fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
