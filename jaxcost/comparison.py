@@ -5,8 +5,10 @@ bias adds, and the minimal traffic (inputs and weights read once, output written
 other function it is the convolutions and dots of the program as written (counted exactly, before
 the compiler changed anything), and the same minimal traffic: arguments read once, results written once.
 
-Then ``analytic + sum(item deltas) == recount``, by construction, and ``XLA - recount`` is the
-remainder that no op explains: zero whenever the recount reproduces XLA.
+Items come in two stages. ``program`` items lead from the analytic count to what the compiled
+program really does (jaxcost's recount). ``xla`` items lead from that to the figure XLA reports
+(a loop body XLA counts once, the -1 it reports for a library call, its float32 rounding). The
+remainder, XLA's figure minus analytic and all items, is what no op explains.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jaxcost.compiler import CompilerCost, compiled
-from jaxcost.formulas import Cost, analytic
+from jaxcost.formulas import analytic
 from jaxcost.hlo import OpRecord, Recount, recount
 from jaxcost.hlo_roles import BIAS_ADD
 from jaxcost.hlo_text import Instruction
@@ -27,15 +29,18 @@ MAIN_OPCODES = ("convolution", "dot")
 ACTIVATION_OPCODES = frozenset({"maximum", "minimum", "clamp", "select", "compare", "sign", "abs"})
 LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", "reverse", "reshape",
                             "broadcast", "dynamic-slice", "dynamic-update-slice", "gather"})
+#: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
+REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
 KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
          "loop", "tuple", "unknown", "rounding")
 
 
 @dataclass(frozen=True)
 class Delta:
-    """One explained difference between the analytic count and the compiled program's count.
+    """One explained difference, with the HLO instructions it comes from.
 
-    ``kind`` is one of ``KINDS``; ``ops`` names the HLO instructions it comes from.
+    ``kind`` is one of ``KINDS``; ``stage`` is ``program`` (analytic to the compiled program's true
+    count) or ``xla`` (the true count to XLA's reported figure).
     """
 
     kind: str
@@ -43,6 +48,7 @@ class Delta:
     ops: tuple[str, ...]
     flops: int = 0
     bytes: int = 0
+    stage: str = "program"
 
 
 @dataclass
@@ -54,11 +60,12 @@ class Comparison:
     analytic_bytes: int
     compiler: CompilerCost
     deltas: list[Delta] = field(default_factory=list)
-    cost: Cost | None = None
+    cost: Any = None
     spec: Spec | None = None
 
     @property
     def flops_explained(self) -> int:
+        """Analytic plus every item: XLA's figure, when everything is explained."""
         return self.analytic_flops + sum(d.flops for d in self.deltas)
 
     @property
@@ -67,19 +74,19 @@ class Comparison:
 
     @property
     def flops_remainder(self) -> int | None:
-        """XLA's flops minus analytic and items; None when XLA's figure holds an unknown (-1)."""
-        if not self.compiler.xla_known:
+        """XLA's flops minus analytic and all items; None when XLA reported nothing."""
+        if not self.compiler.xla:
             return None
         return int(self.compiler.xla_flops) - self.flops_explained
 
     @property
     def bytes_remainder(self) -> int | None:
-        if not self.compiler.xla_known:
+        if not self.compiler.xla:
             return None
         return int(self.compiler.xla_bytes_accessed) - self.bytes_explained
 
     def _verdict(self, analytic_value: int, xla_value: float, remainder: int | None) -> str:
-        if remainder is None:
+        if remainder is None or self.compiler.unknown:
             return "unknown"
         if remainder:
             return "unexplained"
@@ -95,9 +102,17 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """``exact`` when analytic equals XLA for flops and bytes; else the weaker of the two verdicts."""
+        """``exact`` when analytic equals XLA for flops and bytes; else the weaker of the two verdicts.
+
+        ``unknown`` when XLA reported nothing or the program holds something jaxcost cannot recount.
+        """
         order = ("unknown", "unexplained", "explained", "exact")
         return min(self.flops_verdict, self.bytes_verdict, key=order.index)
+
+    @property
+    def analytic_matches_program(self) -> bool:
+        """Whether the compiled program really does the analytic number of flops (the true recount)."""
+        return self.analytic_flops == self.compiler.flops
 
 
 def _flops_by_role(records: list[OpRecord]) -> tuple[Counter, dict[str, list[str]]]:
@@ -118,7 +133,7 @@ def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
                  records: list[OpRecord]) -> list[Delta]:
     """One item per role whose flops differ; roles the analytic count lacks get one item per op."""
     rewritten = any(actual[main] != expected[main] for main in MAIN_OPCODES)
-    replacing = tuple(dict.fromkeys(name for role in (*MAIN_OPCODES, "multiply", "add", BIAS_ADD)
+    replacing = tuple(dict.fromkeys(name for role in (*MAIN_OPCODES, *REPLACING_ROLES)
                                     if not expected[role] for name in ops.get(role, ())))
     deltas = []
     for role in sorted(set(expected) | set(actual), key=lambda r: (r not in MAIN_OPCODES, r)):
@@ -150,7 +165,7 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
         kind, what = "bias", "bias add: 1 flop per output element"
     elif role in MAIN_OPCODES:
         kind, what = "rewrite", f"{role} replacing the rewritten main op: 2 flops per multiply-add"
-    elif rewritten and role in ("multiply", "add"):
+    elif rewritten and role in REPLACING_ROLES:
         kind, what = "rewrite", f"{role} replacing the rewritten main op: 1 flop per multiply-add"
     elif rewritten and role in ("compare", "select", "and", "or"):
         kind, what = "rewrite", f"{role} building the rewritten main op's operands: 1 flop per element"
@@ -242,15 +257,34 @@ def _buffer_delta(buffer: Instruction, records: dict[str, OpRecord], delta: int,
                  f"({why})", names, bytes=delta)
 
 
+def _xla_stage_deltas(program: Recount) -> list[Delta]:
+    """How XLA's rules differ from the true count, op by op: loops counted once, -1 for library calls."""
+    deltas = []
+    for true_op, xla_op in zip(program.ops, program.xla_ops):
+        flops = xla_op.cost.flops - true_op.cost.flops
+        bytes_accessed = xla_op.cost.bytes_accessed - true_op.cost.bytes_accessed
+        if not flops and not bytes_accessed:
+            continue
+        if true_op.opcode == "custom-call":
+            what = f"XLA reports -1 for {xla_op.cost.unknown[0]} instead of its cost"
+            kind = "unknown"
+        else:
+            what = f"XLA counts the body of {true_op.opcode} {true_op.name} once"
+            what += "; " + "; ".join(true_op.cost.notes) if true_op.cost.notes else ""
+            kind = "loop"
+        deltas.append(Delta(kind, what, (true_op.name,), flops, bytes_accessed, stage="xla"))
+    return deltas
+
+
 def _rounding_deltas(compiler: CompilerCost) -> list[Delta]:
     """XLA sums its figures in float32; where that rounding reproduces XLA's total, itemize it."""
     deltas = []
-    for key, xla_value, value in (("flops", compiler.xla_flops, compiler.flops),
-                                  ("bytes_accessed", compiler.xla_bytes_accessed, compiler.bytes_accessed)):
-        if compiler.xla_known and compiler.xla_reproduced(key) and int(xla_value) != value:
-            amount = int(xla_value) - value
-            what = f"XLA accumulates {key} in float32: it reports {int(xla_value):,}, the exact sum is {value:,}"
-            deltas.append(Delta("rounding", what, (), **{"flops" if key == "flops" else "bytes": amount}))
+    for key, xla_value in (("flops", compiler.xla_flops), ("bytes_accessed", compiler.xla_bytes_accessed)):
+        exact = compiler.recount.xla_rule_total(key)
+        if compiler.xla and compiler.xla_reproduced(key) and int(xla_value) != exact:
+            amount = int(xla_value) - exact
+            what = f"XLA accumulates {key} in float32: it reports {int(xla_value):,}, the exact sum is {exact:,}"
+            deltas.append(Delta("rounding", what, (), stage="xla", **{"flops" if key == "flops" else "bytes": amount}))
     return deltas
 
 
@@ -265,13 +299,13 @@ def explain(compiler: CompilerCost, expected_flops: Counter) -> list[Delta]:
     """Itemized deltas between an analytic flop breakdown (by role) and the compiled program."""
     actual, ops = _flops_by_role(compiler.recount.ops)
     deltas = _flop_deltas(expected_flops, actual, ops, compiler.recount.ops) + _byte_deltas(compiler.recount)
-    return _mark_rewrites(deltas) + _rounding_deltas(compiler)
+    return _mark_rewrites(deltas) + _xla_stage_deltas(compiler.recount) + _rounding_deltas(compiler)
 
 
-def compare_spec(spec: Spec) -> Comparison:
-    """Analytic against compiler for one layer spec."""
+def compare_spec(spec: Spec, compiler: CompilerCost | None = None) -> Comparison:
+    """Analytic against compiler for one layer spec (compiled here unless a compiled program is given)."""
     cost = analytic(spec)
-    compiler = compiled(spec)
+    compiler = compiler or compiled(spec)
     main = "dot" if isinstance(spec, Dense) else "convolution"
     expected = Counter({main: 2 * cost.macs, BIAS_ADD: cost.bias_adds})
     return Comparison(spec.describe(), cost.flops, cost.bytes_accessed, compiler, explain(compiler, expected),

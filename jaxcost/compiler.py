@@ -37,8 +37,9 @@ class CompilerCost:
     """What XLA says one compiled program costs, beside jaxcost's op-by-op recount of the same program.
 
     ``xla`` holds XLA's figures exactly as given (-1 included; a key XLA left out means 0).
-    ``flops``, ``transcendentals`` and ``bytes_accessed`` are the recount: exact ints, never with -1 in
-    them. Where XLA's own totals are known, the recount reproduces them exactly.
+    ``flops``, ``transcendentals`` and ``bytes_accessed`` are the true recount: exact ints, never with
+    -1 in them, library calls recounted, loops multiplied by their trip counts. The same program
+    costed by XLA's rules reproduces XLA's totals exactly (``xla_reproduced``).
     """
 
     xla: dict[str, float]
@@ -86,18 +87,23 @@ class CompilerCost:
         return self.xla.get(XLA_BYTES + "out{}", 0.0)
 
     @property
-    def unknown(self) -> list[str]:
-        """What XLA does not know: XLA keys reported as -1, and the instructions behind them."""
+    def xla_unknown(self) -> list[str]:
+        """What XLA does not know: its keys reported as -1, and the instructions it counted as -1."""
         keys = [f"XLA '{key}' = -1" for key, number in self.xla.items() if number < 0]
-        return keys + self.recount.unknown
+        return keys + self.recount.xla_unknown
+
+    @property
+    def unknown(self) -> list[str]:
+        """What even the recount does not know: unknown custom calls, loops of unknown trip count."""
+        return self.recount.unknown
 
     @property
     def xla_known(self) -> bool:
-        """True when XLA's totals hold no unknown (-1) contribution and XLA reported at all."""
-        return bool(self.xla) and not self.unknown
+        """True when XLA reported totals and no -1 went into them."""
+        return bool(self.xla) and not self.xla_unknown
 
     def xla_reproduced(self, key: str) -> bool:
-        """Whether the recount, summed the way XLA sums it (float32), equals XLA's reported total."""
+        """Whether the recount by XLA's rules, summed the way XLA sums (float32), equals XLA's total."""
         xla_key = {"flops": XLA_FLOPS, "transcendentals": XLA_TRANSCENDENTALS, "bytes_accessed": XLA_BYTES}[key]
         return self.recount.as_xla_sums(key) == self.xla.get(xla_key, 0.0)
 

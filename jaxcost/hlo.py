@@ -1,11 +1,14 @@
-"""Cost every instruction of an optimized HLO program by XLA's own rules (HloCostAnalysis).
+"""Cost every instruction of an optimized HLO program, op by op, two ways.
 
-The recount is op by op: each top-level instruction of the entry computation gets its flops,
-transcendentals and bytes, with bytes split into what it reads from each operand and what it
-writes. Its totals equal XLA's wherever XLA knows them; where XLA does not (custom calls), the
-instruction is flagged as unknown instead of being counted as -1.
+* By XLA's own rules (HloCostAnalysis): library custom calls are -1, a loop's body counts once.
+  Summed as XLA sums (float32), this reproduces XLA's reported totals exactly.
+* The true count: library calls recounted from their attributes (``custom_calls``), loop bodies
+  multiplied by their known trip counts, nested loops multiplied through. What cannot be known (a
+  custom call jaxcost does not know, a loop whose trip count the compiler did not record) is named.
 
-Rules are registered per opcode, one small function each: adding an opcode is one function.
+Each top-level instruction of the entry computation gets its flops, transcendentals and bytes,
+with bytes split into what it reads from each operand and what it writes. Rules are registered
+per opcode, one small function each: adding an opcode is one function.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from jaxcost.custom_calls import backend_config, custom_call_target, library_cost
 from jaxcost.hlo_conv import convolution_flops, reduce_window_count, window
 from jaxcost.hlo_roles import bias_parameters, flop_role
 from jaxcost.hlo_text import Computation, Instruction, Module, Shape, parse_module
@@ -41,7 +45,7 @@ ALIASING = frozenset({"bitcast", "get-tuple-element", "tuple", "add-dependency",
 
 @dataclass
 class OpCost:
-    """What one instruction costs. ``flops_by_opcode`` says which (fused) opcodes did the arithmetic."""
+    """What one instruction costs. ``flops_by_opcode`` says what the flops are for (opcode or role)."""
 
     flops: int = 0
     transcendentals: int = 0
@@ -50,18 +54,23 @@ class OpCost:
     bytes_other: int = 0
     flops_by_opcode: Counter = field(default_factory=Counter)
     unknown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def bytes_accessed(self) -> int:
         return sum(self.bytes_read) + self.bytes_written + self.bytes_other
 
-    def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True) -> None:
-        """Add another cost (a called computation's), `times` over."""
+    def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True, role: str = "") -> None:
+        """Add another cost (a called computation's), `times` over; `role` relabels all its flops."""
         self.flops += other.flops * times
         self.transcendentals += other.transcendentals * times
-        for opcode, flops in other.flops_by_opcode.items():
-            self.flops_by_opcode[opcode] += flops * times
+        if role and other.flops:
+            self.flops_by_opcode[role] += other.flops * times
+        else:
+            for opcode, flops in other.flops_by_opcode.items():
+                self.flops_by_opcode[opcode] += flops * times
         self.unknown.extend(other.unknown)
+        self.notes.extend(other.notes)
         if with_bytes:
             self.bytes_other += other.bytes_accessed * times
 
@@ -82,38 +91,57 @@ class OpRecord:
         return self.instruction.opcode
 
 
+def _sum(records: list[OpRecord], key: str) -> int:
+    return sum(getattr(record.cost, key) for record in records)
+
+
 @dataclass
 class Recount:
-    """The op-by-op recount of a program's entry computation."""
+    """The op-by-op recount of a program's entry computation: true counts, and XLA's rules beside them.
+
+    ``ops`` hold the true counts (library calls recounted, loops times their trip counts);
+    ``xla_ops`` the same instructions costed by XLA's rules (-1 for library calls, loop bodies once).
+    """
 
     module: Module
     ops: list[OpRecord]
+    xla_ops: list[OpRecord]
 
     @property
     def flops(self) -> int:
-        return sum(op.cost.flops for op in self.ops)
+        return _sum(self.ops, "flops")
 
     @property
     def transcendentals(self) -> int:
-        return sum(op.cost.transcendentals for op in self.ops)
+        return _sum(self.ops, "transcendentals")
 
     @property
     def bytes_accessed(self) -> int:
-        return sum(op.cost.bytes_accessed for op in self.ops)
+        return _sum(self.ops, "bytes_accessed")
 
     @property
     def unknown(self) -> list[str]:
-        """Names of instructions whose cost XLA does not know (it reports -1 for them)."""
+        """What even the recount does not know: unknown custom calls, loops of unknown trip count."""
         return [name for op in self.ops for name in op.cost.unknown]
 
+    @property
+    def xla_unknown(self) -> list[str]:
+        """The instructions XLA counts as -1 (custom calls), whose -1 it adds into its totals."""
+        return [name for op in self.xla_ops for name in op.cost.unknown]
+
+    @property
+    def notes(self) -> list[str]:
+        return [note for op in self.ops for note in op.cost.notes]
+
+    def xla_rule_total(self, key: str) -> int:
+        """The exact sum by XLA's rules (-1 per library call, loop bodies once)."""
+        return _sum(self.xla_ops, key)
+
     def as_xla_sums(self, key: str) -> float:
-        """The total as XLA accumulates it: per-op values in float32, summed in float32, -1 per unknown op."""
+        """The total as XLA accumulates it: each op's value in float32, summed in float32."""
         total = np.float32(0)
-        for op in self.ops:
-            value = getattr(op.cost, key)
-            if key != "transcendentals":
-                value -= len(op.cost.unknown)
-            total = np.float32(total + np.float32(value))
+        for op in self.xla_ops:
+            total = np.float32(total + np.float32(getattr(op.cost, key)))
         return float(total)
 
 
@@ -131,8 +159,9 @@ def rule(*opcodes: str) -> Callable[[Rule], Rule]:
 
 
 class _Analyzer:
-    def __init__(self, module: Module):
+    def __init__(self, module: Module, xla_rules: bool):
         self.module = module
+        self.xla_rules = xla_rules
         self._computation_costs: dict[str, OpCost] = {}
         self.bias_parameters = bias_parameters(module)
 
@@ -241,11 +270,29 @@ def _fusion(analyzer: _Analyzer, instruction: Instruction, computation: Computat
     cost.bytes_read = [fusion_parameter_read_bytes(analyzer, param, called) for param in called.parameters()]
 
 
+def trip_count(instruction: Instruction) -> int | None:
+    """A while loop's trip count, as the compiler recorded it (``known_trip_count``), or None."""
+    count = backend_config(instruction).get("known_trip_count", {}).get("n")
+    return int(count) if count is not None else None
+
+
 @rule("while")
 def _while(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
-    for key in ("body", "condition"):
-        cost.absorb(analyzer.computation_cost(instruction.called(key)[0]))
+    body = analyzer.computation_cost(instruction.called("body")[0])
+    condition = analyzer.computation_cost(instruction.called("condition")[0])
+    trips = trip_count(instruction)
+    if analyzer.xla_rules:
+        cost.absorb(body)
+        cost.absorb(condition)
+    elif trips is None:
+        cost.absorb(body)
+        cost.absorb(condition)
+        cost.unknown.append(f"{instruction.name} (while loop of unknown trip count: one iteration counted)")
+    else:
+        cost.absorb(body, trips)
+        cost.absorb(condition, trips + 1)
+        cost.notes.append(f"{instruction.name}: loop body counted {trips} times, its condition {trips + 1}")
 
 
 @rule("call", "async-start")
@@ -265,6 +312,9 @@ def _conditional(analyzer: _Analyzer, instruction: Instruction, computation: Com
     cost.transcendentals = max(b.transcendentals for b in branches)
     cost.bytes_other = max(b.bytes_accessed for b in branches)
     cost.flops_by_opcode["conditional"] = cost.flops
+    if not analyzer.xla_rules:
+        per_branch = ", ".join(f"{name}: {branch.flops:,} flops" for name, branch in zip(names, branches))
+        cost.notes.append(f"{instruction.name}: conditional, the costliest branch counted ({per_branch})")
 
 
 @rule("reduce", "reduce-window", "map", "scatter", "select-and-scatter")
@@ -289,11 +339,11 @@ def _applied(analyzer: _Analyzer, instruction: Instruction, computation: Computa
         times = operands[count + 1].elements
     else:
         select = analyzer.computation_cost(instruction.called("select")[0])
-        window = math.prod(window(instruction)["size"])
-        cost.absorb(select, operands[1].elements * (window - 1), with_bytes=False)
+        window_elements = math.prod(window(instruction)["size"])
+        cost.absorb(select, operands[1].elements * (window_elements - 1), with_bytes=False, role=opcode)
         times = operands[1].elements
     key = "to_apply" if opcode != "select-and-scatter" else "scatter"
-    cost.absorb(analyzer.computation_cost(instruction.called(key)[0]), times, with_bytes=False)
+    cost.absorb(analyzer.computation_cost(instruction.called(key)[0]), times, with_bytes=False, role=opcode)
 
 
 @rule("sort")
@@ -317,9 +367,20 @@ def _all_reduce(analyzer: _Analyzer, instruction: Instruction, computation: Comp
 
 @rule("custom-call")
 def _custom_call(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
-    cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
-    target = instruction.attribute("custom_call_target").strip('"')
-    cost.unknown.append(f"{instruction.name} (custom-call {target})")
+    label = f"{instruction.name} (custom-call {custom_call_target(instruction)})"
+    known = library_cost(instruction, analyzer.operand_shapes(instruction, computation))
+    if analyzer.xla_rules:
+        cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
+        cost.flops, cost.bytes_other = -1, -1
+        cost.unknown.append(label)
+    elif known is None:
+        cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
+        cost.unknown.append(label)
+    else:
+        cost.flops_by_opcode.update(known.flops_by_role)
+        cost.flops = sum(known.flops_by_role.values())
+        cost.bytes_read, cost.bytes_written = known.bytes_read, known.bytes_written
+        cost.notes.append(f"{instruction.name}: {known.what}, recounted from its attributes")
 
 
 def _fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
@@ -402,9 +463,10 @@ def _nested_fusion_read_bytes(analyzer: _Analyzer, parameter: Instruction, fusio
 
 
 def recount(module: Module | str) -> Recount:
-    """Cost every top-level instruction of a module (or its HLO text) by XLA's rules."""
+    """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules."""
     if isinstance(module, str):
         module = parse_module(module)
-    analyzer = _Analyzer(module)
     entry = module.entry
-    return Recount(module, [OpRecord(i, analyzer.cost(i, entry)) for i in entry.instructions])
+    true, xla = _Analyzer(module, xla_rules=False), _Analyzer(module, xla_rules=True)
+    return Recount(module, [OpRecord(i, true.cost(i, entry)) for i in entry.instructions],
+                   [OpRecord(i, xla.cost(i, entry)) for i in entry.instructions])

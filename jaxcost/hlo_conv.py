@@ -60,8 +60,9 @@ def convolution_flops(instruction: Instruction, lhs: Shape, rhs: Shape, result: 
         size_in = lhs.dims[lhs_labels.index(axis)]
         size_k = rhs.dims[rhs_labels.index(axis)]
         size_out = result.dims[out_labels.index(axis)]
-        valid_counts.append(_valid_positions(size_in, size_k, size_out, geometry["stride"][d], geometry["pad_lo"][d],
-                                             geometry["pad_hi"][d], geometry["lhs_dilate"][d], geometry["rhs_dilate"][d]))
+        valid_counts.append(_valid_positions(
+            size_in, size_k, size_out, geometry["stride"][d], geometry["pad_lo"][d], geometry["pad_hi"][d],
+            geometry["lhs_dilate"][d], geometry["rhs_dilate"][d]))
     groups = int(instruction.attribute("feature_group_count", "1"))
     batch_groups = int(instruction.attribute("batch_group_count", "1"))
     features_in = lhs.dims[lhs_labels.index("f")]

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
-from jaxcost.comparison import Comparison
+from jaxcost.comparison import compare_spec
 from jaxcost.compiler import CompilerCost
 
 
@@ -111,20 +111,40 @@ ENTRY %main.1 (x.1: f32[1,56,56,64], w: f32[128,3,3,64], b: f32[128]) -> f32[1,5
   %w = f32[128,3,3,64]{3,2,1,0} parameter(1)
   %b = f32[128]{0} parameter(2)
   %cudnn-conv-bias-activation.3 = (f32[1,56,56,128]{3,2,1,0}, u8[0]{0}) custom-call(%x.1, %w, %b), \
-window={size=3x3 pad=1_1x1_1}, dim_labels=b01f_o01i->b01f, custom_call_target="__cudnn$convBiasActivationForward"
+window={size=3x3 pad=1_1x1_1}, dim_labels=b01f_o01i->b01f, custom_call_target="__cudnn$convBiasActivationForward", \
+backend_config={"cudnn_conv_backend_config":{"activation_mode":"kRelu","conv_result_scale":1,"side_input_scale":0}}
   ROOT %get-tuple-element = f32[1,56,56,128]{3,2,1,0} get-tuple-element(%cudnn-conv-bias-activation.3), index=0
 }
 """
 
 
-def test_minus_one_from_xla_is_unknown_never_a_number():
-    # what the H100 reported for this conv+bias+relu (tests/fixtures/h100_probe2.jsonl)
-    xla = {"flops": -1.0, "bytes accessed": 589823.0, "bytes accessed0{}": 294911.0, "bytes accessed1{}": -1.0}
+def test_library_call_is_recounted_and_xla_minus_one_itemized():
+    # XLA reports -1 for a cuDNN call and folds it into its totals (tests/fixtures/h100_probe2.jsonl)
+    xla = {"flops": -1.0, "bytes accessed": -1.0}
     compiler = CompilerCost(xla=xla, recount=jc.recount(GPU_CONV), memory={}, hlo_text=GPU_CONV, lowered_text="",
                             platform="gpu", seconds_compile=0.0)
     assert not compiler.xla_known
-    assert "cudnn-conv-bias-activation.3 (custom-call __cudnn$convBiasActivationForward)" in compiler.unknown
-    assert compiler.flops == 0 and compiler.bytes_accessed == 0  # nothing counted, not -1
+    assert compiler.xla_unknown[-1] == "cudnn-conv-bias-activation.3 (custom-call __cudnn$convBiasActivationForward)"
+    assert compiler.unknown == []
+    assert compiler.xla_reproduced("flops") and compiler.xla_reproduced("bytes_accessed")
     spec = jc.standard_conv((1, 56, 56, 64), 128, 3)
-    comparison = Comparison(spec.describe(), jc.analytic(spec).flops, jc.analytic(spec).bytes_accessed, compiler)
-    assert comparison.flops_remainder is None and comparison.verdict == "unknown"
+    cost = jc.analytic(spec)
+    assert compiler.flops == cost.flops + 56 * 56 * 128  # conv, bias and the fused ReLU, no -1 anywhere
+    assert compiler.bytes_accessed == cost.bytes_accessed
+    comparison = compare_spec(spec, compiler)
+    relu = [d for d in comparison.deltas if d.kind == "activation"]
+    assert [(d.flops, d.ops) for d in relu] == [(56 * 56 * 128, ("cudnn-conv-bias-activation.3",))]
+    (minus_one,) = [d for d in comparison.deltas if d.stage == "xla"]
+    assert (minus_one.kind, minus_one.flops) == ("unknown", -1 - compiler.flops)
+    assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+    assert comparison.verdict == "explained" and not comparison.analytic_matches_program
+
+
+def test_custom_call_jaxcost_does_not_know_makes_the_verdict_unknown():
+    text = GPU_CONV.replace("__cudnn$convBiasActivationForward", "my$kernel")
+    compiler = CompilerCost(xla={"flops": -1.0, "bytes accessed": -1.0}, recount=jc.recount(text), memory={},
+                            hlo_text=text, lowered_text="", platform="gpu", seconds_compile=0.0)
+    assert compiler.unknown == ["cudnn-conv-bias-activation.3 (custom-call my$kernel)"]
+    assert compiler.flops == 0
+    comparison = compare_spec(jc.standard_conv((1, 56, 56, 64), 128, 3), compiler)
+    assert comparison.verdict == "unknown"

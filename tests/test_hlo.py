@@ -39,10 +39,58 @@ def test_stored_conv_flops_are_the_exact_taps_formula():
     assert jc.recount(entry["hlo_optimized"]).flops == jc.analytic(spec).flops
 
 
-def test_loops_are_counted_once_by_xla():
-    entry = next(e for e in CPU_ENTRIES if e["name"] == "fori10_matmul512")
+@pytest.mark.parametrize(("name", "trips"), [("fori10_matmul512", 10), ("scan7_matmul512", 7)])
+def test_stored_loops_multiply_their_body_where_xla_counts_it_once(name, trips):
+    entry = next(e for e in CPU_ENTRIES if e["name"] == name)
     program = jc.recount(entry["hlo_optimized"])
-    assert program.flops == 2 * 512**3 + 2  # one trip of the body: the matmul, the counter add and compare
+    matmul = 2 * 512**3
+    assert program.xla_rule_total("flops") == matmul + 2  # one trip: the matmul, the counter add and compare
+    assert program.flops == trips * (matmul + 1) + (trips + 1)  # body n times, condition n + 1 times
+    assert program.unknown == []
+
+
+def loop_program(trips_outer: int, trips_inner: int):
+    def inner(c, a):
+        return jax.lax.fori_loop(0, trips_inner, lambda j, d: d @ a, c)
+
+    return lambda a: jax.lax.fori_loop(0, trips_outer, lambda i, c: inner(c, a), a)
+
+
+def body_flops(result) -> int:
+    """Flops of the matmuls alone: the recount's dot flops."""
+    return sum(op.cost.flops_by_opcode["dot"] for op in result.recount.ops)
+
+
+@pytest.mark.parametrize(("function", "trips"), [
+    (lambda a: jax.lax.fori_loop(0, 10, lambda i, c: c @ a, a), 10),
+    (lambda a: jax.lax.scan(lambda c, _: (c @ a, None), a, None, length=7)[0], 7),
+    (loop_program(3, 5), 15),
+])
+def test_live_loops_report_their_trip_counts(function, trips):
+    result = jc.compiled(function, jax.ShapeDtypeStruct((128, 128), jnp.float32))
+    assert body_flops(result) == trips * 2 * 128**3
+    assert result.xla_reproduced("flops") and result.xla_reproduced("bytes_accessed")
+    assert result.xla_flops < result.flops  # XLA counts every loop body once
+    assert result.unknown == []
+
+
+def test_loop_of_unknown_trip_count_is_reported_as_such():
+    def until_large(a):
+        return jax.lax.while_loop(lambda c: c[0, 0] < 1e6, lambda c: c @ a, a)
+
+    result = jc.compiled(until_large, jax.ShapeDtypeStruct((64, 64), jnp.float32))
+    assert len(result.unknown) == 1 and "unknown trip count" in result.unknown[0]
+    assert body_flops(result) == 2 * 64**3  # one iteration, labelled as such
+
+
+def test_conditional_reports_each_branch():
+    def branchy(x):
+        return jax.lax.cond(x[0, 0] > 0, lambda y: y @ y, lambda y: y + 1.0, x)
+
+    result = jc.compiled(branchy, jax.ShapeDtypeStruct((32, 32), jnp.float32))
+    assert result.xla_reproduced("flops")
+    (note,) = [n for n in result.recount.notes if "conditional" in n]
+    assert f"{2 * 32**3:,} flops" in note and f"{32 * 32:,} flops" in note
 
 
 def test_parse_shapes():
