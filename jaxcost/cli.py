@@ -57,6 +57,10 @@ def _add_layer_arguments(parser: argparse.ArgumentParser, conv: bool) -> None:
         parser.add_argument("--kernel-dilation", type=_int_or_ints, default=1)
     parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16, int8 (float64 with x64)")
     parser.add_argument("--no-bias", action="store_true", help="no bias (default: with bias)")
+    parser.add_argument("--train", action="store_true",
+                        help="a training step: forward, then gradients w.r.t. input and parameters")
+    parser.add_argument("--ops", type=int, default=8, metavar="N",
+                        help="show the N costliest compiled instructions (0: none)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
@@ -101,10 +105,10 @@ def _device_line() -> str:
 
 def run_layer(args: argparse.Namespace) -> int:
     from jaxcost.comparison import compare
-    from jaxcost.layer_report import comparison_dict, conventions_table, explanation, side_by_side
+    from jaxcost.layer_report import comparison_dict, conventions_table, explanation, ops_table, side_by_side
 
     spec = spec_from_arguments(args)
-    comparison = compare(spec)
+    comparison = compare(spec, mode="train" if args.train else "forward")
     if args.json:
         print(json.dumps(comparison_dict(comparison), indent=2))
         return 0
@@ -115,7 +119,12 @@ def run_layer(args: argparse.Namespace) -> int:
     print()
     print("Why analytic and compiler differ:")
     print(explanation(comparison))
+    if args.ops > 0:
+        print()
+        print("Compiled program, costliest instructions:")
+        print(ops_table(comparison, top=args.ops))
     print()
+    print("What other tools print for this layer's forward pass:")
     print(conventions_table(spec))
     return 0
 

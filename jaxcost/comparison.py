@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jaxcost.compiler import CompilerCost, compiled
-from jaxcost.formulas import analytic
+from jaxcost.formulas import analytic, check_mode
 from jaxcost.hlo import OpRecord, Recount, recount
 from jaxcost.hlo_roles import BIAS_ADD
 from jaxcost.hlo_text import Instruction
@@ -129,9 +129,23 @@ def _flops_by_role(records: list[OpRecord]) -> tuple[Counter, dict[str, list[str
     return totals, ops
 
 
+def _per_op(role: str, records: list[OpRecord], pass_flops: int) -> str:
+    """Each op's share of a role's flops, as a multiple of one analytic pass where that is known."""
+    parts = []
+    for record in records:
+        flops = record.cost.flops_by_opcode.get(role, 0)
+        if flops:
+            multiple = f" ({flops / pass_flops:.3g}x a pass)" if pass_flops and flops != pass_flops else ""
+            parts.append(f"{record.name} {flops:,}{multiple}")
+    return ", ".join(parts)
+
+
 def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
-                 records: list[OpRecord]) -> list[Delta]:
-    """One item per role whose flops differ; roles the analytic count lacks get one item per op."""
+                 records: list[OpRecord], pass_flops: int = 0) -> list[Delta]:
+    """One item per role whose flops differ; roles the analytic count lacks get one item per op.
+
+    ``pass_flops`` is one analytic pass of the main op (2 * MACs), to say which op does more.
+    """
     rewritten = any(actual[main] != expected[main] for main in MAIN_OPCODES)
     replacing = tuple(dict.fromkeys(name for role in (*MAIN_OPCODES, *REPLACING_ROLES)
                                     if not expected[role] for name in ops.get(role, ())))
@@ -146,8 +160,9 @@ def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
                 deltas.append(Delta("rewrite", what, replacing, flops=delta))
             else:
                 ratio = actual[role] / expected[role]
-                what = (f"{role} counted {actual[role]:,} flops against {expected[role]:,} analytic ({ratio:.3g}x): "
-                        "the compiler changed the operation (a grouped conv expanded to a dense one, say)")
+                what = (f"{role} counted {actual[role]:,} flops against {expected[role]:,} analytic ({ratio:.3g}x); "
+                        f"per op: {_per_op(role, records, pass_flops)}: the compiler changed the operation "
+                        "(a grouped or depthwise conv computed as a dense one, say)")
                 deltas.append(Delta("rewrite", what, tuple(ops[role]), flops=delta))
         elif expected[role]:
             what = f"{role}: {actual[role]:,} flops in the program against {expected[role]:,} analytic"
@@ -167,7 +182,7 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
         kind, what = "rewrite", f"{role} replacing the rewritten main op: 2 flops per multiply-add"
     elif rewritten and role in REPLACING_ROLES:
         kind, what = "rewrite", f"{role} replacing the rewritten main op: 1 flop per multiply-add"
-    elif rewritten and role in ("compare", "select", "and", "or"):
+    elif rewritten and role in ("compare", "select", "and", "or", "reduce-window"):
         kind, what = "rewrite", f"{role} building the rewritten main op's operands: 1 flop per element"
     elif role in ACTIVATION_OPCODES:
         kind, what = "activation", f"activation ({role}): 1 flop per element"
@@ -242,6 +257,9 @@ def _buffer_delta(buffer: Instruction, records: dict[str, OpRecord], delta: int,
             return Delta("layout", f"input {buffer.name} {size} only partly read (sliced)", tuple(readers), bytes=delta)
         return Delta("unfused", f"input {buffer.name} {size} read by {len(readers)} ops instead of once",
                      tuple(readers), bytes=delta)
+    if buffer.opcode == "constant":
+        return Delta("constant", f"constant {buffer.name} {size} read by {', '.join(readers)}", tuple(readers),
+                     bytes=delta)
     roles = set(producer.cost.flops_by_opcode) if producer else set()
     names = (buffer.name, *readers)
     if producer is not None and (buffer.opcode in LAYOUT_OPCODES or (buffer.opcode == "fusion" and not roles)):
@@ -295,21 +313,32 @@ def _mark_rewrites(deltas: list[Delta]) -> list[Delta]:
             if d.kind in ("unfused", "layout") and rewritten_ops & set(d.ops) else d for d in deltas]
 
 
-def explain(compiler: CompilerCost, expected_flops: Counter) -> list[Delta]:
+def explain(compiler: CompilerCost, expected_flops: Counter, pass_flops: int = 0) -> list[Delta]:
     """Itemized deltas between an analytic flop breakdown (by role) and the compiled program."""
     actual, ops = _flops_by_role(compiler.recount.ops)
-    deltas = _flop_deltas(expected_flops, actual, ops, compiler.recount.ops) + _byte_deltas(compiler.recount)
+    deltas = _flop_deltas(expected_flops, actual, ops, compiler.recount.ops, pass_flops)
+    deltas += _byte_deltas(compiler.recount)
     return _mark_rewrites(deltas) + _xla_stage_deltas(compiler.recount) + _rounding_deltas(compiler)
 
 
-def compare_spec(spec: Spec, compiler: CompilerCost | None = None) -> Comparison:
-    """Analytic against compiler for one layer spec (compiled here unless a compiled program is given)."""
-    cost = analytic(spec)
-    compiler = compiler or compiled(spec)
+def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "forward") -> Comparison:
+    """Analytic against compiler for one layer spec (compiled here unless a compiled program is given).
+
+    ``mode="train"``: a training step, forward and gradients w.r.t. input and params.
+    """
+    cost = analytic(spec, mode)
+    compiler = compiler or compiled(spec, mode=mode)
     main = "dot" if isinstance(spec, Dense) else "convolution"
-    expected = Counter({main: 2 * cost.macs, BIAS_ADD: cost.bias_adds})
-    return Comparison(spec.describe(), cost.flops, cost.bytes_accessed, compiler, explain(compiler, expected),
-                      cost=cost, spec=spec)
+    if mode == "train":
+        forward = cost.forward
+        expected = Counter({main: 3 * 2 * forward.macs, BIAS_ADD: forward.bias_adds, "reduce": cost.grad_bias_adds})
+        label = spec.describe() + " train"
+    else:
+        forward = cost
+        expected = Counter({main: 2 * cost.macs, BIAS_ADD: cost.bias_adds})
+        label = spec.describe()
+    deltas = explain(compiler, expected, pass_flops=2 * forward.macs)
+    return Comparison(label, cost.flops, cost.bytes_accessed, compiler, deltas, cost=cost, spec=spec)
 
 
 def compare_function(function: Callable[..., Any], *args: Any, label: str = "") -> Comparison:
@@ -326,12 +355,16 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
     return Comparison(name, sum(expected.values()), bytes_ideal, compiler, explain(compiler, expected))
 
 
-def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "") -> Comparison:
-    """Analytic against compiler, side by side, with every difference itemized."""
+def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "",
+            mode: str = "forward") -> Comparison:
+    """Analytic against compiler, side by side, with every difference itemized.
+
+    For a spec, ``mode="train"`` compares a training step (forward, grad-input, grad-weights, grad-bias).
+    """
     if isinstance(spec_or_function, (Conv, Dense)):
         if args:
             raise ValueError("args: a layer spec brings its own arguments; pass none")
-        return compare_spec(spec_or_function)
+        return compare_spec(spec_or_function, mode=check_mode(mode))
     if not callable(spec_or_function):
         raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
     return compare_function(spec_or_function, *args, label=label)

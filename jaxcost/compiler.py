@@ -130,14 +130,22 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     )
 
 
-def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any) -> CompilerCost:
-    """What the compiler says a layer spec, or ``function(*args)``, costs."""
+def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: str = "forward") -> CompilerCost:
+    """What the compiler says a layer spec, or ``function(*args)``, costs.
+
+    For a spec, ``mode="train"`` compiles a training step: the forward pass and the gradients with
+    respect to input and parameters, given an output gradient.
+    """
     if isinstance(spec_or_function, (Conv, Dense)):
-        from jaxcost.modules import abstract_arguments, forward_function
+        from jaxcost.formulas import check_mode
+        from jaxcost.modules import abstract_arguments, forward_function, training_arguments, training_function
 
         if args:
             raise ValueError("args: a layer spec brings its own arguments; pass none")
-        return compile_function(forward_function(spec_or_function), *abstract_arguments(spec_or_function))
+        spec = spec_or_function
+        if check_mode(mode) == "train":
+            return compile_function(training_function(spec), *training_arguments(spec))
+        return compile_function(forward_function(spec), *abstract_arguments(spec))
     if not callable(spec_or_function):
         raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
     return compile_function(spec_or_function, *args)

@@ -65,6 +65,76 @@ class Cost:
         return {name: getattr(self, name) for name in names}
 
 
+@dataclass(frozen=True)
+class TrainingCost:
+    """Exact analytic cost of one training step of a layer: forward, then gradients w.r.t. input and params.
+
+    Each gradient convolution pairs the same (output position, tap, input element) triples as the
+    forward pass, so each costs the forward's exact multiply-adds; the bias gradient sums the output
+    gradient over batch and positions (one add fewer than elements, per feature).
+    """
+
+    forward: Cost
+    grad_bias_adds: int
+
+    @property
+    def params(self) -> int:
+        return self.forward.params
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of forward, grad-input and grad-weight passes."""
+        return 3 * self.forward.macs
+
+    @property
+    def textbook_macs(self) -> int:
+        return 3 * self.forward.textbook_macs
+
+    @property
+    def flops_forward(self) -> int:
+        return self.forward.flops
+
+    @property
+    def flops_grad_input(self) -> int:
+        return 2 * self.forward.macs
+
+    @property
+    def flops_grad_weights(self) -> int:
+        return 2 * self.forward.macs
+
+    @property
+    def flops(self) -> int:
+        return self.flops_forward + self.flops_grad_input + self.flops_grad_weights + self.grad_bias_adds
+
+    @property
+    def rule_of_thumb_flops(self) -> int:
+        """The usual estimate, three times the forward flops."""
+        return 3 * self.forward.flops
+
+    @property
+    def bytes_accessed(self) -> int:
+        """Read input, params and output gradient; write output, input gradient and param gradients."""
+        return 2 * self.forward.bytes_accessed
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes_accessed
+
+    def as_dict(self) -> dict[str, float]:
+        names = ("params", "macs", "textbook_macs", "flops_forward", "flops_grad_input", "flops_grad_weights",
+                 "grad_bias_adds", "flops", "rule_of_thumb_flops", "bytes_accessed", "intensity")
+        return {name: getattr(self, name) for name in names}
+
+
+MODES = ("forward", "train")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode: must be 'forward' or 'train', got {mode!r}")
+    return mode
+
+
 def valid_taps(size: int, kernel: int, stride: int, pad_lo: int, size_out: int,
                input_dilation: int = 1, kernel_dilation: int = 1) -> int:
     """(output position, kernel tap) pairs of one spatial dimension whose tap lands on a real input element."""
@@ -87,8 +157,11 @@ def conv_taps(spec: Conv) -> int:
             spec.input_dilation, spec.kernel_dilation))
 
 
-def analytic(spec: Spec) -> Cost:
-    """Exact analytic cost of a layer spec."""
+def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
+    """Exact analytic cost of a layer spec: its forward pass, or with ``mode="train"`` a training step."""
+    if check_mode(mode) == "train":
+        forward = analytic(spec)
+        return TrainingCost(forward, forward.bias_adds - (spec.features if spec.use_bias else 0))
     itemsize = spec.itemsize
     bytes_input = math.prod(spec.input_shape) * itemsize
     bytes_output = math.prod(spec.output_shape) * itemsize

@@ -61,14 +61,11 @@ class OpCost:
         return sum(self.bytes_read) + self.bytes_written + self.bytes_other
 
     def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True, role: str = "") -> None:
-        """Add another cost (a called computation's), `times` over; `role` relabels all its flops."""
+        """Add another cost (a called computation's), `times` over; `role` relabels its flops (converts stay)."""
         self.flops += other.flops * times
         self.transcendentals += other.transcendentals * times
-        if role and other.flops:
-            self.flops_by_opcode[role] += other.flops * times
-        else:
-            for opcode, flops in other.flops_by_opcode.items():
-                self.flops_by_opcode[opcode] += flops * times
+        for opcode, flops in other.flops_by_opcode.items():
+            self.flops_by_opcode[role if role and opcode != "convert" else opcode] += flops * times
         self.unknown.extend(other.unknown)
         self.notes.extend(other.notes)
         if with_bytes:

@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from jaxcost.comparison import Comparison
-from jaxcost.formulas import conventions
+from jaxcost.comparison import Comparison, Delta
+from jaxcost.formulas import TrainingCost, conventions
 from jaxcost.report import format_bytes, format_count, table
 
 #: Reference layers for ``jaxcost report``: the four classic layer types at the sizes papers quote.
@@ -47,6 +47,12 @@ def side_by_side(comparison: Comparison) -> str:
         rows += [["params", f"{cost.params:,}", "", "", "count"],
                  ["MACs (exact taps)", f"{cost.macs:,}", "", "", "multiply-adds"],
                  ["MACs (textbook)", f"{cost.textbook_macs:,}", "", "", "multiply-adds"]]
+        if isinstance(cost, TrainingCost):
+            rows += [["FLOPs forward", f"{cost.flops_forward:,}", "", "", "FLOPs"],
+                     ["FLOPs grad input", f"{cost.flops_grad_input:,}", "", "", "FLOPs"],
+                     ["FLOPs grad weights", f"{cost.flops_grad_weights:,}", "", "", "FLOPs"],
+                     ["FLOPs grad bias", f"{cost.grad_bias_adds:,}", "", "", "FLOPs"],
+                     ["3x forward (rule)", f"{cost.rule_of_thumb_flops:,}", "", "", "FLOPs"]]
     rows += [
         ["FLOPs", f"{comparison.analytic_flops:,}", _figure(compiler.xla_flops), f"{compiler.flops:,}",
          format_count(comparison.analytic_flops)],
@@ -61,23 +67,40 @@ def side_by_side(comparison: Comparison) -> str:
     return table(["", "analytic", "XLA reports", "jaxcost recount", "units"], rows)
 
 
+def _delta_line(delta: Delta, indent: str) -> str:
+    amounts = []
+    if delta.flops:
+        amounts.append(f"{delta.flops:+,} FLOPs")
+    if delta.bytes:
+        amounts.append(f"{delta.bytes:+,} B")
+    ops = f" [{', '.join(delta.ops)}]" if delta.ops else ""
+    return f"{indent}{delta.kind:<11} {' '.join(amounts):<26} {delta.description}{ops}"
+
+
 def explanation(comparison: Comparison, indent: str = "  ") -> str:
-    """The itemized deltas, the remainder and the verdict, one line each."""
-    lines = []
-    for delta in comparison.deltas:
-        amounts = []
-        if delta.flops:
-            amounts.append(f"{delta.flops:+,} FLOPs")
-        if delta.bytes:
-            amounts.append(f"{delta.bytes:+,} B")
-        ops = f" [{', '.join(delta.ops)}]" if delta.ops else ""
-        lines.append(f"{indent}{delta.kind:<11} {' '.join(amounts):<26} {delta.description}{ops}")
+    """The itemized deltas in their two stages, what stays unknown, the remainder and the verdict."""
+    lines = [_delta_line(d, indent) for d in comparison.deltas if d.stage == "program"]
+    xla_stage = [_delta_line(d, indent) for d in comparison.deltas if d.stage == "xla"]
+    if xla_stage:
+        lines.append(f"{indent}then, from the program's true count to the figure XLA reports:")
+        lines += xla_stage
     for unknown in comparison.compiler.unknown:
         lines.append(f"{indent}{'unknown':<11} {'':<26} {unknown}")
     lines.append(f"{indent}remainder   FLOPs {_figure(comparison.flops_remainder)}, bytes "
                  f"{_figure(comparison.bytes_remainder)}   verdict: {comparison.verdict} "
                  f"(flops {comparison.flops_verdict}, bytes {comparison.bytes_verdict})")
     return "\n".join(lines)
+
+
+def ops_table(comparison: Comparison, top: int = 10) -> str:
+    """The compiled program's costliest instructions, by flops and by bytes, with their source."""
+    records = [r for r in comparison.compiler.recount.ops if r.cost.flops or r.cost.bytes_accessed]
+    by_flops = sorted(records, key=lambda r: -r.cost.flops)[:top]
+    by_bytes = sorted(records, key=lambda r: -r.cost.bytes_accessed)[:top]
+    chosen = list({r.name: r for r in by_flops + by_bytes}.values())
+    rows = [[r.name, r.opcode, str(r.instruction.shape), f"{r.cost.flops:,}", f"{r.cost.bytes_accessed:,}",
+             r.instruction.op_name or "-"] for r in chosen]
+    return table(["instruction", "opcode", "shape", "FLOPs", "bytes", "source (op_name)"], rows, align="lllrrl")
 
 
 def conventions_table(spec: Any) -> str:
@@ -123,6 +146,11 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
         "recount": {"flops": compiler.flops, "transcendentals": compiler.transcendentals,
                     "bytes_accessed": compiler.bytes_accessed},
         "unknown": compiler.unknown,
+        "xla_unknown": compiler.xla_unknown,
+        "notes": compiler.recount.notes,
+        "ops": [{"name": r.name, "opcode": r.opcode, "shape": str(r.instruction.shape), "flops": r.cost.flops,
+                 "bytes_accessed": r.cost.bytes_accessed, "op_name": r.instruction.op_name}
+                for r in compiler.recount.ops if r.cost.flops or r.cost.bytes_accessed],
         "deltas": [dataclasses.asdict(delta) for delta in comparison.deltas],
         "flops_remainder": comparison.flops_remainder,
         "bytes_remainder": comparison.bytes_remainder,

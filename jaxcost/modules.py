@@ -76,3 +76,20 @@ def abstract_arguments(spec: Spec) -> tuple[Any, jax.ShapeDtypeStruct]:
 def forward_function(spec: Spec) -> Any:
     """``f(variables, x)``: the layer's forward pass."""
     return linen_module(spec).apply
+
+
+def training_function(spec: Spec) -> Any:
+    """``f(variables, x, dy) -> (y, (dvariables, dx))``: forward, then the pullback of an output gradient."""
+    forward = forward_function(spec)
+
+    def step(variables: Any, x: Any, output_gradient: Any) -> Any:
+        y, pullback = jax.vjp(forward, variables, x)
+        return y, pullback(output_gradient)
+
+    return step
+
+
+def training_arguments(spec: Spec) -> tuple[Any, jax.ShapeDtypeStruct, jax.ShapeDtypeStruct]:
+    """Abstract parameters, input and output gradient for ``training_function``."""
+    variables, x = abstract_arguments(spec)
+    return variables, x, jax.ShapeDtypeStruct(spec.output_shape, x.dtype)

@@ -81,3 +81,21 @@ def test_console_script_is_installed():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "jaxcost: error: features: must be a positive integer, got 0"
+
+
+def test_layer_training_step_with_ops_table(capsys):
+    argv = ["layer", "conv", "--input", "2,16,16,8", "--features", "16", "--train", "--ops", "3"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "3x forward (rule)" in out and "FLOPs grad weights" in out
+    assert "costliest instructions" in out and "jvp(Conv)/conv_general_dilated" in out
+    assert "remainder   FLOPs 0, bytes 0" in out
+
+
+def test_layer_training_json(capsys):
+    assert main(["layer", "dense", "--input", "4,16", "--features", "8", "--train", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["analytic"]["flops"] == 3 * 2 * 4 * 16 * 8 + (2 * 4 - 1) * 8
+    assert data["analytic"]["rule_of_thumb_flops"] == 3 * (2 * 4 * 16 * 8 + 4 * 8)
+    assert data["flops_remainder"] == 0
+    assert all(op["flops"] >= 0 for op in data["ops"])

@@ -148,3 +148,34 @@ def test_custom_call_jaxcost_does_not_know_makes_the_verdict_unknown():
     assert compiler.flops == 0
     comparison = compare_spec(jc.standard_conv((1, 56, 56, 64), 128, 3), compiler)
     assert comparison.verdict == "unknown"
+
+
+def test_training_step_of_a_plain_conv_is_three_forward_convolutions():
+    spec = jc.standard_conv((4, 28, 28, 32), 64, 3)
+    comparison = jc.compare(spec, mode="train")
+    cost = comparison.cost
+    conv_flops = [op.cost.flops_by_opcode["convolution"] for op in comparison.compiler.recount.ops
+                  if op.cost.flops_by_opcode["convolution"]]
+    assert sorted(conv_flops) == [2 * cost.forward.macs] * 3  # forward, grad-input, grad-weight
+    assert cost.grad_bias_adds == 4 * 28 * 28 * 64 - 64
+    assert cost.rule_of_thumb_flops == 3 * cost.forward.flops
+    assert cost.flops == 3 * 2 * cost.forward.macs + cost.forward.bias_adds + cost.grad_bias_adds
+    assert comparison.flops_verdict == "exact"
+    assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+
+
+def test_depthwise_grad_weight_computed_as_a_dense_conv_is_named():
+    spec = jc.depthwise_conv((1, 8, 8, 4), 3, use_bias=False)
+    comparison = jc.compare(spec, mode="train")
+    one_pass = 2 * jc.analytic(spec).macs
+    (main,) = [d for d in comparison.deltas if d.kind == "rewrite" and "convolution counted" in d.description]
+    assert main.flops == 4 * one_pass - one_pass  # grad-weight as a dense conv: Cin = 4 times a pass
+    assert "4x a pass" in main.description
+    assert comparison.flops_remainder == 0
+
+
+def test_mode_must_be_forward_or_train():
+    with pytest.raises(ValueError, match="^mode:"):
+        jc.analytic(jc.dense((2, 3), 4), mode="backward")
+    with pytest.raises(ValueError, match="^mode:"):
+        jc.compare(jc.dense((2, 3), 4), mode="inference")

@@ -116,3 +116,25 @@ def test_random_dense_layers(shape, features, use_bias, dtype):
     assert_explained_exactly(comparison)
     if dtype == "float32" and not use_bias:
         assert all(delta.kind in ("rewrite", "layout") for delta in comparison.deltas), comparison.deltas
+
+
+@settings(max_examples=110, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(conv_specs())
+def test_random_conv_training_steps(spec):
+    comparison = jc.compare(spec, mode="train")
+    cost = comparison.cost
+    forward = jc.analytic(spec)
+    assert cost.flops == 3 * brute_force_flops(spec) - 2 * forward.bias_adds + cost.grad_bias_adds
+    assert cost.bytes_accessed == 2 * forward.bytes_accessed
+    assert_explained_exactly(comparison)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.integers(1, 7), min_size=2, max_size=3), st.integers(1, 32), st.booleans())
+def test_random_dense_training_steps(shape, features, use_bias):
+    spec = jc.Dense(tuple(shape), features, use_bias=use_bias)
+    comparison = jc.compare(spec, mode="train")
+    assert_explained_exactly(comparison)
+    rows = math.prod(shape[:-1])
+    assert comparison.cost.flops == 3 * 2 * rows * shape[-1] * features + (2 * rows - 1) * features * use_bias
