@@ -95,7 +95,8 @@ def gemm_call(rows: int, depth: int, features: int, epilogue: str = "DEFAULT", t
     config = {"gemm_backend_config": {
         "alpha_real": 1, "alpha_imag": 0, "beta": 0, "epilogue": epilogue,
         "dot_dimension_numbers": {
-            "lhs_contracting_dimensions": ["2" if batch else "1"], "rhs_contracting_dimensions": ["1" if batch else "0"],
+            "lhs_contracting_dimensions": ["2" if batch else "1"],
+            "rhs_contracting_dimensions": ["1" if batch else "0"],
             "lhs_batch_dimensions": ["0"] if batch else [], "rhs_batch_dimensions": ["0"] if batch else []}}}
     lead = (batch,) if batch else ()
     x, w, y = shape((*lead, rows, depth)), shape((*lead, depth, features)), shape((*lead, rows, features))
