@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from jaxcost.hlo_conv import convolution_flops
 from jaxcost.hlo_roles import BIAS_ADD
 from jaxcost.hlo_text import Instruction, Shape
+from jaxcost.registry import registrar
 
 
 @dataclass
@@ -33,13 +34,8 @@ Recounter = Callable[[Instruction, list[Shape], dict], LibraryCost]
 _TARGETS: dict[str, Recounter] = {}
 
 
-def target(*names: str) -> Callable[[Recounter], Recounter]:
-    """Register a recount for custom-call targets."""
-    def register(function: Recounter) -> Recounter:
-        for name in names:
-            _TARGETS[name] = function
-        return function
-    return register
+#: ``@target("__cudnn$...", ...)`` registers the recount of custom-call targets.
+target = registrar(_TARGETS)
 
 
 def result_shape(instruction: Instruction) -> Shape:

@@ -24,6 +24,7 @@ from jaxcost.custom_calls import backend_config, custom_call_target, library_cos
 from jaxcost.hlo_conv import convolution_flops, reduce_window_count, window
 from jaxcost.hlo_roles import bias_parameters, flop_role
 from jaxcost.hlo_text import Computation, Instruction, Module, Shape, parse_module
+from jaxcost.registry import registrar
 
 #: Opcodes HloCostAnalysis counts as transcendentals, one per output element.
 TRANSCENDENTAL = frozenset({
@@ -146,13 +147,8 @@ Rule = Callable[["_Analyzer", Instruction, Computation, OpCost], None]
 _RULES: dict[str, Rule] = {}
 
 
-def rule(*opcodes: str) -> Callable[[Rule], Rule]:
-    """Register a cost rule for opcodes; it adjusts the default cost (operands read, output written)."""
-    def register(function: Rule) -> Rule:
-        for opcode in opcodes:
-            _RULES[opcode] = function
-        return function
-    return register
+#: ``@rule("opcode", ...)`` registers a cost rule; it adjusts the default cost (operands read, output written).
+rule = registrar(_RULES)
 
 
 class _Analyzer:
