@@ -25,6 +25,7 @@ from jaxcost.hlo_conv import convolution_flops, reduce_window_count, window
 from jaxcost.hlo_roles import bias_parameters, flop_role
 from jaxcost.hlo_text import Computation, Instruction, Module, Shape, parse_module
 from jaxcost.registry import registrar
+from jaxcost.xla_sums import XlaSums
 
 #: Opcodes HloCostAnalysis counts as transcendentals, one per output element.
 TRANSCENDENTAL = frozenset({
@@ -54,6 +55,7 @@ class OpCost:
     bytes_written: int = 0
     bytes_other: int = 0
     flops_by_opcode: Counter = field(default_factory=Counter)
+    flops_by_source: Counter = field(default_factory=Counter)
     unknown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -62,11 +64,17 @@ class OpCost:
         return sum(self.bytes_read) + self.bytes_written + self.bytes_other
 
     def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True, role: str = "") -> None:
-        """Add another cost (a called computation's), `times` over; `role` relabels its flops (converts stay)."""
+        """Add another cost (a called computation's), `times` over.
+
+        `role` relabels its flops (converts stay) and keeps them on the absorbing op's own source.
+        """
         self.flops += other.flops * times
         self.transcendentals += other.transcendentals * times
         for opcode, flops in other.flops_by_opcode.items():
             self.flops_by_opcode[role if role and opcode != "convert" else opcode] += flops * times
+        if not role:
+            for source, flops in other.flops_by_source.items():
+                self.flops_by_source[source] += flops * times
         self.unknown.extend(other.unknown)
         self.notes.extend(other.notes)
         if with_bytes:
@@ -104,6 +112,7 @@ class Recount:
     module: Module
     ops: list[OpRecord]
     xla_ops: list[OpRecord]
+    xla_sums: XlaSums | None = field(default=None, repr=False)
 
     @property
     def flops(self) -> int:
@@ -136,11 +145,13 @@ class Recount:
         return _sum(self.xla_ops, key)
 
     def as_xla_sums(self, key: str) -> float:
-        """The total as XLA accumulates it: each op's value in float32, summed in float32."""
-        total = np.float32(0)
-        for op in self.xla_ops:
-            total = np.float32(total + np.float32(getattr(op.cost, key)))
-        return float(total)
+        """The total as XLA accumulates it: float32 values, summed in XLA's own visiting order."""
+        if self.xla_sums is None:
+            total = np.float32(0)
+            for op in self.xla_ops:
+                total = np.float32(total + np.float32(getattr(op.cost, key)))
+            return float(total)
+        return float(self.xla_sums.total(self.module.entry, key))
 
 
 Rule = Callable[["_Analyzer", Instruction, Computation, OpCost], None]
@@ -180,6 +191,9 @@ class _Analyzer:
                 cost.flops_by_opcode[role] = elements
         elif opcode in _RULES:
             _RULES[opcode](self, instruction, computation, cost)
+        unattributed = cost.flops - sum(cost.flops_by_source.values())
+        if unattributed:
+            cost.flops_by_source[instruction.op_name] += unattributed
         return cost
 
     def computation_cost(self, name: str) -> OpCost:
@@ -461,5 +475,6 @@ def recount(module: Module | str) -> Recount:
         module = parse_module(module)
     entry = module.entry
     true, xla = _Analyzer(module, xla_rules=False), _Analyzer(module, xla_rules=True)
+    sums = XlaSums(module.computations, lambda i, computation, key: getattr(xla.cost(i, computation), key))
     return Recount(module, [OpRecord(i, true.cost(i, entry)) for i in entry.instructions],
-                   [OpRecord(i, xla.cost(i, entry)) for i in entry.instructions])
+                   [OpRecord(i, xla.cost(i, entry)) for i in entry.instructions], sums)

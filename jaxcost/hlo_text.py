@@ -7,6 +7,7 @@ the CPU can read HLO captured on a GPU. It reads one instruction line at a time.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 #: Bytes per element of each HLO primitive type (XLA's ByteSizeOfPrimitiveType).
@@ -17,6 +18,7 @@ PRIMITIVE_BYTES: dict[str, int] = {
     "f8e3m4": 1, "f8e8m0fnu": 1, "f4e2m1fn": 1, "token": 0, "opaque": 0,
 }
 POINTER_BYTES = 8  # XLA sizes a tuple as one pointer per element
+_COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple element: /*index=5*/
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ def _read_shape(text: str) -> tuple[Shape, str]:
 
 def parse_instruction(line: str) -> Instruction:
     """Parse one instruction line, e.g. ``%add.0 = f32[8]{0} add(%a, %b), metadata={...}``."""
-    line = line.strip()
+    line = _COMMENT.sub("", line).strip()
     is_root = line.startswith("ROOT ")
     if is_root:
         line = line[5:]

@@ -1,0 +1,340 @@
+"""Whole models, layer by layer: one compile of the whole model, attributed to layers through HLO metadata.
+
+Layer specs come from intercepting the model's own module calls while it is traced for lowering
+(nothing is re-implemented). The compiled program is recounted op by op; every flop of every
+instruction (fused ones included) is attributed to the module path in its ``op_name`` metadata,
+and every byte to the path of the top-level instruction that moves it. Conv and Dense layers get
+a row each; everything else is gathered into rows by kind (normalization, activation, pooling,
+adds, ...). The rows add up to the whole program's recount exactly, which on the CPU is XLA's own
+total.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import flax.linen as nn
+import jax
+
+from jaxcost.compiler import CompilerCost, compile_function
+from jaxcost.formulas import analytic, check_mode
+from jaxcost.hlo import OpRecord
+from jaxcost.specs import Conv, Dense, Spec
+
+_WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
+_NORMALIZATION = ("BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "InstanceNorm")
+_PRIMITIVE_KINDS = (
+    (("reduce_window", "max_pool", "avg_pool", "cumsum", "cummax"), "pooling"),
+    (("reduce_sum", "reduce_max", "reduce_min", "mean", "div"), "reduction"),
+    (("max", "min", "clamp", "select_n", "gt", "lt", "ge", "le", "eq", "ne", "logistic", "tanh", "exp", "erf",
+      "sign"), "activation"),
+    (("add", "add_any", "sub"), "add"),
+    (("convert_element_type",), "convert"),
+)
+
+
+@dataclass
+class Row:
+    """One row of a model report: a Conv/Dense layer (``spec`` set) or everything of one other kind."""
+
+    path: str
+    kind: str
+    calls: int = 0
+    spec: Spec | None = None
+    input_shape: tuple[int, ...] | None = None
+    output_shape: tuple[int, ...] | None = None
+    params: int = 0
+    macs: int = 0
+    flops: int = 0
+    textbook_macs: int = 0
+    bytes_accessed: int = 0
+    compiler_flops: int = 0
+    compiler_bytes: int = 0
+    share: float = 0.0
+
+    @property
+    def is_layer(self) -> bool:
+        return self.spec is not None
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes_accessed if self.bytes_accessed else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        names = ("path", "kind", "calls", "input_shape", "output_shape", "params", "macs", "flops", "textbook_macs",
+                 "bytes_accessed", "intensity", "compiler_flops", "compiler_bytes", "share")
+        return {name: getattr(self, name) for name in names}
+
+
+@dataclass
+class ModelReport:
+    """A model's cost, row by row, from one compile of the whole model."""
+
+    name: str
+    mode: str
+    rows: list[Row]
+    compiler: CompilerCost
+    params: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[Row]:
+        return [row for row in self.rows if row.is_layer]
+
+    @property
+    def macs(self) -> int:
+        return sum(row.macs for row in self.layers)
+
+    @property
+    def textbook_macs(self) -> int:
+        return sum(row.textbook_macs for row in self.layers)
+
+    @property
+    def flops(self) -> int:
+        """Analytic flops of the Conv/Dense layers."""
+        return sum(row.flops for row in self.layers)
+
+    @property
+    def compiler_flops(self) -> int:
+        """The whole program's recount: the rows' compiler flops add up to it exactly."""
+        return self.compiler.flops
+
+    @property
+    def compiler_bytes(self) -> int:
+        return self.compiler.bytes_accessed
+
+
+@dataclass
+class _Call:
+    path: tuple[str, ...]
+    module_type: str
+    spec: Spec | None
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+
+
+def spec_of_call(module: nn.Module, x: Any, y: Any) -> Spec | None:
+    """The layer spec of one Conv/Dense call, from the module's attributes and the traced shapes."""
+    dtype = getattr(y, "dtype", None)
+    if type(module) is nn.Dense:
+        return Dense(tuple(x.shape), module.features, use_bias=module.use_bias, dtype=dtype)
+    if type(module) is not nn.Conv:
+        return None
+    kernel = (module.kernel_size,) if isinstance(module.kernel_size, int) else tuple(module.kernel_size)
+    rank = len(kernel)
+    shape = tuple(x.shape)
+    shape = (math.prod(shape[:-rank - 1]) if len(shape) > rank + 1 else 1, *shape[-rank - 1:])
+    padding = module.padding
+    if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
+        return None
+    return Conv(shape, module.features, kernel, strides=module.strides or 1, padding=padding,
+                input_dilation=module.input_dilation or 1, kernel_dilation=module.kernel_dilation or 1,
+                feature_group_count=module.feature_group_count, use_bias=module.use_bias, dtype=dtype)
+
+
+class _Recorder:
+    """Intercepts module calls while the model is traced: every module's path and type, Conv/Dense specs."""
+
+    def __init__(self) -> None:
+        self.calls: list[_Call] = []
+
+    def __call__(self, next_fun: Callable, args: tuple, kwargs: dict, context: Any) -> Any:
+        out = next_fun(*args, **kwargs)
+        if context.method_name == "__call__":
+            module = context.module
+            x = args[0] if args else None
+            spec = None
+            if type(module) in (nn.Conv, nn.Dense) and hasattr(x, "shape"):
+                try:
+                    spec = spec_of_call(module, x, out)
+                except ValueError:
+                    spec = None  # a layer jaxcost has no spec for: its compiler figures still count
+            self.calls.append(_Call(tuple(module.path), type(module).__name__, spec,
+                                    tuple(getattr(x, "shape", ())) or None, tuple(getattr(out, "shape", ())) or None))
+        return out
+
+
+def _kind_of_primitive(primitive: str) -> str:
+    for names, kind in _PRIMITIVE_KINDS:
+        if primitive in names:
+            return kind
+    return "other"
+
+
+class _Attribution:
+    """Maps an op_name to a row key: a Conv/Dense path, or a kind for everything else."""
+
+    def __init__(self, calls: list[_Call], root: str) -> None:
+        self.root = root
+        self.types = {call.path: call.module_type for call in calls}
+        self.layers = {call.path for call in calls if call.spec is not None}
+        self.layer_keys = {"/".join(path) for path in self.layers}
+
+    def row_key(self, op_name: str) -> str:
+        if not op_name or "/" not in op_name:
+            return "layout and copies"
+        path, primitive = self._split(op_name)
+        for length in range(len(path), 0, -1):
+            prefix = path[:length]
+            if prefix in self.layers:
+                return "/".join(prefix)
+            module_type = self.types.get(prefix)
+            if module_type in _NORMALIZATION:
+                return "normalization"
+            if module_type in ("Dropout",):
+                return "dropout"
+            if module_type in ("Conv", "Dense", "ConvTranspose", "Embed"):
+                return module_type.lower()
+        return _kind_of_primitive(primitive)
+
+    def _split(self, op_name: str) -> tuple[tuple[str, ...], str]:
+        parts = op_name.split("/")
+        primitive = parts[-1]
+        inner = []
+        for part in parts[1:-1]:
+            match = _WRAPPER.match(part)
+            while match:
+                part = match.group(1)
+                match = _WRAPPER.match(part)
+            inner.append(part)
+        if inner and inner[0] == self.root:
+            inner = inner[1:]
+        inner = [p for p in inner if not p.startswith("jit(")]
+        return tuple(p for p in inner if "(" not in p), primitive
+
+
+def _training(apply: Callable, variables: Any, kwargs: dict) -> tuple[Callable, Callable]:
+    """A training step: forward (mutable collections updated), then the pullback of an output gradient.
+
+    Returns ``forward(params, others, *inputs) -> (y, updates)`` and
+    ``step(params, others, output_gradient, *inputs) -> (y, updates, gradients)``.
+    """
+    mutable = [name for name in variables if name != "params"] or False
+
+    def forward(params: Any, others: Any, *inputs: Any) -> Any:
+        out = apply({"params": params, **others}, *inputs, mutable=mutable, **kwargs)
+        return out if mutable else (out, {})
+
+    def step(params: Any, others: Any, output_gradient: Any, *inputs: Any) -> Any:
+        y, pullback, updates = jax.vjp(lambda p, *xs: forward(p, others, *xs), params, *inputs, has_aux=True)
+        return y, updates, pullback(output_gradient)
+
+    return forward, step
+
+
+def analyze(model: nn.Module, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
+            **kwargs: Any) -> ModelReport:
+    """Per-layer cost of a Flax linen model from one compile of the whole model.
+
+    ``inputs`` may be arrays or ``jax.ShapeDtypeStruct``; ``variables`` default to an abstract
+    initialisation (nothing is allocated). ``kwargs`` go to the model's call (``train=True``, say).
+    ``mode="train"`` costs a training step: forward, then gradients w.r.t. params and inputs.
+    """
+    check_mode(mode)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    if variables is None:
+        variables = jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
+    seconds["init"] = time.perf_counter() - start
+    recorder = _Recorder()
+    with nn.intercept_methods(recorder):
+        if mode == "train":
+            forward, step = _training(model.apply, variables, kwargs)
+            params = variables["params"]
+            others = {name: value for name, value in variables.items() if name != "params"}
+            output = jax.eval_shape(forward, params, others, *inputs)[0]
+            recorder.calls.clear()
+            compiler = compile_function(step, params, others, output, *inputs)
+        else:
+            compiler = compile_function(lambda v, *xs: model.apply(v, *xs, **kwargs), variables, *inputs)
+    seconds["compile"] = compiler.seconds_compile
+    start = time.perf_counter()
+    rows = _rows(recorder.calls, compiler, type(model).__name__, mode)
+    seconds["attribute"] = time.perf_counter() - start
+    params = sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(variables.get("params", {})))
+    return ModelReport(name or type(model).__name__, mode, rows, compiler, params, seconds)
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[_Call], used: Counter) -> str | None:
+    """The layer a convolution or dot without metadata computes for, by the sizes it reads and writes.
+
+    Forward, grad-input and grad-weight passes each touch both the layer's input and its output
+    (as operand or result); among layers of the same sizes, the least used is taken.
+    """
+    touched = operand_elements | {op.instruction.shape.elements}
+    candidates = ["/".join(c.path) for c in layers
+                  if {_elements(c.spec.input_shape), _elements(c.spec.output_shape)} <= touched]
+    if not candidates:
+        return None
+    key = min(candidates, key=lambda candidate: used[candidate])
+    used[key] += 1
+    return key
+
+
+def _op_keys(compiler: CompilerCost, attribution: _Attribution, layers: list[_Call]) -> dict[str, str]:
+    """Each top-level instruction's row: from its metadata, or, where the compiler dropped the metadata,
+    from the layer whose sizes it touches (main ops) or from a neighbouring instruction's row."""
+    entry = compiler.recount.module.entry
+    by_name = entry.by_name()
+    keys: dict[str, str] = {}
+    used: Counter = Counter()
+    pending = []
+    for op in compiler.recount.ops:
+        if op.instruction.op_name:
+            keys[op.name] = attribution.row_key(op.instruction.op_name)
+        elif any(role in op.cost.flops_by_opcode for role in ("convolution", "dot")):
+            sizes = {by_name[name].shape.elements for name in op.instruction.operands if name in by_name}
+            keys[op.name] = _matching_layer(op, sizes, layers, used) or "layout and copies"
+        else:
+            pending.append(op)
+    for op in pending:
+        neighbours = [*op.instruction.operands, *(user.name for user in op.instruction.users)]
+        found = [keys[name] for name in neighbours if keys.get(name) in attribution.layer_keys]
+        keys[op.name] = found[0] if found else "layout and copies"
+    return keys
+
+
+def _rows(calls: list[_Call], compiler: CompilerCost, root: str, mode: str) -> list[Row]:
+    attribution = _Attribution(calls, root)
+    rows: dict[str, Row] = {}
+    for call in calls:
+        if call.spec is None:
+            continue
+        key = "/".join(call.path)
+        row = rows.setdefault(key, Row(key, call.spec.kind, spec=call.spec, input_shape=call.spec.input_shape,
+                                       output_shape=call.spec.output_shape))
+        cost = analytic(call.spec, mode)
+        row.calls += 1
+        row.params = cost.params
+        row.macs += cost.macs
+        row.flops += cost.flops
+        row.textbook_macs += cost.textbook_macs
+        row.bytes_accessed += cost.bytes_accessed
+    op_keys = _op_keys(compiler, attribution, [call for call in calls if call.spec is not None])
+    flops: Counter = Counter()
+    bytes_moved: Counter = Counter()
+    for op in compiler.recount.ops:
+        for op_name, amount in op.cost.flops_by_source.items():
+            flops[attribution.row_key(op_name) if op_name else op_keys[op.name]] += amount
+        bytes_moved[op_keys[op.name]] += op.cost.bytes_accessed
+    for key in list(flops) + list(bytes_moved):
+        if key not in rows:
+            rows[key] = Row(key, key)
+    total = compiler.flops or 1
+    for key, row in rows.items():
+        row.compiler_flops = flops[key]
+        row.compiler_bytes = bytes_moved[key]
+        row.share = row.compiler_flops / total
+    layers = [row for row in rows.values() if row.is_layer]
+    others = sorted((row for row in rows.values() if not row.is_layer), key=lambda row: -row.compiler_flops)
+    return layers + others
