@@ -19,11 +19,14 @@ _LAZY = {
     "Comparison": "jaxcost.comparison",
     "Delta": "jaxcost.comparison",
     "recount": "jaxcost.hlo",
+    "analyze": "jaxcost.analyze",
+    "ModelReport": "jaxcost.analyze",
     "Recount": "jaxcost.hlo",
 }
 
 __all__ = [
-    "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "Recount", "analytic",
+    "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "ModelReport", "Recount",
+    "analytic", "analyze",
     "compare", "compiled", "conventions", "dense", "depthwise_conv", "format_bytes", "format_count",
     "format_rate", "group_conv", "recount", "standard_conv",
 ]

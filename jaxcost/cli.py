@@ -79,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     dense = kinds.add_parser("dense", help="dense layer")
     _add_layer_arguments(dense, conv=False)
     dense.add_argument("--features", type=int, required=True)
+    model = commands.add_parser("model", help="a whole model, layer by layer, from one compile")
+    model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1) or "
+                                    "path.to.module:Factory returning a flax.linen Module")
+    model.add_argument("--batch", type=int, default=1)
+    model.add_argument("--resolution", type=int, default=224, help="input height and width")
+    model.add_argument("--channels", type=int, default=3, help="input channels")
+    model.add_argument("--alpha", type=float, default=1.0, help="width multiplier (MobileNets)")
+    model.add_argument("--dtype", default="float32")
+    model.add_argument("--train", action="store_true", help="a training step: forward, then all gradients")
+    model.add_argument("--depth", type=int, default=None, help="group layers to this many path components")
+    model.add_argument("--no-collapse", action="store_true", help="show repeated blocks one by one")
+    output = model.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument("--csv", action="store_true", help="print CSV")
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     return parser
@@ -156,11 +170,62 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_from_arguments(args: argparse.Namespace) -> Any:
+    """The zoo model, or the module a ``path.to.module:Factory`` builds (raises ValueError when it cannot)."""
+    from jaxcost.models import build
+
+    if ":" not in args.name:
+        return build(args.name, alpha=args.alpha, dtype=args.dtype)
+    import importlib
+
+    import flax.linen as nn
+
+    module_name, _, attribute = args.name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"name: cannot load {args.name!r}: {error}") from None
+    model = factory() if not isinstance(factory, nn.Module) else factory
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"name: {args.name!r} did not give a flax.linen Module")
+    return model
+
+
+def run_model(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxcost.analyze import analyze
+    from jaxcost.model_report import render, summary, to_csv, to_json
+    from jaxcost.modules import jax_dtype
+    from jaxcost.specs import dtype_name
+
+    for name in ("batch", "resolution", "channels"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"{name}: must be a positive integer, got {getattr(args, name)}")
+    dtype = jax_dtype(dtype_name(args.dtype))
+    model = model_from_arguments(args)
+    x = jax.ShapeDtypeStruct((args.batch, args.resolution, args.resolution, args.channels), dtype)
+    kwargs = {"train": True} if args.train and ":" not in args.name else {}
+    report = analyze(model, x, mode="train" if args.train else "forward", name=args.name, **kwargs)
+    if args.json:
+        print(to_json(report))
+    elif args.csv:
+        print(to_csv(report), end="")
+    else:
+        print(_device_line())
+        print(render(report, depth=args.depth, collapse=not args.no_collapse))
+        print()
+        print(summary(report))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "layer":
             return run_layer(args)
+        if args.command == "model":
+            return run_model(args)
         return run_report(args)
     except ValueError as error:
         print(f"jaxcost: error: {error}", file=sys.stderr)

@@ -99,3 +99,39 @@ def test_layer_training_json(capsys):
     assert data["analytic"]["rule_of_thumb_flops"] == 3 * (2 * 4 * 16 * 8 + 4 * 8)
     assert data["flops_remainder"] == 0
     assert all(op["flops"] >= 0 for op in data["ops"])
+
+
+def test_model_command_table(capsys):
+    assert main(["model", "mobilenet_v1", "--resolution", "96", "--alpha", "0.25", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "block1_dw" in out and "(normalization)" in out and "textbook - exact" in out
+    assert out.count("\ntotal ") == 1
+
+
+def test_model_command_json_and_csv(capsys):
+    assert main(["model", "resnet50", "--resolution", "64", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["params"] == 25_557_032
+    assert sum(row["compiler_flops"] for row in data["rows"]) == data["compiler_flops"]
+    assert main(["model", "mobilenet_v2", "--resolution", "64", "--csv", "--train"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("path,kind,calls")
+
+
+def test_model_command_loads_a_user_factory(capsys):
+    assert main(["model", "tests.test_models:UserModel", "--resolution", "12", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {row["path"] for row in data["rows"]} >= {"stem", "Block_0/conv", "head"}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["model", "vgg16"], "model: unknown model"),
+    (["model", "mobilenet_v2", "--alpha", "-1"], "alpha:"),
+    (["model", "mobilenet_v2", "--batch", "0"], "batch:"),
+    (["model", "mobilenet_v2", "--dtype", "float8"], "dtype:"),
+    (["model", "no.such.module:Factory"], "name: cannot load"),
+])
+def test_model_command_bad_arguments(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -1,0 +1,144 @@
+"""Whole models: published figures reproduced, per-layer rows that add up exactly, user-defined models."""
+
+import csv
+import io
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxcost as jc
+from jaxcost.analyze import analyze
+from jaxcost.model_report import render, summary, to_csv, to_json
+from jaxcost.models import ZOO, build
+
+IMAGE_224 = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
+
+
+@pytest.fixture(scope="module")
+def reports_224():
+    return {name: analyze(build(name), IMAGE_224, name=name) for name in ZOO}
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "resnet50"])
+def test_published_figures_within_one_percent(reports_224, name):
+    report, published = reports_224[name], ZOO[name].published
+    assert abs(report.textbook_macs / published.macs - 1) < 0.01
+    assert abs(report.params / published.params - 1) < 0.01
+
+
+def test_exact_parameter_counts(reports_224):
+    assert reports_224["mobilenet_v1"].params == 4_231_976  # Keras MobileNet 1.0 trainable parameters
+    assert reports_224["mobilenet_v2"].params == 3_504_872  # torchvision mobilenet_v2
+    assert reports_224["resnet50"].params == reports_224["resnet50_v1"].params == 25_557_032  # torchvision
+
+
+def test_resnet_v1_5_moves_work_into_the_3x3_convs(reports_224):
+    assert reports_224["resnet50"].textbook_macs > reports_224["resnet50_v1"].textbook_macs
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_rows_add_up_to_the_compiler_total_forward_224(reports_224, name):
+    report = reports_224[name]
+    compiler = report.compiler
+    assert compiler.xla_reproduced("flops") and compiler.xla_reproduced("bytes_accessed")
+    assert sum(row.compiler_flops for row in report.rows) == compiler.flops
+    assert sum(row.compiler_bytes for row in report.rows) == compiler.bytes_accessed
+    # on the CPU every Conv/Dense layer costs in the compiled program exactly what the formula says
+    assert [row.path for row in report.layers if row.compiler_flops != row.flops] == []
+    assert report.textbook_macs - report.macs > 0  # padding taps the textbook formula counts
+
+
+TRAINING_CASES = [(name, 64) for name in ZOO] + [(name, 224) for name in ("mobilenet_v1", "mobilenet_v2", "resnet50")]
+
+
+@pytest.mark.parametrize(("name", "resolution"), TRAINING_CASES)
+def test_rows_add_up_in_training(name, resolution):
+    image = jax.ShapeDtypeStruct((1, resolution, resolution, 3), jnp.float32)
+    report = analyze(build(name), image, mode="train", train=True)
+    compiler = report.compiler
+    assert compiler.xla_reproduced("flops") and compiler.xla_reproduced("bytes_accessed")
+    assert compiler.unknown == []
+    assert sum(row.compiler_flops for row in report.rows) == compiler.flops
+    assert sum(row.compiler_bytes for row in report.rows) == compiler.bytes_accessed
+    assert report.flops == sum(jc.analytic(row.spec, "train").flops * row.calls for row in report.layers)
+
+
+def test_width_multiplier_and_resolution_scale_the_mobilenets():
+    half = analyze(build("mobilenet_v1", alpha=0.5), jax.ShapeDtypeStruct((1, 160, 160, 3), jnp.float32))
+    # Howard et al. Table 7: 0.50 MobileNet-160, 77 M mult-adds, 1.32 M parameters
+    assert abs(half.textbook_macs / 77e6 - 1) < 0.01
+    assert abs(half.params / 1.32e6 - 1) < 0.01
+
+
+class Affine(nn.Module):
+    """A custom submodule with its own parameter and arithmetic (no Conv or Dense)."""
+
+    @nn.compact
+    def __call__(self, x):
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+        return x * scale
+
+
+class Block(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return Affine()(nn.Conv(8, (3, 3), name="conv")(x)) + x
+
+
+class UserModel(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        block = Block()
+        x = block(block(nn.Conv(8, (1, 1), name="stem")(x)))  # one module called twice: shared parameters
+        shared = nn.Dense(8, name="head")
+        x = x.mean(axis=(1, 2))
+        return shared(nn.relu(shared(x)))  # and a Dense called twice
+
+
+def test_user_model_with_shared_parameters_and_repeated_calls():
+    x = jax.ShapeDtypeStruct((2, 12, 12, 3), jnp.float32)
+    report = analyze(UserModel(), x)
+    rows = {row.path: row for row in report.layers}
+    assert set(rows) == {"stem", "Block_0/conv", "head"}
+    assert rows["Block_0/conv"].calls == 2 and rows["head"].calls == 2
+    conv = jc.Conv((2, 12, 12, 8), 8, (3, 3))
+    assert rows["Block_0/conv"].flops == 2 * jc.analytic(conv).flops
+    assert rows["Block_0/conv"].compiler_flops == rows["Block_0/conv"].flops
+    assert rows["head"].compiler_flops == rows["head"].flops == 2 * jc.analytic(jc.Dense((2, 8), 8)).flops
+    # params are counted once, however often a module runs
+    assert report.params == (3 * 8 + 8) + (9 * 8 * 8 + 8) + 8 + (8 * 8 + 8)
+    assert rows["Block_0/conv"].params == 9 * 8 * 8 + 8
+    assert sum(row.compiler_flops for row in report.rows) == report.compiler.flops
+    assert report.compiler.xla_reproduced("flops")
+
+
+def test_concrete_inputs_and_given_variables_work_too():
+    model = UserModel()
+    x = jnp.ones((1, 6, 6, 3))
+    variables = model.init(jax.random.PRNGKey(1), x)
+    report = analyze(model, x, variables=variables)
+    assert report.params == analyze(model, jax.ShapeDtypeStruct(x.shape, x.dtype)).params
+
+
+def test_render_collapses_repeated_blocks_and_exports(reports_224):
+    report = reports_224["mobilenet_v2"]
+    text = render(report, depth=1)
+    assert "block4 .. block5  (x2)" in text and "block7 .. block9  (x3)" in text
+    assert "(normalization)" in text and text.splitlines()[-1].startswith("total")
+    assert "multiply-adds on padding" in summary(report)
+    data = json.loads(to_json(report))
+    assert sum(row["compiler_flops"] for row in data["rows"]) == data["compiler_flops"]
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    assert len(rows) == len(report.rows) and rows[0]["path"] == "stem/Conv_0"
+
+
+def test_unknown_zoo_model_and_bad_alpha():
+    with pytest.raises(ValueError, match="^model: unknown model"):
+        build("vgg16")
+    with pytest.raises(ValueError, match="^alpha:"):
+        build("mobilenet_v2", alpha=0)
+    with pytest.raises(ValueError, match="^alpha:"):
+        build("resnet50", alpha=0.5)
