@@ -17,8 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import numpy as np
+from functools import cached_property
 
 from jaxcost.custom_calls import backend_config, custom_call_target, library_cost
 from jaxcost.hlo_conv import convolution_flops, reduce_window_count, window
@@ -111,8 +110,17 @@ class Recount:
 
     module: Module
     ops: list[OpRecord]
-    xla_ops: list[OpRecord]
-    xla_sums: XlaSums | None = field(default=None, repr=False)
+    xla_rules: _Analyzer = field(repr=False)
+
+    @cached_property
+    def xla_ops(self) -> list[OpRecord]:
+        entry = self.module.entry
+        return [OpRecord(i, self.xla_rules.cost(i, entry)) for i in entry.instructions]
+
+    @cached_property
+    def xla_sums(self) -> XlaSums:
+        return XlaSums(self.module.computations,
+                       lambda i, computation, key: getattr(self.xla_rules.cost(i, computation), key))
 
     @property
     def flops(self) -> int:
@@ -146,11 +154,6 @@ class Recount:
 
     def as_xla_sums(self, key: str) -> float:
         """The total as XLA accumulates it: float32 values, summed in XLA's own visiting order."""
-        if self.xla_sums is None:
-            total = np.float32(0)
-            for op in self.xla_ops:
-                total = np.float32(total + np.float32(getattr(op.cost, key)))
-            return float(total)
         return float(self.xla_sums.total(self.module.entry, key))
 
 
@@ -474,7 +477,6 @@ def recount(module: Module | str) -> Recount:
     if isinstance(module, str):
         module = parse_module(module)
     entry = module.entry
-    true, xla = _Analyzer(module, xla_rules=False), _Analyzer(module, xla_rules=True)
-    sums = XlaSums(module.computations, lambda i, computation, key: getattr(xla.cost(i, computation), key))
+    true = _Analyzer(module, xla_rules=False)
     return Recount(module, [OpRecord(i, true.cost(i, entry)) for i in entry.instructions],
-                   [OpRecord(i, xla.cost(i, entry)) for i in entry.instructions], sums)
+                   _Analyzer(module, xla_rules=True))

@@ -121,7 +121,7 @@ backend_config={"cudnn_conv_backend_config":{"activation_mode":"kRelu","conv_res
 def test_library_call_is_recounted_and_xla_minus_one_itemized():
     # XLA reports -1 for a cuDNN call and folds it into its totals (tests/fixtures/h100_probe2.jsonl)
     xla = {"flops": -1.0, "bytes accessed": -1.0}
-    compiler = CompilerCost(xla=xla, recount=jc.recount(GPU_CONV), memory={}, hlo_text=GPU_CONV, lowered_text="",
+    compiler = CompilerCost(xla=xla, recount=jc.recount(GPU_CONV), memory={}, hlo_text=GPU_CONV,
                             platform="gpu", seconds_compile=0.0)
     assert not compiler.xla_known
     assert compiler.xla_unknown[-1] == "cudnn-conv-bias-activation.3 (custom-call __cudnn$convBiasActivationForward)"
@@ -143,7 +143,7 @@ def test_library_call_is_recounted_and_xla_minus_one_itemized():
 def test_custom_call_jaxcost_does_not_know_makes_the_verdict_unknown():
     text = GPU_CONV.replace("__cudnn$convBiasActivationForward", "my$kernel")
     compiler = CompilerCost(xla={"flops": -1.0, "bytes accessed": -1.0}, recount=jc.recount(text), memory={},
-                            hlo_text=text, lowered_text="", platform="gpu", seconds_compile=0.0)
+                            hlo_text=text, platform="gpu", seconds_compile=0.0)
     assert compiler.unknown == ["cudnn-conv-bias-activation.3 (custom-call my$kernel)"]
     assert compiler.flops == 0
     comparison = compare_spec(jc.standard_conv((1, 56, 56, 64), 128, 3), compiler)

@@ -181,3 +181,17 @@ def test_recount_of_live_programs_equals_xla(make):
     result = jc.compiled(function, jax.ShapeDtypeStruct(shape, jnp.float32))
     for key in ("flops", "transcendentals", "bytes_accessed"):
         assert result.xla_reproduced(key), (key, result.recount.as_xla_sums(key), result.xla)
+
+
+@pytest.mark.parametrize("spec", [jc.standard_conv((1, 16, 16, 8), 16, 3, dtype="bfloat16"),
+                                  jc.depthwise_conv((2, 9, 9, 4), 3, strides=2), jc.dense((1, 64), 10)])
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_counting_compile_options_leave_the_optimized_program_unchanged(spec, mode):
+    from jaxcost.compiler import counting_options
+    from jaxcost.modules import abstract_arguments, forward_function, training_arguments, training_function
+
+    function, args = ((forward_function(spec), abstract_arguments(spec)) if mode == "forward"
+                      else (training_function(spec), training_arguments(spec)))
+    default = jax.jit(function).lower(*args).compile().as_text()
+    counting = jax.jit(function).lower(*args).compile(compiler_options=counting_options()).as_text()
+    assert counting == default

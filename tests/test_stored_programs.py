@@ -30,7 +30,7 @@ def test_fixtures_are_present():
 def test_stored_program_is_explained_exactly(source, entry):
     spec = spec_from(entry["spec"])
     compiler = CompilerCost(xla=entry["xla"], recount=jc.recount(entry["hlo_optimized"]), memory={},
-                            hlo_text=entry["hlo_optimized"], lowered_text="", platform=source, seconds_compile=0.0)
+                            hlo_text=entry["hlo_optimized"], platform=source, seconds_compile=0.0)
     for key in ("flops", "bytes_accessed", "transcendentals"):
         assert compiler.xla_reproduced(key), key
     assert compiler.unknown == []  # every library call recounted, every loop's trip count known

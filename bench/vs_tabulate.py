@@ -1,0 +1,83 @@
+"""jaxcost's per-layer model report against flax's ``tabulate(compute_flops=True)``, in the same run.
+
+Both analyse MobileNetV2 1.0/224 at batch 1 on this machine's default device. Printed:
+- wall time of each (median of several runs, JAX already warm), and their ratio;
+- the same with JAX's persistent compilation cache warm, for jaxcost;
+- for every Conv/Dense layer where flax gives flops, whether flax's figure equals jaxcost's.
+
+flax compiles every submodule call on its own (lowered, unoptimized cost analysis); jaxcost compiles
+the whole model once and attributes the optimized program to layers through HLO metadata.
+
+Run: python bench/vs_tabulate.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax.linen import summary as flax_summary
+
+from jaxcost.analyze import analyze
+from jaxcost.models import build
+
+
+def seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def flax_layer_flops(model: nn.Module, x: jax.Array) -> dict[str, int]:
+    """flax's per-module flops, from the table tabulate renders (flax.linen.summary internals)."""
+    rows = flax_summary._get_module_table(model, depth=None, show_repeated=True, compute_flops=True,
+                                         compute_vjp_flops=False)(jax.random.PRNGKey(0), x)
+    return {"/".join(row.path): row.flops for row in rows if row.path and type(row.module_copy) in (nn.Conv, nn.Dense)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    model = build("mobilenet_v2")
+    x = jnp.ones((1, 224, 224, 3), jnp.float32)
+    abstract = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    analyze(build("mobilenet_v1", alpha=0.25), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32))  # warm JAX up
+
+    seconds_flax = seconds(lambda: nn.tabulate(model, jax.random.PRNGKey(0), compute_flops=True)(x), args.repeats)
+    seconds_jaxcost = seconds(lambda: analyze(model, abstract), args.repeats)
+    print(f"flax tabulate(compute_flops=True): {seconds_flax:.2f} s")
+    print(f"jaxcost analyze (one compile):     {seconds_jaxcost:.2f} s")
+    print(f"ratio flax / jaxcost: {seconds_flax / seconds_jaxcost:.1f}x (target: at least 4x)")
+
+    report = analyze(model, abstract)
+    ours = {row.path: row.flops for row in report.layers}
+    theirs = flax_layer_flops(model, x)
+    compared = [path for path in ours if theirs.get(path)]
+    differing = [(path, theirs[path], ours[path]) for path in compared if theirs[path] != ours[path]]
+    print(f"layers where flax gives flops: {len(compared)} of {len(ours)}; equal to jaxcost's: "
+          f"{len(compared) - len(differing)}")
+    for path, flax_flops, jaxcost_flops in differing:
+        print(f"  differs: {path}: flax {flax_flops:,}, jaxcost {jaxcost_flops:,}")
+
+    with tempfile.TemporaryDirectory() as cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        analyze(model, abstract)  # fills the cache
+        seconds_warm = seconds(lambda: analyze(model, abstract), args.repeats)
+        jax.config.update("jax_compilation_cache_dir", None)
+    print(f"jaxcost analyze, warm compilation cache: {seconds_warm:.2f} s "
+          f"(ratio {seconds_flax / seconds_warm:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
