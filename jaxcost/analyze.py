@@ -36,6 +36,8 @@ _PRIMITIVE_KINDS = (
       "sign"), "activation"),
     (("add", "add_any", "sub"), "add"),
     (("convert_element_type",), "convert"),
+    (("conv_general_dilated",), "convolution (no Conv module)"),
+    (("dot_general",), "dot (no Dense module)"),
 )
 
 
@@ -228,20 +230,61 @@ def _training(apply: Callable, variables: Any, kwargs: dict) -> tuple[Callable, 
     return forward, step
 
 
-def analyze(model: nn.Module, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
+def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
             **kwargs: Any) -> ModelReport:
-    """Per-layer cost of a Flax linen model from one compile of the whole model.
+    """Per-layer cost of a model from one compile of the whole model.
 
-    ``inputs`` may be arrays or ``jax.ShapeDtypeStruct``; ``variables`` default to an abstract
+    ``model`` is a ``flax.linen`` Module, a ``flax.nnx`` Module or a plain JAX function of ``inputs``.
+    ``inputs`` may be arrays or ``jax.ShapeDtypeStruct``; linen ``variables`` default to an abstract
     initialisation (nothing is allocated). ``kwargs`` go to the model's call (``train=True``, say).
     ``mode="train"`` costs a training step: forward, then gradients w.r.t. params and inputs.
     """
     check_mode(mode)
-    seconds: dict[str, float] = {}
     start = time.perf_counter()
+    if isinstance(model, nn.Module):
+        calls, compiler, params = _trace_linen(model, inputs, variables, mode, kwargs)
+        root = type(model).__name__
+    elif _is_nnx_module(model):
+        calls, compiler, params = _trace_nnx(model, inputs, mode, kwargs)
+        root = ""
+    elif callable(model):
+        function = (lambda *xs: model(*xs, **kwargs)) if kwargs else model
+        compiler = compile_function(_pullback_step(function) if mode == "train" else function,
+                                    *_step_arguments(function, inputs, mode))
+        calls, params, root = [], 0, ""
+    else:
+        raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {model!r}")
+    seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
+    start = time.perf_counter()
+    rows = _rows(calls, compiler, root, mode)
+    seconds["attribute"] = time.perf_counter() - start
+    label = name or getattr(model, "__name__", type(model).__name__)
+    return ModelReport(label, mode, rows, compiler, params, seconds)
+
+
+def _count(tree: Any) -> int:
+    return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _pullback_step(function: Callable) -> Callable:
+    """``step(output_gradient, *args) -> (y, gradients)``: forward, then the pullback w.r.t. every argument."""
+    def step(output_gradient: Any, *args: Any) -> Any:
+        y, pullback = jax.vjp(function, *args)
+        return y, pullback(output_gradient)
+    return step
+
+
+def _step_arguments(function: Callable, args: tuple, mode: str) -> tuple:
+    """The arguments of ``function`` itself, or of its training step (an output gradient first)."""
+    if mode != "train":
+        return args
+    return (jax.eval_shape(function, *args), *args)
+
+
+def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str,
+                 kwargs: dict) -> tuple[list[_Call], CompilerCost, int]:
     if variables is None:
         variables = jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
-    seconds["init"] = time.perf_counter() - start
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
         if mode == "train":
@@ -253,12 +296,76 @@ def analyze(model: nn.Module, *inputs: Any, variables: Any = None, mode: str = "
             compiler = compile_function(step, params, others, output, *inputs)
         else:
             compiler = compile_function(lambda v, *xs: model.apply(v, *xs, **kwargs), variables, *inputs)
-    seconds["compile"] = compiler.seconds_compile
-    start = time.perf_counter()
-    rows = _rows(recorder.calls, compiler, type(model).__name__, mode)
-    seconds["attribute"] = time.perf_counter() - start
-    params = sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(variables.get("params", {})))
-    return ModelReport(name or type(model).__name__, mode, rows, compiler, params, seconds)
+    return recorder.calls, compiler, _count(variables.get("params", {}))
+
+
+def _is_nnx_module(model: Any) -> bool:
+    try:
+        from flax import nnx
+    except ImportError:
+        return False
+    return isinstance(model, nnx.Module)
+
+
+def _nnx_spec(module: Any, x: Any, y: Any) -> Spec | None:
+    """The spec of an ``nnx.Conv`` or ``nnx.Linear`` call."""
+    from flax import nnx
+
+    dtype = getattr(y, "dtype", None)
+    if type(module) is nnx.Linear:
+        return Dense(tuple(x.shape), module.out_features, use_bias=module.use_bias, dtype=dtype)
+    padding = module.padding
+    if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
+        return None
+    return Conv(tuple(x.shape), module.out_features, module.kernel_size, strides=module.strides or 1,
+                padding=padding, input_dilation=module.input_dilation or 1,
+                kernel_dilation=module.kernel_dilation or 1, feature_group_count=module.feature_group_count,
+                use_bias=module.use_bias, dtype=dtype)
+
+
+def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[_Call], CompilerCost, int]:
+    """Trace an nnx module with its Conv and Linear calls recorded and named by their path.
+
+    nnx names no scopes itself, so each recorded call runs inside ``jax.named_scope(path)``: the
+    compiled program's metadata then carries the module path, as it does for linen.
+    """
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    paths = {id(module): tuple(map(str, path)) for path, module in nnx.iter_graph(model)
+             if isinstance(module, nnx.Module)}
+    calls: list[_Call] = []
+    originals = {cls: cls.__call__ for cls in (nnx.Conv, nnx.Linear)}
+
+    def recording(original: Callable) -> Callable:
+        def call(self: Any, x: Any, *args: Any, **call_kwargs: Any) -> Any:
+            path = paths.get(id(self), ())
+            with jax.named_scope("/".join(path) or type(self).__name__):
+                y = original(self, x, *args, **call_kwargs)
+            try:
+                spec = _nnx_spec(self, x, y)
+            except ValueError:
+                spec = None
+            calls.append(_Call(path, type(self).__name__, spec, tuple(x.shape), tuple(y.shape)))
+            return y
+        return call
+
+    def forward(state: Any, *xs: Any) -> Any:
+        module = nnx.merge(graphdef, state)
+        paths.update({id(m): tuple(map(str, p)) for p, m in nnx.iter_graph(module) if isinstance(m, nnx.Module)})
+        return module(*xs, **kwargs)
+
+    try:
+        for cls in originals:
+            cls.__call__ = recording(originals[cls])
+        arguments = _step_arguments(forward, (state, *inputs), mode)
+        calls.clear()
+        compiler = compile_function(_pullback_step(forward) if mode == "train" else forward, *arguments)
+    finally:
+        for cls, original in originals.items():
+            cls.__call__ = original
+    params = _count(nnx.state(model, nnx.Param))
+    return calls, compiler, params
 
 
 def _elements(shape: tuple[int, ...]) -> int:

@@ -142,3 +142,48 @@ def test_unknown_zoo_model_and_bad_alpha():
         build("mobilenet_v2", alpha=0)
     with pytest.raises(ValueError, match="^alpha:"):
         build("resnet50", alpha=0.5)
+
+
+def test_nnx_module_layers_named_by_path():
+    from flax import nnx
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(3, 8, (3, 3), strides=2, rngs=rngs)
+            self.fc = nnx.Linear(8, 4, rngs=rngs)
+
+        def __call__(self, x):
+            return self.fc(nnx.relu(self.conv(x)).mean((1, 2)))
+
+    x = jax.ShapeDtypeStruct((2, 9, 9, 3), jnp.float32)
+    for mode in ("forward", "train"):
+        report = analyze(Net(nnx.Rngs(0)), x, mode=mode)
+        rows = {row.path: row for row in report.layers}
+        assert set(rows) == {"conv", "fc"}
+        assert rows["conv"].flops == jc.analytic(jc.Conv((2, 9, 9, 3), 8, 3, strides=2), mode).flops
+        assert report.params == (9 * 3 * 8 + 8) + (8 * 4 + 4)
+        assert sum(row.compiler_flops for row in report.rows) == report.compiler.flops
+        assert report.compiler.xla_reproduced("flops")
+    assert nnx.Conv.__call__.__qualname__.startswith("Conv")  # the recording wrapper is gone again
+
+
+def test_plain_function_rows_by_kind():
+    def mlp(x, w):
+        return jax.nn.relu(x @ w)
+
+    x, w = jax.ShapeDtypeStruct((4, 8), jnp.float32), jax.ShapeDtypeStruct((8, 3), jnp.float32)
+    report = analyze(mlp, x, w)
+    assert report.name == "mlp" and report.layers == []
+    kinds = {row.kind: row.compiler_flops for row in report.rows}
+    assert kinds["dot (no Dense module)"] == 2 * 4 * 8 * 3
+    assert sum(kinds.values()) == report.compiler.flops
+    with pytest.raises(ValueError, match="^model:"):
+        analyze(42, x)
+
+
+def test_dataframe(reports_224):
+    from jaxcost.model_report import to_dataframe
+
+    frame = to_dataframe(reports_224["resnet50"])
+    assert frame["compiler_flops"].sum() == reports_224["resnet50"].compiler.flops
+    assert list(frame.columns)[:3] == ["path", "kind", "calls"]
