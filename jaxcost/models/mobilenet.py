@@ -41,6 +41,11 @@ class ConvBN(nn.Module):
         return x
 
 
+def classify(x: Any, num_classes: int, dtype: Any) -> Any:
+    """Global average pool, then the ``classifier`` Dense layer (inside a module's compact call)."""
+    return nn.Dense(num_classes, dtype=dtype, param_dtype=dtype, name="classifier")(jnp.mean(x, axis=(1, 2)))
+
+
 #: MobileNetV1's depthwise-separable blocks: (pointwise output channels, depthwise stride).
 MOBILENET_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
                        (512, 1), (512, 1), (1024, 2), (1024, 1))
@@ -61,8 +66,7 @@ class MobileNetV1(nn.Module):
             x = ConvBN(channels, 3, stride, groups=channels, dtype=self.dtype, name=f"block{index}_dw")(x, train)
             channels = int(features * self.alpha)
             x = ConvBN(channels, 1, dtype=self.dtype, name=f"block{index}_pw")(x, train)
-        x = jnp.mean(x, axis=(1, 2))
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.dtype, name="classifier")(x)
+        return classify(x, self.num_classes, self.dtype)
 
 
 #: MobileNetV2's inverted residual stages: (expansion t, output channels c, repeats n, first stride s).
@@ -111,5 +115,4 @@ class MobileNetV2(nn.Module):
                 index += 1
         last = make_divisible(1280 * max(1.0, self.alpha))
         x = ConvBN(last, 1, activation="relu6", dtype=self.dtype, name="head")(x, train)
-        x = jnp.mean(x, axis=(1, 2))
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.dtype, name="classifier")(x)
+        return classify(x, self.num_classes, self.dtype)

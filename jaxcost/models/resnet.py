@@ -10,7 +10,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxcost.models.mobilenet import ConvBN
+from jaxcost.models.mobilenet import ConvBN, classify
 
 #: ResNet-50's stages: (bottleneck width, blocks, first stride).
 RESNET50_STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))
@@ -50,5 +50,4 @@ class ResNet50(nn.Module):
             for block in range(blocks):
                 x = Bottleneck(width, stride if block == 0 else 1, self.v1_5, dtype=self.dtype,
                                name=f"stage{stage + 1}_block{block}")(x, train)
-        x = jnp.mean(x, axis=(1, 2))
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.dtype, name="classifier")(x)
+        return classify(x, self.num_classes, self.dtype)
