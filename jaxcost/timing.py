@@ -1,0 +1,254 @@
+"""The benchmark loop: compile first, inputs on the device, warm up, K calls back to back then one block,
+R repeats; median, min and spread; device-side kernel time from a profiler trace where there is one.
+
+Timing each call with a block costs the dispatch and sync every call (on an H100 that under-reported
+a bf16 conv by 30%); here the block comes once per K calls, with K chosen so one repeat lasts long
+enough to dwarf dispatch.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxcost.hardware import DevicePeaks, device_peaks, precision_for
+from jaxcost.hlo import recount
+from jaxcost.roofline import Utilization, mac_trap
+from jaxcost.specs import Conv, Dense, Spec
+
+METHOD = "back-to-back: {calls} calls dispatched, then one block, per repeat; median of {repeats} repeats"
+
+
+@dataclass
+class Measurement:
+    """One benchmarked program: times in seconds, work from the recount, rates and utilizations."""
+
+    label: str
+    seconds_median: float
+    seconds_min: float
+    seconds_max: float
+    seconds_compile: float
+    seconds_device: float | None
+    calls_per_repeat: int
+    repeats: int
+    flops: int
+    bytes_accessed: int
+    macs: int
+    peaks: DevicePeaks
+    precision: str
+    precision_reason: str
+    working_set_bytes: int
+    rotate: int
+    measured_flops_per_second: float | None = None
+    measured_bytes_per_second: float | None = None
+
+    @property
+    def method(self) -> str:
+        return METHOD.format(calls=self.calls_per_repeat, repeats=self.repeats)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the repeats."""
+        return (self.seconds_max - self.seconds_min) / self.seconds_median
+
+    @property
+    def utilization(self) -> Utilization:
+        """Against the datasheet (or estimated) peaks."""
+        return Utilization(self.flops, self.bytes_accessed, self.seconds_median, self.peaks.peak(self.precision),
+                           self.peaks.bytes_per_second)
+
+    @property
+    def measured_utilization(self) -> Utilization:
+        """Against the ceilings jaxcost measured on this device."""
+        return Utilization(self.flops, self.bytes_accessed, self.seconds_median, self.measured_flops_per_second,
+                           self.measured_bytes_per_second)
+
+    @property
+    def flops_per_second(self) -> float:
+        return self.flops / self.seconds_median
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.bytes_accessed / self.seconds_median
+
+    @property
+    def peak_flops_per_second(self) -> float | None:
+        return self.peaks.peak(self.precision)
+
+    @property
+    def peak_bytes_per_second(self) -> float | None:
+        return self.peaks.bytes_per_second
+
+    @property
+    def compute_utilization(self) -> float | None:
+        return self.utilization.compute_utilization
+
+    @property
+    def memory_utilization(self) -> float | None:
+        return self.utilization.memory_utilization
+
+    @property
+    def bound(self) -> str | None:
+        return self.utilization.bound or self.measured_utilization.bound
+
+    @property
+    def cache_warning(self) -> str | None:
+        cache = self.peaks.last_level_cache_bytes
+        if cache and self.rotate == 1 and self.working_set_bytes <= cache:
+            return (f"the working set ({self.working_set_bytes / 2**20:.1f} MiB) fits in the last-level cache "
+                    f"({cache / 2**20:.0f} MiB): bandwidth may be inflated; benchmark with rotate=N input copies")
+        return None
+
+    @property
+    def mac_trap(self) -> str:
+        return mac_trap(self.macs, self.seconds_median)
+
+
+def _concrete(argument: Any, key: Any) -> Any:
+    """Device arrays for abstract arguments (random normals; small integers for integer dtypes)."""
+    def make(leaf: Any, leaf_key: Any) -> Any:
+        if not isinstance(leaf, jax.ShapeDtypeStruct):
+            return jax.device_put(leaf)
+        if jnp.issubdtype(leaf.dtype, jnp.integer):
+            return jax.random.randint(leaf_key, leaf.shape, -8, 8).astype(leaf.dtype)
+        return jax.random.normal(leaf_key, leaf.shape, jnp.float32).astype(leaf.dtype)
+    leaves, tree = jax.tree_util.tree_flatten(argument)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    return jax.tree_util.tree_unflatten(tree, [make(leaf, k) for leaf, k in zip(leaves, keys)])
+
+
+def _bytes_of(tree: Any) -> int:
+    return sum(math.prod(leaf.shape) * jnp.dtype(leaf.dtype).itemsize for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _run(executable: Any, argument_sets: list[tuple], calls: int) -> float:
+    start = time.perf_counter()
+    out = None
+    for call in range(calls):
+        out = executable(*argument_sets[call % len(argument_sets)])
+    jax.block_until_ready(out)
+    return time.perf_counter() - start
+
+
+def device_seconds(executable: Any, argument_sets: list[tuple], calls: int) -> float | None:
+    """Device-side time per call from a ``jax.profiler`` trace (GPU/TPU), or None where there is none."""
+    try:
+        from jax.profiler import ProfileData
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            with jax.profiler.trace(folder):
+                _run(executable, argument_sets, calls)
+        except Exception:  # a profiler that cannot start on this backend
+            return None
+        files = glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)
+        if not files:
+            return None
+        nanoseconds = device_module_nanoseconds(ProfileData.from_file(files[0]))
+    return nanoseconds / 1e9 / calls if nanoseconds else None
+
+
+def device_module_nanoseconds(profile: Any) -> float:
+    """Summed duration of the compiled-module executions on device planes (``/device:...``) of a trace."""
+    total = 0.0
+    for plane in profile.planes:
+        if not plane.name.startswith("/device:"):
+            continue
+        for line in plane.lines:
+            if line.name == "XLA Modules":
+                total += sum(event.duration_ns for event in line.events)
+    return total
+
+
+def _callable_and_arguments(spec_or_function: Any, args: tuple, mode: str) -> tuple[Callable, tuple, Spec | None]:
+    if isinstance(spec_or_function, (Conv, Dense)):
+        from jaxcost.modules import abstract_arguments, forward_function, training_arguments, training_function
+
+        spec = spec_or_function
+        if mode == "train":
+            return training_function(spec), training_arguments(spec), spec
+        return forward_function(spec), abstract_arguments(spec), spec
+    if not callable(spec_or_function):
+        raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
+    return spec_or_function, args, None
+
+
+def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 7,
+              seconds_per_repeat: float = 0.05, seconds_budget: float = 10.0, rotate: int = 1,
+              peaks: DevicePeaks | None = None, precision: str = "default", dtype: str | None = None,
+              ceilings: tuple[float, float] | None = None, label: str = "") -> Measurement:
+    """Time a layer spec or ``function(*args)`` on the default device.
+
+    ``rotate`` input copies are cycled through to keep the working set out of the cache;
+    ``ceilings`` are measured (FLOP/s, bytes/s) to report utilization against as well.
+    """
+    from jaxcost.formulas import analytic, check_mode
+
+    check_mode(mode)
+    for name, value in (("repeats", repeats), ("rotate", rotate)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    if not seconds_per_repeat > 0 or not seconds_budget > 0:
+        raise ValueError("seconds_per_repeat, seconds_budget: must be positive")
+    function, abstract, spec = _callable_and_arguments(spec_or_function, args, mode)
+    start = time.perf_counter()
+    executable = jax.jit(function).lower(*abstract).compile()
+    seconds_compile = time.perf_counter() - start
+    program = recount(executable.as_text())
+    argument_sets = [_concrete(abstract, jax.random.PRNGKey(index)) for index in range(rotate)]
+    for arguments in argument_sets:
+        jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device
+    one_call = _run(executable, argument_sets, 1)
+    calls = max(1, min(100_000, math.ceil(seconds_per_repeat / max(one_call, 1e-7))))
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds_budget
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
+        times.append(_run(executable, argument_sets, calls) / calls)
+    device = jax.devices()[0]
+    peaks = peaks or device_peaks(device.device_kind, device.platform)
+    dtype = dtype or (spec.dtype if spec is not None else _dominant_dtype(abstract))
+    key, reason = precision_for(peaks, dtype, precision)
+    macs = analytic(spec, mode).macs if spec is not None else program.flops // 2
+    return Measurement(
+        label=label or (spec.describe() if spec is not None else getattr(function, "__name__", "function")),
+        seconds_median=statistics.median(times), seconds_min=min(times), seconds_max=max(times),
+        seconds_compile=seconds_compile,
+        seconds_device=device_seconds(executable, argument_sets, calls) if device.platform != "cpu" else None,
+        calls_per_repeat=calls, repeats=len(times), flops=program.flops, bytes_accessed=program.bytes_accessed,
+        macs=macs, peaks=peaks, precision=key, precision_reason=reason,
+        working_set_bytes=_bytes_of(abstract) + _bytes_of(jax.eval_shape(function, *abstract)), rotate=rotate,
+        measured_flops_per_second=ceilings[0] if ceilings else None,
+        measured_bytes_per_second=ceilings[1] if ceilings else None)
+
+
+def _dominant_dtype(abstract: tuple) -> str:
+    leaves = jax.tree_util.tree_leaves(abstract)
+    if not leaves:
+        return "float32"
+    largest = max(leaves, key=lambda leaf: math.prod(leaf.shape))
+    return jnp.dtype(largest.dtype).name
+
+
+def measure_ceilings(dtype: str = "float32", matmul_size: int | None = None, triad_elements: int | None = None,
+                     seconds_budget: float = 5.0) -> tuple[Measurement, Measurement]:
+    """This device's empirical roofs: a large square matmul (FLOP/s) and a STREAM-style triad a*x + y (bytes/s)."""
+    platform = jax.devices()[0].platform
+    size = matmul_size or (2048 if platform == "cpu" else 8192)
+    elements = triad_elements or (2**25 if platform == "cpu" else 2**28)
+    matrix = jax.ShapeDtypeStruct((size, size), jnp.dtype(dtype))
+    vector = jax.ShapeDtypeStruct((elements,), jnp.float32)
+    matmul = benchmark(jnp.matmul, matrix, matrix, dtype=dtype, repeats=5, seconds_budget=seconds_budget,
+                       label=f"matmul {size}^3 {dtype}")
+    triad = benchmark(lambda x, y: 3.0 * x + y, vector, vector, repeats=5, seconds_budget=seconds_budget,
+                      label=f"triad 3*x+y, {elements:,} float32")
+    return matmul, triad
