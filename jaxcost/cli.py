@@ -67,18 +67,13 @@ def _add_layer_arguments(parser: argparse.ArgumentParser, conv: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxcost", description="What a JAX/Flax layer costs: on paper, to XLA, and why they differ.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    layer = commands.add_parser("layer", help="one layer: analytic vs compiler, itemized")
-    kinds = layer.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    conv = kinds.add_parser("conv", help="standard or grouped convolution")
-    _add_layer_arguments(conv, conv=True)
-    conv.add_argument("--features", type=int, required=True, help="output channels")
-    conv.add_argument("--groups", type=int, default=1, help="feature_group_count")
-    depthwise = kinds.add_parser("depthwise", help="depthwise convolution")
-    _add_layer_arguments(depthwise, conv=True)
-    depthwise.add_argument("--multiplier", type=int, default=1, help="depth multiplier")
-    dense = kinds.add_parser("dense", help="dense layer")
-    _add_layer_arguments(dense, conv=False)
-    dense.add_argument("--features", type=int, required=True)
+    _add_layer_kinds(commands.add_parser("layer", help="one layer: analytic vs compiler, itemized"))
+    bench = commands.add_parser("bench", help="measure one layer, or the reference suite, on the default device")
+    bench_kinds = _add_layer_kinds(bench, timing=True)
+    _add_timing_arguments(bench_kinds.add_parser("suite", help="the reference layer suite"))
+    devices = commands.add_parser("devices", help="the devices found and the peaks that apply")
+    devices.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
+    devices.add_argument("--measure", action="store_true", help="also measure the matmul and triad ceilings")
     model = commands.add_parser("model", help="a whole model, layer by layer, from one compile")
     model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1) or "
                                     "path.to.module:Factory returning a flax.linen Module")
@@ -95,7 +90,125 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="print CSV")
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report.add_argument("--no-timing", action="store_true", help="counts only, no measurements")
+    report.add_argument("--plot", default="jaxcost-roofline", metavar="PATH",
+                        help="roofline plot, written as PATH.png and PATH.svg ('' for none)")
+    report.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
     return parser
+
+
+def _add_layer_kinds(parser: argparse.ArgumentParser, timing: bool = False) -> Any:
+    kinds = parser.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    conv = kinds.add_parser("conv", help="standard or grouped convolution")
+    _add_layer_arguments(conv, conv=True)
+    conv.add_argument("--features", type=int, required=True, help="output channels")
+    conv.add_argument("--groups", type=int, default=1, help="feature_group_count")
+    depthwise = kinds.add_parser("depthwise", help="depthwise convolution")
+    _add_layer_arguments(depthwise, conv=True)
+    depthwise.add_argument("--multiplier", type=int, default=1, help="depth multiplier")
+    dense = kinds.add_parser("dense", help="dense layer")
+    _add_layer_arguments(dense, conv=False)
+    dense.add_argument("--features", type=int, required=True)
+    if timing:
+        for kind in (conv, depthwise, dense):
+            _add_timing_arguments(kind)
+    return kinds
+
+
+def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats (median reported)")
+    parser.add_argument("--rotate", type=int, default=1, help="input copies to cycle through (defeats caches)")
+    parser.add_argument("--precision", choices=("default", "highest"), default="default",
+                        help="the matmul precision the peak is chosen for")
+    parser.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
+    parser.add_argument("--no-ceilings", action="store_true", help="skip measuring the matmul and triad ceilings")
+    parser.add_argument("--plot", default="", metavar="PATH", help="write a roofline plot to PATH.png/.svg")
+    if "--json" not in parser._option_string_actions:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def _peaks(args: argparse.Namespace) -> Any:
+    import jax
+
+    from jaxcost.hardware import device_peaks, load_overrides, with_overrides
+
+    device = jax.devices()[0]
+    peaks = device_peaks(device.device_kind, device.platform)
+    return with_overrides(peaks, load_overrides(args.peaks)) if getattr(args, "peaks", None) else peaks
+
+
+def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tuple[list, Any]:
+    """Benchmark specs (after measuring the ceilings, unless told not to); the measurements and ceilings."""
+    from jaxcost.timing import benchmark, measure_ceilings
+
+    peaks = _peaks(args)
+    ceilings_measured = None if getattr(args, "no_ceilings", False) else measure_ceilings()
+    ceilings = (ceilings_measured[0].flops_per_second, ceilings_measured[1].bytes_per_second) \
+        if ceilings_measured else None
+    measurements = [benchmark(spec, mode=mode, repeats=getattr(args, "repeats", 7), rotate=getattr(args, "rotate", 1),
+                              peaks=peaks, precision=getattr(args, "precision", "default"), ceilings=ceilings)
+                    for spec in specs]
+    return measurements, ceilings_measured
+
+
+def _measurement_dict(measurement: Any) -> dict[str, Any]:
+    names = ("label", "seconds_median", "seconds_min", "seconds_max", "seconds_compile", "seconds_device",
+             "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second",
+             "bytes_per_second", "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization",
+             "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap")
+    result = {name: getattr(measurement, name) for name in names}
+    result["measured_compute_utilization"] = measurement.measured_utilization.compute_utilization
+    result["measured_memory_utilization"] = measurement.measured_utilization.memory_utilization
+    return result
+
+
+def _print_measurements(measurements: list, ceilings: Any, args: argparse.Namespace) -> None:
+    from jaxcost.performance_report import ceilings_text, measurements_table, peaks_text, write_roofline
+
+    if args.json:
+        print(json.dumps([_measurement_dict(m) for m in measurements], indent=2))
+        return
+    print(peaks_text(measurements[0].peaks))
+    if ceilings:
+        print(ceilings_text(*ceilings))
+    print()
+    print(measurements_table(measurements))
+    print(f"\nTimed {measurements[0].method.split(';')[0].split(':')[0]}: K calls dispatched, one block per "
+          "repeat; FLOP/s from the recounted flops (2 per multiply-add), never from MACs.")
+    for measurement in measurements:
+        if measurement.cache_warning:
+            print(f"note: {measurement.label}: {measurement.cache_warning}")
+    if args.plot:
+        try:
+            written = write_roofline(measurements, args.plot, ceilings and (ceilings[0].flops_per_second,
+                                                                            ceilings[1].bytes_per_second))
+            print("roofline: " + ", ".join(map(str, written)))
+        except ImportError as error:
+            print(f"roofline plot skipped: {error}")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from jaxcost.layer_report import reference_suite
+
+    specs = reference_suite() if args.kind == "suite" else [spec_from_arguments(args)]
+    mode = "train" if getattr(args, "train", False) else "forward"
+    measurements, ceilings = _measure(specs, args, mode)
+    _print_measurements(measurements, ceilings, args)
+    return 0
+
+
+def run_devices(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxcost.performance_report import ceilings_text, peaks_text
+    from jaxcost.timing import measure_ceilings
+
+    for device in jax.devices():
+        print(f"{device.platform}:{device.id} {device.device_kind}")
+    print(peaks_text(_peaks(args)))
+    if args.measure:
+        print(ceilings_text(*measure_ceilings()))
+    return 0
 
 
 def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
@@ -151,14 +264,22 @@ def run_report(args: argparse.Namespace) -> int:
     comparisons = []
     for spec in reference_suite():
         comparisons.append(compare(spec))
+    measurements, ceilings = ([], None) if args.no_timing else _measure([c.spec for c in comparisons], args)
     if args.json:
-        print(json.dumps([comparison_dict(c) for c in comparisons], indent=2))
+        rows = [comparison_dict(c) for c in comparisons]
+        for row, measurement in zip(rows, measurements):
+            row["measured"] = _measurement_dict(measurement)
+        print(json.dumps(rows, indent=2))
         return 0
-    print("jaxcost report: the classic layer types, analytic against the XLA compiler")
+    print("jaxcost report: the classic layer types, analytic against the XLA compiler, and measured")
     print(_device_line())
     print()
     print(suite_table(comparisons))
     print()
+    if measurements:
+        args.json = False
+        _print_measurements(measurements, ceilings, args)
+        print()
     print("Explanations (analytic + items = compiler; the remainder is what no op explains):")
     for index, comparison in enumerate(comparisons, 1):
         spec = comparison.spec
@@ -226,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_layer(args)
         if args.command == "model":
             return run_model(args)
+        if args.command == "bench":
+            return run_bench(args)
+        if args.command == "devices":
+            return run_devices(args)
         return run_report(args)
     except ValueError as error:
         print(f"jaxcost: error: {error}", file=sys.stderr)

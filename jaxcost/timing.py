@@ -184,7 +184,7 @@ def _callable_and_arguments(spec_or_function: Any, args: tuple, mode: str) -> tu
 
 
 def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 7,
-              seconds_per_repeat: float = 0.05, seconds_budget: float = 10.0, rotate: int = 1,
+              seconds_per_repeat: float = 0.2, seconds_budget: float = 10.0, rotate: int = 1,
               peaks: DevicePeaks | None = None, precision: str = "default", dtype: str | None = None,
               ceilings: tuple[float, float] | None = None, label: str = "") -> Measurement:
     """Time a layer spec or ``function(*args)`` on the default device.
@@ -208,8 +208,10 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
     argument_sets = [_concrete(abstract, jax.random.PRNGKey(index)) for index in range(rotate)]
     for arguments in argument_sets:
         jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device
-    one_call = _run(executable, argument_sets, 1)
+    calibration_calls = 3
+    one_call = _run(executable, argument_sets, calibration_calls) / calibration_calls
     calls = max(1, min(100_000, math.ceil(seconds_per_repeat / max(one_call, 1e-7))))
+    _run(executable, argument_sets, calls)  # one untimed repeat: caches, clocks and thread pools settle
     times: list[float] = []
     deadline = time.perf_counter() + seconds_budget
     while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
