@@ -10,3 +10,5 @@ export PYTHONUNBUFFERED=1
 python -c "import jax; print(jax.__version__, jax.devices())" | tee "$out/device.txt"
 python bench/layer_suite.py --out "$out" --fixtures "$out" 2>&1 | tee "$out/layer_suite.log"
 OUT="$out" python bench/capture_hlo_fixtures.py 2>&1 | tee "$out/capture.log"
+python bench/gpu_perf.py --out "$out" 2>&1 | tee "$out/gpu_perf.log"
+python bench/timing_methods.py --dtype bfloat16 --input 128,56,56,256 --features 256 2>&1 | tee "$out/timing_methods.txt"

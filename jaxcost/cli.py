@@ -116,7 +116,7 @@ def _add_layer_kinds(parser: argparse.ArgumentParser, timing: bool = False) -> A
 
 
 def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repeats", type=int, default=7, help="timed repeats (median reported)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed repeats (median reported)")
     parser.add_argument("--rotate", type=int, default=1, help="input copies to cycle through (defeats caches)")
     parser.add_argument("--precision", choices=("default", "highest"), default="default",
                         help="the matmul precision the peak is chosen for")
@@ -145,7 +145,7 @@ def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tu
     ceilings_measured = None if getattr(args, "no_ceilings", False) else measure_ceilings()
     ceilings = (ceilings_measured[0].flops_per_second, ceilings_measured[1].bytes_per_second) \
         if ceilings_measured else None
-    measurements = [benchmark(spec, mode=mode, repeats=getattr(args, "repeats", 7), rotate=getattr(args, "rotate", 1),
+    measurements = [benchmark(spec, mode=mode, repeats=getattr(args, "repeats", 9), rotate=getattr(args, "rotate", 1),
                               peaks=peaks, precision=getattr(args, "precision", "default"), ceilings=ceilings)
                     for spec in specs]
     return measurements, ceilings_measured

@@ -64,8 +64,10 @@ def write_roofline(measurements: Sequence[Measurement], path: str | Path, ceilin
     precision = measurements[0].precision
     roofs: list[tuple[str, float, Any]] = []
     if peaks.peak(precision):
-        roofs.append((f"{'estimated' if peaks.estimate else 'datasheet'} {precision}", peaks.peak(precision),
-                      peaks.bytes_per_second or (ceilings[1] if ceilings else None)))
+        label = f"{'estimated' if peaks.estimate else 'datasheet'} {precision}"
+        if not peaks.bytes_per_second and ceilings:
+            label += " (measured bandwidth)"
+        roofs.append((label, peaks.peak(precision), peaks.bytes_per_second or (ceilings[1] if ceilings else None)))
     if ceilings:
         roofs.append(("measured", ceilings[0], ceilings[1]))
     points = [RooflinePoint(m.label, m.utilization.intensity, m.flops_per_second) for m in measurements]

@@ -183,7 +183,7 @@ def _callable_and_arguments(spec_or_function: Any, args: tuple, mode: str) -> tu
     return spec_or_function, args, None
 
 
-def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 7,
+def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 9,
               seconds_per_repeat: float = 0.2, seconds_budget: float = 10.0, rotate: int = 1,
               peaks: DevicePeaks | None = None, precision: str = "default", dtype: str | None = None,
               ceilings: tuple[float, float] | None = None, label: str = "") -> Measurement:

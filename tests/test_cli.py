@@ -58,9 +58,11 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     assert message in err
 
 
-def test_report_covers_the_reference_suite(capsys):
-    assert main(["report"]) == 0
+def test_report_covers_the_reference_suite(tmp_path, capsys):
+    assert main(["report", "--plot", str(tmp_path / "roofline")]) == 0
     out = capsys.readouterr().out
+    assert "measured ceilings" in out and "of measured" in out
+    assert (tmp_path / "roofline.png").exists()
     for spec in reference_suite():
         assert spec.describe() in out
     assert "unexplained" not in out and "remainder   FLOPs 0, bytes 0" in out
@@ -68,7 +70,7 @@ def test_report_covers_the_reference_suite(capsys):
 
 
 def test_report_json(capsys):
-    assert main(["report", "--json"]) == 0
+    assert main(["report", "--json", "--no-timing"]) == 0
     rows = json.loads(capsys.readouterr().out)
     kinds = {row["spec"]["kind"] for row in rows}
     assert kinds == {"standard", "pointwise", "group", "depthwise", "dense"}
@@ -135,3 +137,35 @@ def test_model_command_bad_arguments(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_bench_one_layer_json(capsys):
+    argv = ["bench", "conv", "--input", "1,12,12,8", "--features", "8", "--repeats", "3", "--no-ceilings", "--json"]
+    assert main(argv) == 0
+    (measurement,) = json.loads(capsys.readouterr().out)
+    from jaxcost import analytic, standard_conv
+
+    assert measurement["flops"] == analytic(standard_conv((1, 12, 12, 8), 8, 3)).flops  # recounted, not MACs
+    assert measurement["seconds_median"] > 0 and measurement["precision"] == "fp32"
+    assert "back-to-back" in measurement["method"]
+
+
+def test_bench_table_with_ceilings_and_plot(tmp_path, capsys):
+    argv = ["bench", "depthwise", "--input", "1,16,16,8", "--repeats", "3", "--plot", str(tmp_path / "roof")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "measured ceilings: matmul" in out and "of measured" in out and "roofline:" in out
+    assert (tmp_path / "roof.png").exists() and (tmp_path / "roof.svg").exists()
+
+
+def test_devices(capsys):
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cpu:0") and "estimate" in out and "float32 is held against fp32" in out
+
+
+def test_bench_bad_arguments(capsys):
+    assert main(["bench", "conv", "--input", "1,8,8,3", "--features", "4", "--repeats", "0", "--no-ceilings"]) == 2
+    assert "repeats:" in capsys.readouterr().err
+    assert main(["devices", "--peaks", "/no/such/file.json"]) == 2
+    assert "peaks: cannot read" in capsys.readouterr().err
