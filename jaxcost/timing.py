@@ -74,19 +74,19 @@ class Measurement:
 
     @property
     def flops_per_second(self) -> float:
-        return self.flops / self.seconds_median
+        return self.utilization.flops_per_second
 
     @property
     def bytes_per_second(self) -> float:
-        return self.bytes_accessed / self.seconds_median
+        return self.utilization.bytes_per_second
 
     @property
     def peak_flops_per_second(self) -> float | None:
-        return self.peaks.peak(self.precision)
+        return self.utilization.peak_flops_per_second
 
     @property
     def peak_bytes_per_second(self) -> float | None:
-        return self.peaks.bytes_per_second
+        return self.utilization.peak_bytes_per_second
 
     @property
     def compute_utilization(self) -> float | None:
