@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from jaxcost.specs import Conv, Dense, depthwise_conv
@@ -88,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     output = model.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--csv", action="store_true", help="print CSV")
+    sweep = commands.add_parser("sweep", help="a grid of layer configurations; resumable; one record each")
+    sweep.add_argument("grid", help="grid file, .json or .toml")
+    sweep.add_argument("--out", help="results, .jsonl or .csv (default: the grid's name with .jsonl)")
+    sweep.add_argument("--plot", metavar="AXIS", help="plot cost (and time) along AXIS to OUT.AXIS.png/.svg")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     report.add_argument("--no-timing", action="store_true", help="counts only, no measurements")
@@ -195,6 +201,26 @@ def run_bench(args: argparse.Namespace) -> int:
     measurements, ceilings = _measure(specs, args, mode)
     _print_measurements(measurements, ceilings, args)
     return 0
+
+
+EXIT_SOME_FAILED = 1
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    from jaxcost.sweep import load_grid, plot_axis, progress_bar, run_sweep
+
+    grid = load_grid(args.grid)
+    out = Path(args.out) if args.out else Path(args.grid).with_suffix(".jsonl")
+    if out.suffix not in (".jsonl", ".csv"):
+        raise ValueError(f"out: results go to a .jsonl or .csv file, got {str(out)!r}")
+    start = time.perf_counter()
+    counts = run_sweep(grid, out, progress=None if args.quiet else progress_bar)
+    print(f"{out}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already there "
+          f"({time.perf_counter() - start:.1f} s)")
+    if args.plot:
+        written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"))
+        print("plot: " + ", ".join(map(str, written)))
+    return EXIT_SOME_FAILED if counts["failed"] else 0
 
 
 def run_devices(args: argparse.Namespace) -> int:
@@ -351,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bench(args)
         if args.command == "devices":
             return run_devices(args)
+        if args.command == "sweep":
+            return run_sweep_command(args)
         return run_report(args)
     except ValueError as error:
         print(f"jaxcost: error: {error}", file=sys.stderr)
