@@ -12,8 +12,8 @@ from pathlib import Path
 from jaxcost.sweep import configurations, run_sweep
 
 GRID = {"layer": "conv", "base": {"input_shape": [1, 28, 28, 16], "kernel_size": 3},
-        "axes": {"features": [16, 32, 48, 64, 80], "groups": [1, 2, 4, 16], "kernel": [1, 3],
-                 "dtype": ["float32", "bfloat16"], "stride": [1, 2], "padding": ["SAME", "VALID"]}}
+        "axes": {"features": [16, 32, 48, 64, 80], "groups": [1, 2, 4, 16], "size": [7, 14, 28, 56, 112],
+                 "dtype": ["float32", "bfloat16"]}}
 
 
 def main() -> None:
