@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax.linen import summary as flax_summary
 
-from jaxcost.analyze import analyze
+from jaxcost.model_analysis import analyze
 from jaxcost.models import build
 
 

@@ -19,8 +19,8 @@ _LAZY = {
     "Comparison": "jaxcost.comparison",
     "Delta": "jaxcost.comparison",
     "recount": "jaxcost.hlo",
-    "analyze": "jaxcost.analyze",
-    "ModelReport": "jaxcost.analyze",
+    "analyze": "jaxcost.model_analysis",
+    "ModelReport": "jaxcost.model_analysis",
     "Recount": "jaxcost.hlo",
 }
 

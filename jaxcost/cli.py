@@ -341,7 +341,7 @@ def model_from_arguments(args: argparse.Namespace) -> Any:
 def run_model(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcost.analyze import analyze
+    from jaxcost.model_analysis import analyze
     from jaxcost.model_report import render, summary, to_csv, to_json
     from jaxcost.modules import jax_dtype
     from jaxcost.specs import dtype_name

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jaxcost.analyze import ModelReport, Row
+from jaxcost.model_analysis import ModelReport, Row
 from jaxcost.report import format_bytes, format_count, table
 
 CSV_COLUMNS = ("path", "kind", "calls", "input_shape", "output_shape", "params", "macs", "flops", "textbook_macs",

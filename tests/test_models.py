@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
-from jaxcost.analyze import analyze
+from jaxcost.model_analysis import analyze
 from jaxcost.model_report import render, summary, to_csv, to_json
 from jaxcost.models import ZOO, build
 
