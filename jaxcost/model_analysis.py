@@ -28,6 +28,7 @@ from jaxcost.hlo import OpRecord
 from jaxcost.specs import Conv, Dense, Spec
 
 _WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
+_JIT = re.compile(r"^p?jit\(.*\)$")
 _NORMALIZATION = ("BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "InstanceNorm")
 _PRIMITIVE_KINDS = (
     (("reduce_window", "max_pool", "avg_pool", "cumsum", "cummax"), "pooling"),
@@ -196,10 +197,14 @@ class _Attribution:
         return _kind_of_primitive(primitive)
 
     def _split(self, op_name: str) -> tuple[tuple[str, ...], str]:
+        """Module path and primitive of an op_name: nested ``jit(...)`` scopes (``jit(main)`` in older JAX,
+        ``jit(relu)``) are dropped, transform wrappers (``transpose(jvp(Net))``) unwrapped, the root removed."""
         parts = op_name.split("/")
         primitive = parts[-1]
         inner = []
-        for part in parts[1:-1]:
+        for part in parts[:-1]:
+            if _JIT.match(part):
+                continue
             match = _WRAPPER.match(part)
             while match:
                 part = match.group(1)
@@ -207,7 +212,6 @@ class _Attribution:
             inner.append(part)
         if inner and inner[0] == self.root:
             inner = inner[1:]
-        inner = [p for p in inner if not p.startswith("jit(")]
         return tuple(p for p in inner if "(" not in p), primitive
 
 
