@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jaxcost.plotting import pyplot, save
+
 
 @dataclass(frozen=True)
 class Utilization:
@@ -89,13 +91,7 @@ def plot_roofline(points: Sequence[RooflinePoint], roofs: Sequence[tuple[str, fl
 
     Writes ``path`` with .png and .svg suffixes and returns both paths (needs matplotlib).
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("the roofline plot needs matplotlib: pip install matplotlib") from None
+    plt = pyplot()
     intensities = [p.intensity for p in points if p.intensity > 0] or [1.0]
     low = min(min(intensities) / 4, 0.1)
     high = max(max(intensities) * 4, max((f / b for _, f, b in roofs if b), default=10) * 4)
@@ -119,9 +115,4 @@ def plot_roofline(points: Sequence[RooflinePoint], roofs: Sequence[tuple[str, fl
     axes.set_ylabel("achieved FLOP/s")
     axes.set_title(title or "roofline")
     axes.grid(True, which="both", alpha=0.3)
-    base = Path(path)
-    written = [base.with_suffix(".png"), base.with_suffix(".svg")]
-    for target in written:
-        figure.savefig(target, dpi=130, bbox_inches="tight")
-    plt.close(figure)
-    return written
+    return save(figure, path)

@@ -252,11 +252,9 @@ def progress_bar(index: int, total: int, status: str, width: int = 30) -> None:
 
 def plot_axis(results: str | os.PathLike, axis: str, path: str | os.PathLike) -> list[Path]:
     """How cost (and time, where measured) grows along one axis: one line per setting of the other axes."""
-    import matplotlib
+    from jaxcost.plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     records = [r for r in ResultsFile(results).records() if r.get("status") == "ok"]
     if not records or axis not in records[0]["config"]:
         raise ValueError(f"axis: {axis!r} is not an axis of the recorded configurations")
@@ -280,9 +278,4 @@ def plot_axis(results: str | os.PathLike, axis: str, path: str | os.PathLike) ->
         ax.set_xlabel(axis)
         ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-    base = Path(path)
-    written = [base.with_suffix(".png"), base.with_suffix(".svg")]
-    for target in written:
-        figure.savefig(target, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return written
+    return save(figure, path, dpi=120)
