@@ -168,27 +168,24 @@ def _measurement_dict(measurement: Any) -> dict[str, Any]:
     return result
 
 
-def _print_measurements(measurements: list, ceilings: Any, args: argparse.Namespace) -> None:
+def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
+    """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
     from jaxcost.performance_report import ceilings_text, measurements_table, peaks_text, write_roofline
 
-    if args.json:
-        print(json.dumps([_measurement_dict(m) for m in measurements], indent=2))
-        return
     print(peaks_text(measurements[0].peaks))
     if ceilings:
         print(ceilings_text(*ceilings))
     print()
     print(measurements_table(measurements))
-    print(f"\nTimed {measurements[0].method.split(';')[0].split(':')[0]}: K calls dispatched, one block per "
-          "repeat; FLOP/s from the recounted flops (2 per multiply-add), never from MACs.")
+    print("\nTimed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
+          "(2 per multiply-add), never from MACs.")
     for measurement in measurements:
         if measurement.cache_warning:
             print(f"note: {measurement.label}: {measurement.cache_warning}")
-    if args.plot:
+    if plot:
+        roofs = (ceilings[0].flops_per_second, ceilings[1].bytes_per_second) if ceilings else None
         try:
-            written = write_roofline(measurements, args.plot, ceilings and (ceilings[0].flops_per_second,
-                                                                            ceilings[1].bytes_per_second))
-            print("roofline: " + ", ".join(map(str, written)))
+            print("roofline: " + ", ".join(map(str, write_roofline(measurements, plot, roofs))))
         except ImportError as error:
             print(f"roofline plot skipped: {error}")
 
@@ -199,7 +196,10 @@ def run_bench(args: argparse.Namespace) -> int:
     specs = reference_suite() if args.kind == "suite" else [spec_from_arguments(args)]
     mode = "train" if getattr(args, "train", False) else "forward"
     measurements, ceilings = _measure(specs, args, mode)
-    _print_measurements(measurements, ceilings, args)
+    if args.json:
+        print(json.dumps([_measurement_dict(m) for m in measurements], indent=2))
+    else:
+        _print_measurements(measurements, ceilings, args.plot)
     return 0
 
 
@@ -303,8 +303,7 @@ def run_report(args: argparse.Namespace) -> int:
     print(suite_table(comparisons))
     print()
     if measurements:
-        args.json = False
-        _print_measurements(measurements, ceilings, args)
+        _print_measurements(measurements, ceilings, args.plot)
         print()
     print("Explanations (analytic + items = compiler; the remainder is what no op explains):")
     for index, comparison in enumerate(comparisons, 1):
@@ -332,7 +331,13 @@ def model_from_arguments(args: argparse.Namespace) -> Any:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"name: cannot load {args.name!r}: {error}") from None
-    model = factory() if not isinstance(factory, nn.Module) else factory
+    if isinstance(factory, nn.Module):
+        model = factory
+    else:
+        try:
+            model = factory()
+        except TypeError as error:
+            raise ValueError(f"name: {args.name!r} must be a Module or take no arguments: {error}") from None
     if not isinstance(model, nn.Module):
         raise ValueError(f"name: {args.name!r} did not give a flax.linen Module")
     return model

@@ -234,9 +234,7 @@ def _byte_deltas(program: Recount) -> list[Delta]:
     ideal: Counter = Counter()
     for parameter in entry.parameters():
         ideal[parameter.name] += parameter.shape.bytes
-    root = entry.root
-    outputs = [by_name[name] for name in root.operands] if root.opcode == "tuple" else [root]
-    for output in outputs:
+    for output in entry.outputs():
         ideal[_alias_root(output, by_name, records)] += output.shape.bytes
     position = {name: index for index, name in enumerate(by_name)}
     for buffer in sorted(set(actual) | set(ideal), key=position.__getitem__):
@@ -347,12 +345,9 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
     written = recount(compiler.lowered_text)
     written_roles, _ = _flops_by_role(written.ops)
     expected = Counter({main: written_roles[main] for main in MAIN_OPCODES if written_roles[main]})
-    entry = compiler.recount.module.entry
-    root = entry.root
-    outputs = [entry.by_name()[name] for name in root.operands] if root.opcode == "tuple" else [root]
-    bytes_ideal = sum(p.shape.bytes for p in entry.parameters()) + sum(o.shape.bytes for o in outputs)
     name = label or getattr(function, "__name__", "function")
-    return Comparison(name, sum(expected.values()), bytes_ideal, compiler, explain(compiler, expected))
+    return Comparison(name, sum(expected.values()), compiler.recount.bytes_arguments_and_results, compiler,
+                      explain(compiler, expected))
 
 
 def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "",

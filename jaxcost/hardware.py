@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 T = 1e12
@@ -29,7 +29,6 @@ class DevicePeaks:
     source: str
     last_level_cache_bytes: int | None = None
     estimate: bool = False
-    notes: list[str] = field(default_factory=list)
 
     def peak(self, precision: str) -> float | None:
         return self.flops_per_second.get(precision)

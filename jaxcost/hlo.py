@@ -40,8 +40,6 @@ ELEMENTWISE = frozenset({
 }) | TRANSCENDENTAL
 #: Opcodes that touch no memory and do no arithmetic.
 FREE = frozenset({"parameter", "constant", "get-tuple-element", "bitcast", "after-all", "add-dependency", "domain"})
-#: Opcodes that pass a buffer through without a copy (for attributing reads to the buffer's producer).
-ALIASING = frozenset({"bitcast", "get-tuple-element", "tuple", "add-dependency", "optimization-barrier"})
 
 
 @dataclass
@@ -135,6 +133,12 @@ class Recount:
         return _sum(self.ops, "bytes_accessed")
 
     @property
+    def bytes_arguments_and_results(self) -> int:
+        """Every argument read once and every result written once: the fully fused minimum of traffic."""
+        entry = self.module.entry
+        return sum(p.shape.bytes for p in entry.parameters()) + sum(o.shape.bytes for o in entry.outputs())
+
+    @property
     def unknown(self) -> list[str]:
         """What even the recount does not know: unknown custom calls, loops of unknown trip count."""
         return [name for op in self.ops for name in op.cost.unknown]
@@ -166,11 +170,11 @@ rule = registrar(_RULES)
 
 
 class _Analyzer:
-    def __init__(self, module: Module, xla_rules: bool):
+    def __init__(self, module: Module, xla_rules: bool, biases: dict[str, set[str]]):
         self.module = module
         self.xla_rules = xla_rules
         self._computation_costs: dict[str, OpCost] = {}
-        self.bias_parameters = bias_parameters(module)
+        self.bias_parameters = biases
 
     def operand_shapes(self, instruction: Instruction, computation: Computation) -> list[Shape]:
         by_name = computation.by_name()
@@ -477,6 +481,7 @@ def recount(module: Module | str) -> Recount:
     if isinstance(module, str):
         module = parse_module(module)
     entry = module.entry
-    true = _Analyzer(module, xla_rules=False)
+    biases = bias_parameters(module)
+    true = _Analyzer(module, xla_rules=False, biases=biases)
     return Recount(module, [OpRecord(i, true.cost(i, entry)) for i in entry.instructions],
-                   _Analyzer(module, xla_rules=True))
+                   _Analyzer(module, xla_rules=True, biases=biases))

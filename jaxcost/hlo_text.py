@@ -112,6 +112,14 @@ class Computation:
             self._index = {instruction.name: instruction for instruction in self.instructions}
         return self._index
 
+    def outputs(self) -> list[Instruction]:
+        """What the computation returns: the root, or the elements of a root tuple."""
+        root = self.root
+        if root.opcode != "tuple":
+            return [root]
+        by_name = self.by_name()
+        return [by_name[name] for name in root.operands]
+
     def parameters(self) -> list[Instruction]:
         """Parameter instructions in parameter-number order."""
         params = [i for i in self.instructions if i.opcode == "parameter"]

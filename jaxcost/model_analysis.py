@@ -122,13 +122,11 @@ class _Call:
     output_shape: tuple[int, ...] | None
 
 
-def spec_of_call(module: nn.Module, x: Any, y: Any) -> Spec | None:
-    """The layer spec of one Conv/Dense call, from the module's attributes and the traced shapes."""
-    dtype = getattr(y, "dtype", None)
-    if type(module) is nn.Dense:
-        return Dense(tuple(x.shape), module.features, use_bias=module.use_bias, dtype=dtype)
-    if type(module) is not nn.Conv:
-        return None
+def conv_spec(module: Any, x: Any, features: int, dtype: Any) -> Conv | None:
+    """The spec of one call of a linen or nnx Conv (their attributes share names), batch dims flattened.
+
+    None for padding jaxcost does not count (CIRCULAR, CAUSAL, ...).
+    """
     kernel = (module.kernel_size,) if isinstance(module.kernel_size, int) else tuple(module.kernel_size)
     rank = len(kernel)
     shape = tuple(x.shape)
@@ -136,9 +134,19 @@ def spec_of_call(module: nn.Module, x: Any, y: Any) -> Spec | None:
     padding = module.padding
     if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
         return None
-    return Conv(shape, module.features, kernel, strides=module.strides or 1, padding=padding,
+    return Conv(shape, features, kernel, strides=module.strides or 1, padding=padding,
                 input_dilation=module.input_dilation or 1, kernel_dilation=module.kernel_dilation or 1,
                 feature_group_count=module.feature_group_count, use_bias=module.use_bias, dtype=dtype)
+
+
+def spec_of_call(module: nn.Module, x: Any, y: Any) -> Spec | None:
+    """The layer spec of one linen Conv/Dense call, from the module's attributes and the traced shapes."""
+    dtype = getattr(y, "dtype", None)
+    if type(module) is nn.Dense:
+        return Dense(tuple(x.shape), module.features, use_bias=module.use_bias, dtype=dtype)
+    if type(module) is not nn.Conv:
+        return None
+    return conv_spec(module, x, module.features, dtype)
 
 
 class _Recorder:
@@ -318,13 +326,7 @@ def _nnx_spec(module: Any, x: Any, y: Any) -> Spec | None:
     dtype = getattr(y, "dtype", None)
     if type(module) is nnx.Linear:
         return Dense(tuple(x.shape), module.out_features, use_bias=module.use_bias, dtype=dtype)
-    padding = module.padding
-    if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
-        return None
-    return Conv(tuple(x.shape), module.out_features, module.kernel_size, strides=module.strides or 1,
-                padding=padding, input_dilation=module.input_dilation or 1,
-                kernel_dilation=module.kernel_dilation or 1, feature_group_count=module.feature_group_count,
-                use_bias=module.use_bias, dtype=dtype)
+    return conv_spec(module, x, module.out_features, dtype)
 
 
 def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[_Call], CompilerCost, int]:
@@ -372,10 +374,6 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
     return calls, compiler, params
 
 
-def _elements(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
-
-
 def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[_Call], used: Counter) -> str | None:
     """The layer a convolution or dot without metadata computes for, by the sizes it reads and writes.
 
@@ -384,7 +382,7 @@ def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[_Call
     """
     touched = operand_elements | {op.instruction.shape.elements}
     candidates = ["/".join(c.path) for c in layers
-                  if {_elements(c.spec.input_shape), _elements(c.spec.output_shape)} <= touched]
+                  if {math.prod(c.spec.input_shape), math.prod(c.spec.output_shape)} <= touched]
     if not candidates:
         return None
     key = min(candidates, key=lambda candidate: used[candidate])

@@ -126,10 +126,6 @@ def _concrete(argument: Any, key: Any) -> Any:
     return jax.tree_util.tree_unflatten(tree, [make(leaf, k) for leaf, k in zip(leaves, keys)])
 
 
-def _bytes_of(tree: Any) -> int:
-    return sum(math.prod(leaf.shape) * jnp.dtype(leaf.dtype).itemsize for leaf in jax.tree_util.tree_leaves(tree))
-
-
 def _run(executable: Any, argument_sets: list[tuple], calls: int) -> float:
     start = time.perf_counter()
     out = None
@@ -228,7 +224,7 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
         seconds_device=device_seconds(executable, argument_sets, calls) if device.platform != "cpu" else None,
         calls_per_repeat=calls, repeats=len(times), flops=program.flops, bytes_accessed=program.bytes_accessed,
         macs=macs, peaks=peaks, precision=key, precision_reason=reason,
-        working_set_bytes=_bytes_of(abstract) + _bytes_of(jax.eval_shape(function, *abstract)), rotate=rotate,
+        working_set_bytes=program.bytes_arguments_and_results, rotate=rotate,
         measured_flops_per_second=ceilings[0] if ceilings else None,
         measured_bytes_per_second=ceilings[1] if ceilings else None)
 

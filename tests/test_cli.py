@@ -132,6 +132,8 @@ def test_model_command_loads_a_user_factory(capsys):
     (["model", "mobilenet_v2", "--batch", "0"], "batch:"),
     (["model", "mobilenet_v2", "--dtype", "float8"], "dtype:"),
     (["model", "no.such.module:Factory"], "name: cannot load"),
+    (["model", "json:loads"], "name: 'json:loads' must be a Module or take no arguments"),
+    (["model", "json:dumps"], "name: 'json:dumps' must be a Module or take no arguments"),
 ])
 def test_model_command_bad_arguments(argv, message, capsys):
     assert main(argv) == 2
