@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 
 import jaxcost as jc
-from jaxcost.layer_report import reference_suite
-from jaxcost.performance_report import ceilings_text, measurements_table, peaks_text, write_roofline
-from jaxcost.report import format_bytes
-from jaxcost.timing import benchmark, measure_ceilings
+from jaxcost.measure.timing import benchmark, measure_ceilings
+from jaxcost.reports.layer import reference_suite
+from jaxcost.reports.performance import ceilings_text, measurements_table, peaks_text, write_roofline
+from jaxcost.reports.text import format_bytes
 
 
 def main() -> None:

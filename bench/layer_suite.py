@@ -21,8 +21,8 @@ from pathlib import Path
 import jax
 
 import jaxcost as jc
-from jaxcost.layer_report import reference_suite
-from jaxcost.report import table
+from jaxcost.reports.layer import reference_suite
+from jaxcost.reports.text import table
 
 
 def scrub_paths(hlo_text: str) -> str:

@@ -21,8 +21,8 @@ from pathlib import Path
 import jax
 
 import jaxcost as jc
-from jaxcost.layer_report import reference_suite
 from jaxcost.modules import abstract_arguments, forward_function
+from jaxcost.reports.layer import reference_suite
 
 BUDGET_SECONDS = 60.0
 REPEATS = 5

@@ -16,8 +16,8 @@ import time
 import jax
 
 import jaxcost as jc
+from jaxcost.measure.timing import _concrete, benchmark, device_seconds
 from jaxcost.modules import abstract_arguments, forward_function
-from jaxcost.timing import _concrete, benchmark, device_seconds
 
 
 def per_call_sync_seconds(spec: jc.Conv, calls: int, repeats: int) -> float:

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax.linen import summary as flax_summary
 
-from jaxcost.model_analysis import analyze
 from jaxcost.models import build
+from jaxcost.models.analysis import analyze
 
 
 def seconds(function, repeats: int) -> float:

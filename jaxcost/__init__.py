@@ -9,7 +9,7 @@ import importlib
 from typing import Any
 
 from jaxcost.formulas import CONVENTION_RULES, Cost, analytic, conventions
-from jaxcost.report import format_bytes, format_count, format_rate
+from jaxcost.reports.text import format_bytes, format_count, format_rate
 from jaxcost.specs import Conv, Dense, dense, depthwise_conv, group_conv, standard_conv
 
 _LAZY = {
@@ -18,10 +18,10 @@ _LAZY = {
     "compare": "jaxcost.comparison",
     "Comparison": "jaxcost.comparison",
     "Delta": "jaxcost.comparison",
-    "recount": "jaxcost.hlo",
-    "analyze": "jaxcost.model_analysis",
-    "ModelReport": "jaxcost.model_analysis",
-    "Recount": "jaxcost.hlo",
+    "recount": "jaxcost.hlo.program",
+    "analyze": "jaxcost.models.analysis",
+    "ModelReport": "jaxcost.models.analysis",
+    "Recount": "jaxcost.hlo.program",
 }
 
 __all__ = [

@@ -136,7 +136,7 @@ def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
 def _peaks(args: argparse.Namespace) -> Any:
     import jax
 
-    from jaxcost.hardware import device_peaks, load_overrides, with_overrides
+    from jaxcost.measure.hardware import device_peaks, load_overrides, with_overrides
 
     device = jax.devices()[0]
     peaks = device_peaks(device.device_kind, device.platform)
@@ -145,7 +145,7 @@ def _peaks(args: argparse.Namespace) -> Any:
 
 def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tuple[list, Any]:
     """Benchmark specs (after measuring the ceilings, unless told not to); the measurements and ceilings."""
-    from jaxcost.timing import benchmark, measure_ceilings
+    from jaxcost.measure.timing import benchmark, measure_ceilings
 
     peaks = _peaks(args)
     ceilings_measured = None if getattr(args, "no_ceilings", False) else measure_ceilings()
@@ -170,7 +170,7 @@ def _measurement_dict(measurement: Any) -> dict[str, Any]:
 
 def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
     """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
-    from jaxcost.performance_report import ceilings_text, measurements_table, peaks_text, write_roofline
+    from jaxcost.reports.performance import ceilings_text, measurements_table, peaks_text, write_roofline
 
     print(peaks_text(measurements[0].peaks))
     if ceilings:
@@ -191,7 +191,7 @@ def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from jaxcost.layer_report import reference_suite
+    from jaxcost.reports.layer import reference_suite
 
     specs = reference_suite() if args.kind == "suite" else [spec_from_arguments(args)]
     mode = "train" if getattr(args, "train", False) else "forward"
@@ -226,8 +226,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 def run_devices(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcost.performance_report import ceilings_text, peaks_text
-    from jaxcost.timing import measure_ceilings
+    from jaxcost.measure.timing import measure_ceilings
+    from jaxcost.reports.performance import ceilings_text, peaks_text
 
     for device in jax.devices():
         print(f"{device.platform}:{device.id} {device.device_kind}")
@@ -258,7 +258,7 @@ def _device_line() -> str:
 
 def run_layer(args: argparse.Namespace) -> int:
     from jaxcost.comparison import compare
-    from jaxcost.layer_report import comparison_dict, conventions_table, explanation, ops_table, side_by_side
+    from jaxcost.reports.layer import comparison_dict, conventions_table, explanation, ops_table, side_by_side
 
     spec = spec_from_arguments(args)
     comparison = compare(spec, mode="train" if args.train else "forward")
@@ -284,7 +284,7 @@ def run_layer(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from jaxcost.comparison import compare
-    from jaxcost.layer_report import comparison_dict, explanation, reference_suite, suite_table
+    from jaxcost.reports.layer import comparison_dict, explanation, reference_suite, suite_table
 
     start = time.perf_counter()
     comparisons = []
@@ -346,9 +346,9 @@ def model_from_arguments(args: argparse.Namespace) -> Any:
 def run_model(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcost.model_analysis import analyze
-    from jaxcost.model_report import render, summary, to_csv, to_json
+    from jaxcost.models.analysis import analyze
     from jaxcost.modules import jax_dtype
+    from jaxcost.reports.model import render, summary, to_csv, to_json
     from jaxcost.specs import dtype_name
 
     for name in ("batch", "resolution", "channels"):

@@ -20,9 +20,9 @@ from typing import Any
 
 from jaxcost.compiler import CompilerCost, compiled
 from jaxcost.formulas import analytic, check_mode
-from jaxcost.hlo import OpRecord, Recount, recount
-from jaxcost.hlo_roles import BIAS_ADD
-from jaxcost.hlo_text import Instruction
+from jaxcost.hlo.program import OpRecord, Recount, recount
+from jaxcost.hlo.roles import BIAS_ADD
+from jaxcost.hlo.text import Instruction
 from jaxcost.specs import Conv, Dense, Spec
 
 MAIN_OPCODES = ("convolution", "dot")

@@ -9,7 +9,7 @@ from typing import Any
 
 import jax
 
-from jaxcost.hlo import Recount, recount
+from jaxcost.hlo.program import Recount, recount
 from jaxcost.specs import Conv, Dense
 
 XLA_FLOPS, XLA_TRANSCENDENTALS, XLA_BYTES = "flops", "transcendentals", "bytes accessed"

@@ -118,7 +118,7 @@ def evaluate(spec: Spec, mode: str, timing: bool) -> dict[str, Any]:
         "compiler_flops": compiler.flops, "compiler_bytes": compiler.bytes_accessed,
         "xla_flops": compiler.xla_flops, "xla_bytes": compiler.xla_bytes_accessed, "verdict": comparison.verdict}
     if timing:
-        from jaxcost.timing import benchmark
+        from jaxcost.measure.timing import benchmark
 
         measurement = benchmark(spec, mode=mode, repeats=5, seconds_budget=5.0)
         record.update(seconds_median=measurement.seconds_median, spread=measurement.spread,
@@ -252,7 +252,7 @@ def progress_bar(index: int, total: int, status: str, width: int = 30) -> None:
 
 def plot_axis(results: str | os.PathLike, axis: str, path: str | os.PathLike) -> list[Path]:
     """How cost (and time, where measured) grows along one axis: one line per setting of the other axes."""
-    from jaxcost.plotting import pyplot, save
+    from jaxcost.reports.plots import pyplot, save
 
     plt = pyplot()
     records = [r for r in ResultsFile(results).records() if r.get("status") == "ok"]

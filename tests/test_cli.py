@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jaxcost.cli import main
-from jaxcost.layer_report import reference_suite
+from jaxcost.reports.layer import reference_suite
 
 
 def test_layer_table(capsys):

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
-from jaxcost import hardware
-from jaxcost.roofline import RooflinePoint, Utilization, plot_roofline
-from jaxcost.timing import benchmark, device_module_nanoseconds
+from jaxcost.measure import hardware
+from jaxcost.measure.roofline import RooflinePoint, Utilization, plot_roofline
+from jaxcost.measure.timing import benchmark, device_module_nanoseconds
 
 T = 1e12
 

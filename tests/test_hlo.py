@@ -9,7 +9,7 @@ import pytest
 
 import jaxcost as jc
 from jaxcost.compiler import normalize_cost_analysis, normalize_memory_analysis
-from jaxcost.hlo_text import parse_instruction, parse_shape
+from jaxcost.hlo.text import parse_instruction, parse_shape
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CPU_ENTRIES = json.loads((FIXTURES / "cpu_hlo_fixtures.json").read_text())["entries"]

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
-from jaxcost.model_analysis import analyze
-from jaxcost.model_report import render, summary, to_csv, to_json
 from jaxcost.models import ZOO, build
+from jaxcost.models.analysis import analyze
+from jaxcost.reports.model import render, summary, to_csv, to_json
 
 IMAGE_224 = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
 
@@ -182,7 +182,7 @@ def test_plain_function_rows_by_kind():
 
 
 def test_dataframe(reports_224):
-    from jaxcost.model_report import to_dataframe
+    from jaxcost.reports.model import to_dataframe
 
     frame = to_dataframe(reports_224["resnet50"])
     assert frame["compiler_flops"].sum() == reports_224["resnet50"].compiler.flops

@@ -1,59 +1,7 @@
-"""Reference networks as Flax linen modules, with the figures their papers publish."""
+"""Whole models: the reference zoo with its published figures (``zoo``) and any model costed layer by
+layer from one compile (``analysis``).
+"""
 
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import flax.linen as nn
-
-from jaxcost.models.mobilenet import MobileNetV1, MobileNetV2
-from jaxcost.models.resnet import ResNet50
-
-
-@dataclass(frozen=True)
-class Published:
-    """A model's published textbook multiply-adds and parameter count at 1.0 / 224, and where they come from."""
-
-    macs: float
-    params: float
-    source: str
-
-
-@dataclass(frozen=True)
-class ZooModel:
-    build: Callable[..., nn.Module]
-    published: Published
-    takes_alpha: bool = True
-
-
-ZOO: dict[str, ZooModel] = {
-    "mobilenet_v1": ZooModel(MobileNetV1, Published(569e6, 4.2e6, "Howard et al. 2017, Table 8: 569 M mult-adds, "
-                                                             "4.2 M parameters")),
-    "mobilenet_v2": ZooModel(MobileNetV2, Published(300e6, 3.5e6, "Sandler et al. 2018, Table 4: 300 M MACs, "
-                                                             "3.4 M parameters; torchvision: 3.5 M (3,504,872)")),
-    "resnet50": ZooModel(lambda **kw: ResNet50(v1_5=True, **kw),
-                         Published(4.09e9, 25_557_032, "torchvision ResNet50_Weights: 4.09 GFLOPS (multiply-adds), "
-                                                       "25,557,032 params"), takes_alpha=False),
-    "resnet50_v1": ZooModel(lambda **kw: ResNet50(v1_5=False, **kw),
-                            Published(3.86e9, 25_557_032, "He et al. 2016 layout (stride in the first 1x1); "
-                                                          "3.8 G FLOPs in the paper's Table 1"), takes_alpha=False),
-}
-
-
-def build(name: str, alpha: float = 1.0, num_classes: int = 1000, dtype: Any = "float32") -> nn.Module:
-    """A zoo model by name (``jaxcost.models.ZOO``), with width multiplier `alpha` where the model has one."""
-    if name not in ZOO:
-        raise ValueError(f"model: unknown model {name!r}; the zoo has {', '.join(ZOO)}")
-    if not alpha > 0:
-        raise ValueError(f"alpha: the width multiplier must be positive, got {alpha!r}")
-    entry = ZOO[name]
-    if entry.takes_alpha:
-        return entry.build(alpha=alpha, num_classes=num_classes, dtype=dtype)
-    if alpha != 1.0:
-        raise ValueError(f"alpha: {name} has no width multiplier")
-    return entry.build(num_classes=num_classes, dtype=dtype)
-
+from jaxcost.models.zoo import ZOO, MobileNetV1, MobileNetV2, Published, ResNet50, ZooModel, build
 
 __all__ = ["ZOO", "MobileNetV1", "MobileNetV2", "Published", "ResNet50", "ZooModel", "build"]

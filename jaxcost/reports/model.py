@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jaxcost.model_analysis import ModelReport, Row
-from jaxcost.report import format_bytes, format_count, table
+from jaxcost.models.analysis import ModelReport, Row
+from jaxcost.reports.text import format_bytes, format_count, table
 
 CSV_COLUMNS = ("path", "kind", "calls", "input_shape", "output_shape", "params", "macs", "flops", "textbook_macs",
                "bytes_accessed", "intensity", "compiler_flops", "compiler_bytes", "share")

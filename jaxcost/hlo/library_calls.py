@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jaxcost.hlo_conv import convolution_flops
-from jaxcost.hlo_roles import BIAS_ADD
-from jaxcost.hlo_text import Instruction, Shape
-from jaxcost.registry import registrar
+from jaxcost.hlo.convolution import convolution_flops
+from jaxcost.hlo.registry import registrar
+from jaxcost.hlo.roles import BIAS_ADD
+from jaxcost.hlo.text import Instruction, Shape
 
 
 @dataclass

@@ -20,9 +20,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxcost.hardware import DevicePeaks, device_peaks, precision_for
-from jaxcost.hlo import recount
-from jaxcost.roofline import Utilization, mac_trap
+from jaxcost.hlo.program import recount
+from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
+from jaxcost.measure.roofline import Utilization, mac_trap
 from jaxcost.specs import Conv, Dense, Spec
 
 METHOD = "back-to-back: {calls} calls dispatched, then one block, per repeat; median of {repeats} repeats"

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxcost.hardware import DevicePeaks, precision_for
-from jaxcost.report import format_bytes, format_rate, table
-from jaxcost.roofline import RooflinePoint, plot_roofline
-from jaxcost.timing import Measurement
+from jaxcost.measure.hardware import DevicePeaks, precision_for
+from jaxcost.measure.roofline import RooflinePoint, plot_roofline
+from jaxcost.measure.timing import Measurement
+from jaxcost.reports.text import format_bytes, format_rate, table
 
 DTYPES = ("float32", "bfloat16", "float16", "int8")
 

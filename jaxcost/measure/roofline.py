@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaxcost.plotting import pyplot, save
+from jaxcost.reports.plots import pyplot, save
 
 
 @dataclass(frozen=True)

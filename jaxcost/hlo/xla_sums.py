@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from jaxcost.hlo_text import Computation, Instruction
+from jaxcost.hlo.text import Computation, Instruction
 
 #: Opcodes whose value is a sum over called computations, and which attribute names them.
 _CALLED = {"fusion": ("calls",), "while": ("body", "condition"), "call": ("to_apply",), "async-start": ("calls",)}

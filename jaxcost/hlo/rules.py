@@ -1,14 +1,9 @@
-"""Cost every instruction of an optimized HLO program, op by op, two ways.
+"""Cost rules per HLO opcode, two ways: by XLA's own rules (HloCostAnalysis) and the true count.
 
-* By XLA's own rules (HloCostAnalysis): library custom calls are -1, a loop's body counts once.
-  Summed as XLA sums (float32), this reproduces XLA's reported totals exactly.
-* The true count: library calls recounted from their attributes (``custom_calls``), loop bodies
-  multiplied by their known trip counts, nested loops multiplied through. What cannot be known (a
-  custom call jaxcost does not know, a loop whose trip count the compiler did not record) is named.
-
-Each top-level instruction of the entry computation gets its flops, transcendentals and bytes,
-with bytes split into what it reads from each operand and what it writes. Rules are registered
-per opcode, one small function each: adding an opcode is one function.
+By XLA's rules a library custom call is -1 and a loop's body counts once; the true count recounts
+library calls from their attributes (``library_calls``) and multiplies loop bodies by their known
+trip counts. Each instruction's bytes are split into what it reads from each operand and what it
+writes. Rules are registered per opcode, one small function each: adding an opcode is one function.
 """
 
 from __future__ import annotations
@@ -17,14 +12,12 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 
-from jaxcost.custom_calls import backend_config, custom_call_target, library_cost
-from jaxcost.hlo_conv import convolution_flops, reduce_window_count, window
-from jaxcost.hlo_roles import bias_parameters, flop_role
-from jaxcost.hlo_text import Computation, Instruction, Module, Shape, parse_module
-from jaxcost.registry import registrar
-from jaxcost.xla_sums import XlaSums
+from jaxcost.hlo.convolution import convolution_flops, reduce_window_count, window
+from jaxcost.hlo.library_calls import backend_config, custom_call_target, library_cost
+from jaxcost.hlo.registry import registrar
+from jaxcost.hlo.roles import flop_role
+from jaxcost.hlo.text import Computation, Instruction, Module, Shape
 
 #: Opcodes HloCostAnalysis counts as transcendentals, one per output element.
 TRANSCENDENTAL = frozenset({
@@ -78,90 +71,7 @@ class OpCost:
             self.bytes_other += other.bytes_accessed * times
 
 
-@dataclass
-class OpRecord:
-    """One top-level instruction and its cost."""
-
-    instruction: Instruction
-    cost: OpCost
-
-    @property
-    def name(self) -> str:
-        return self.instruction.name
-
-    @property
-    def opcode(self) -> str:
-        return self.instruction.opcode
-
-
-def _sum(records: list[OpRecord], key: str) -> int:
-    return sum(getattr(record.cost, key) for record in records)
-
-
-@dataclass
-class Recount:
-    """The op-by-op recount of a program's entry computation: true counts, and XLA's rules beside them.
-
-    ``ops`` hold the true counts (library calls recounted, loops times their trip counts);
-    ``xla_ops`` the same instructions costed by XLA's rules (-1 for library calls, loop bodies once).
-    """
-
-    module: Module
-    ops: list[OpRecord]
-    xla_rules: _Analyzer = field(repr=False)
-
-    @cached_property
-    def xla_ops(self) -> list[OpRecord]:
-        entry = self.module.entry
-        return [OpRecord(i, self.xla_rules.cost(i, entry)) for i in entry.instructions]
-
-    @cached_property
-    def xla_sums(self) -> XlaSums:
-        return XlaSums(self.module.computations,
-                       lambda i, computation, key: getattr(self.xla_rules.cost(i, computation), key))
-
-    @property
-    def flops(self) -> int:
-        return _sum(self.ops, "flops")
-
-    @property
-    def transcendentals(self) -> int:
-        return _sum(self.ops, "transcendentals")
-
-    @property
-    def bytes_accessed(self) -> int:
-        return _sum(self.ops, "bytes_accessed")
-
-    @property
-    def bytes_arguments_and_results(self) -> int:
-        """Every argument read once and every result written once: the fully fused minimum of traffic."""
-        entry = self.module.entry
-        return sum(p.shape.bytes for p in entry.parameters()) + sum(o.shape.bytes for o in entry.outputs())
-
-    @property
-    def unknown(self) -> list[str]:
-        """What even the recount does not know: unknown custom calls, loops of unknown trip count."""
-        return [name for op in self.ops for name in op.cost.unknown]
-
-    @property
-    def xla_unknown(self) -> list[str]:
-        """The instructions XLA counts as -1 (custom calls), whose -1 it adds into its totals."""
-        return [name for op in self.xla_ops for name in op.cost.unknown]
-
-    @property
-    def notes(self) -> list[str]:
-        return [note for op in self.ops for note in op.cost.notes]
-
-    def xla_rule_total(self, key: str) -> int:
-        """The exact sum by XLA's rules (-1 per library call, loop bodies once)."""
-        return _sum(self.xla_ops, key)
-
-    def as_xla_sums(self, key: str) -> float:
-        """The total as XLA accumulates it: float32 values, summed in XLA's own visiting order."""
-        return float(self.xla_sums.total(self.module.entry, key))
-
-
-Rule = Callable[["_Analyzer", Instruction, Computation, OpCost], None]
+Rule = Callable[["Analyzer", Instruction, Computation, OpCost], None]
 _RULES: dict[str, Rule] = {}
 
 
@@ -169,7 +79,9 @@ _RULES: dict[str, Rule] = {}
 rule = registrar(_RULES)
 
 
-class _Analyzer:
+class Analyzer:
+    """Costs instructions of one module, by XLA's rules or the true count; memoizes called computations."""
+
     def __init__(self, module: Module, xla_rules: bool, biases: dict[str, set[str]]):
         self.module = module
         self.xla_rules = xla_rules
@@ -217,18 +129,18 @@ class _Analyzer:
 
 
 @rule("tuple")
-def _tuple(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _tuple(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read = [0] * len(cost.bytes_read)
     cost.bytes_other, cost.bytes_written = cost.bytes_written, 0
 
 
 @rule("slice")
-def _slice(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _slice(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read = [instruction.shape.bytes]
 
 
 @rule("dynamic-slice")
-def _dynamic_slice(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _dynamic_slice(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     reads = [0] * len(cost.bytes_read)
     reads[0] = instruction.shape.bytes
     reads[1] = cost.bytes_read[1]
@@ -236,7 +148,7 @@ def _dynamic_slice(analyzer: _Analyzer, instruction: Instruction, computation: C
 
 
 @rule("dynamic-update-slice")
-def _dynamic_update_slice(analyzer: _Analyzer, instruction: Instruction, computation: Computation,
+def _dynamic_update_slice(analyzer: Analyzer, instruction: Instruction, computation: Computation,
                           cost: OpCost) -> None:
     reads = [0] * len(cost.bytes_read)
     reads[1], reads[2] = cost.bytes_read[1], cost.bytes_read[2]
@@ -245,12 +157,12 @@ def _dynamic_update_slice(analyzer: _Analyzer, instruction: Instruction, computa
 
 
 @rule("gather")
-def _gather(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _gather(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read = [instruction.shape.bytes, cost.bytes_read[1]] + [0] * (len(cost.bytes_read) - 2)
 
 
 @rule("transpose")
-def _transpose(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _transpose(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     operand = analyzer.operand_shapes(instruction, computation)[0]
     permutation = [int(d) for d in instruction.attribute("dimensions").strip("{}").split(",") if d]
     layout_out, layout_in = instruction.shape.minor_to_major, operand.minor_to_major
@@ -260,7 +172,7 @@ def _transpose(analyzer: _Analyzer, instruction: Instruction, computation: Compu
 
 
 @rule("dot")
-def _dot(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _dot(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     lhs = analyzer.operand_shapes(instruction, computation)[0]
     contracting = [int(d) for d in instruction.attribute("lhs_contracting_dims").strip("{}").split(",") if d]
     cost.flops = 2 * instruction.shape.elements * math.prod(lhs.dims[d] for d in contracting)
@@ -268,14 +180,14 @@ def _dot(analyzer: _Analyzer, instruction: Instruction, computation: Computation
 
 
 @rule("convolution")
-def _convolution(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _convolution(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     lhs, rhs = analyzer.operand_shapes(instruction, computation)[:2]
     cost.flops = convolution_flops(instruction, lhs, rhs)
     cost.flops_by_opcode["convolution"] = cost.flops
 
 
 @rule("fusion")
-def _fusion(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _fusion(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     called = analyzer.module.computations[instruction.called("calls")[0]]
     cost.absorb(analyzer.computation_cost(called.name), with_bytes=False)
     cost.bytes_written = _fusion_output_bytes(instruction, called)
@@ -291,7 +203,7 @@ def trip_count(instruction: Instruction) -> int | None:
 
 
 @rule("while")
-def _while(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _while(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     body = analyzer.computation_cost(instruction.called("body")[0])
     condition = analyzer.computation_cost(instruction.called("condition")[0])
@@ -310,14 +222,14 @@ def _while(analyzer: _Analyzer, instruction: Instruction, computation: Computati
 
 
 @rule("call", "async-start")
-def _call(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _call(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     key = "to_apply" if "to_apply" in instruction.attributes else "calls"
     cost.absorb(analyzer.computation_cost(instruction.called(key)[0]))
 
 
 @rule("conditional")
-def _conditional(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _conditional(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     names = instruction.called("branch_computations") or \
         instruction.called("true_computation") + instruction.called("false_computation")
     branches = [analyzer.computation_cost(name) for name in names]
@@ -332,7 +244,7 @@ def _conditional(analyzer: _Analyzer, instruction: Instruction, computation: Com
 
 
 @rule("reduce", "reduce-window", "map", "scatter", "select-and-scatter")
-def _applied(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     """Ops that apply a scalar computation many times: its flops, times the application count."""
     operands = analyzer.operand_shapes(instruction, computation)
     out = instruction.shape.elements_of[0] if instruction.shape.is_tuple else instruction.shape
@@ -361,26 +273,26 @@ def _applied(analyzer: _Analyzer, instruction: Instruction, computation: Computa
 
 
 @rule("sort")
-def _sort(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _sort(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     elements = analyzer.operand_shapes(instruction, computation)[0].elements
     cost.flops = elements * max(elements - 1, 0).bit_length()
     cost.flops_by_opcode["sort"] = cost.flops
 
 
 @rule("rng", "rng-bit-generator")
-def _rng(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _rng(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.transcendentals = sum(leaf.elements for leaf in instruction.shape.leaves())
 
 
 @rule("all-reduce", "all-reduce-start")
-def _all_reduce(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _all_reduce(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.flops = sum(leaf.elements for leaf in instruction.shape.leaves())
     cost.bytes_written = sum(leaf.bytes for leaf in instruction.shape.leaves())
     cost.flops_by_opcode["all-reduce"] = cost.flops
 
 
 @rule("custom-call")
-def _custom_call(analyzer: _Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+def _custom_call(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     label = f"{instruction.name} (custom-call {custom_call_target(instruction)})"
     known = library_cost(instruction, analyzer.operand_shapes(instruction, computation))
     if analyzer.xla_rules:
@@ -419,7 +331,7 @@ def _fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
     return total
 
 
-def fusion_parameter_read_bytes(analyzer: _Analyzer, parameter: Instruction, called: Computation) -> int:
+def fusion_parameter_read_bytes(analyzer: Analyzer, parameter: Instruction, called: Computation) -> int:
     """Bytes a fusion reads through one parameter, by XLA's rules (slices read only what they keep)."""
     if parameter.shape.is_tuple:
         by_name = called.by_name()
@@ -449,7 +361,7 @@ def fusion_parameter_read_bytes(analyzer: _Analyzer, parameter: Instruction, cal
     return total
 
 
-def _nested_fusion_read_bytes(analyzer: _Analyzer, parameter: Instruction, fusion: Instruction) -> int:
+def _nested_fusion_read_bytes(analyzer: Analyzer, parameter: Instruction, fusion: Instruction) -> int:
     inner = analyzer.module.computations[fusion.called("calls")[0]]
     inner_params = inner.parameters()
     root = inner.root
@@ -474,14 +386,3 @@ def _nested_fusion_read_bytes(analyzer: _Analyzer, parameter: Instruction, fusio
                 seen_plain_user = True
                 total += fusion_parameter_read_bytes(analyzer, inner_params[index], inner)
     return total
-
-
-def recount(module: Module | str) -> Recount:
-    """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules."""
-    if isinstance(module, str):
-        module = parse_module(module)
-    entry = module.entry
-    biases = bias_parameters(module)
-    true = _Analyzer(module, xla_rules=False, biases=biases)
-    return Recount(module, [OpRecord(i, true.cost(i, entry)) for i in entry.instructions],
-                   _Analyzer(module, xla_rules=True, biases=biases))

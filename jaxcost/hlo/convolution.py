@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from jaxcost.hlo_text import Instruction, Shape
+from jaxcost.hlo.text import Instruction, Shape
 
 
 def window(instruction: Instruction) -> dict[str, list[int]]:

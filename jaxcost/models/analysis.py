@@ -24,7 +24,7 @@ import jax
 
 from jaxcost.compiler import CompilerCost, compile_function
 from jaxcost.formulas import analytic, check_mode
-from jaxcost.hlo import OpRecord
+from jaxcost.hlo.program import OpRecord
 from jaxcost.specs import Conv, Dense, Spec
 
 _WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")

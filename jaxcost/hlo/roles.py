@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jaxcost.hlo_text import Computation, Instruction, Module
+from jaxcost.hlo.text import Computation, Instruction, Module
 
 #: The role an add plays when one operand is a broadcast: adding a bias along the feature axis.
 BIAS_ADD = "add(bias)"

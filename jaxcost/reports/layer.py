@@ -9,7 +9,7 @@ from typing import Any
 
 from jaxcost.comparison import Comparison, Delta
 from jaxcost.formulas import TrainingCost, conventions
-from jaxcost.report import format_bytes, format_count, table
+from jaxcost.reports.text import format_bytes, format_count, table
 
 #: Reference layers for ``jaxcost report``: the four classic layer types at the sizes papers quote.
 REFERENCE_INPUT = (1, 56, 56, 64)
