@@ -20,9 +20,9 @@ import jax.numpy as jnp
 
 import jaxcost as jc
 from jaxcost.measure.timing import benchmark, measure_ceilings
-from jaxcost.reports.layer import reference_suite
-from jaxcost.reports.performance import ceilings_text, measurements_table, peaks_text, write_roofline
+from jaxcost.reports.performance import ceilings_text, measurements_table, write_roofline
 from jaxcost.reports.text import format_bytes
+from jaxcost.specs import reference_suite
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
                      f"{matmul.seconds_median / matmul.seconds_device - 1:+.1%} (target within 3%)")
     ceiling_matmul, ceiling_triad = measure_ceilings("bfloat16", matmul_size=size)
     ceilings = (ceiling_matmul.flops_per_second, ceiling_triad.bytes_per_second)
-    lines += [peaks_text(matmul.peaks), ceilings_text(ceiling_matmul, ceiling_triad)]
+    lines += [str(matmul.peaks), ceilings_text(ceiling_matmul, ceiling_triad)]
     specs = [dataclasses.replace(spec, dtype=dtype) for dtype in ("bfloat16", "float32")
              for spec in reference_suite() if spec.dtype == "float32"]
     specs.append(jc.depthwise_conv((batch, 112, 112, 128), 3, dtype="bfloat16"))

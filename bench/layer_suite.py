@@ -21,8 +21,8 @@ from pathlib import Path
 import jax
 
 import jaxcost as jc
-from jaxcost.reports.layer import reference_suite
 from jaxcost.reports.text import table
+from jaxcost.specs import reference_suite
 
 
 def scrub_paths(hlo_text: str) -> str:

@@ -22,7 +22,7 @@ import jax
 
 import jaxcost as jc
 from jaxcost.modules import abstract_arguments, forward_function
-from jaxcost.reports.layer import reference_suite
+from jaxcost.specs import reference_suite
 
 BUDGET_SECONDS = 60.0
 REPEATS = 5

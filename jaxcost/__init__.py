@@ -1,6 +1,7 @@
-"""jaxcost: what a JAX/Flax layer costs on paper, to the XLA compiler, and why the two differ.
+"""jaxcost: what a JAX/Flax layer costs on paper, to the XLA compiler, and on the device, and why they differ.
 
-Specs and formulas load without JAX; the compiler-facing names load JAX on first use.
+Specs, formulas and units load without JAX; the compiler-facing names, ``models``, ``hlo``, ``measure``
+and ``reports`` load on first use.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from jaxcost.formulas import CONVENTION_RULES, Cost, analytic, conventions
+from jaxcost.formulas import CONVENTION_RULES, Cost, TrainingCost, analytic, conventions
 from jaxcost.reports.text import format_bytes, format_count, format_rate
-from jaxcost.specs import Conv, Dense, dense, depthwise_conv, group_conv, standard_conv
+from jaxcost.specs import Conv, Dense, dense, depthwise_conv, group_conv, reference_suite, standard_conv
 
+#: Public names that need JAX, and the module each comes from.
 _LAZY = {
     "compiled": "jaxcost.compiler",
     "CompilerCost": "jaxcost.compiler",
@@ -19,20 +21,34 @@ _LAZY = {
     "Comparison": "jaxcost.comparison",
     "Delta": "jaxcost.comparison",
     "recount": "jaxcost.hlo.program",
+    "Recount": "jaxcost.hlo.program",
     "analyze": "jaxcost.models.analysis",
     "ModelReport": "jaxcost.models.analysis",
-    "Recount": "jaxcost.hlo.program",
+    "benchmark": "jaxcost.measure.timing",
+    "measure_ceilings": "jaxcost.measure.timing",
+    "Measurement": "jaxcost.measure.timing",
+    "DevicePeaks": "jaxcost.measure.hardware",
+    "device_peaks": "jaxcost.measure.hardware",
+    "flax_module": "jaxcost.modules",
 }
+#: Subpackages reachable as attributes after ``import jaxcost``.
+_SUBPACKAGES = ("hlo", "measure", "models", "reports")
 
 __all__ = [
-    "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "ModelReport", "Recount",
-    "analytic", "analyze",
-    "compare", "compiled", "conventions", "dense", "depthwise_conv", "format_bytes", "format_count",
-    "format_rate", "group_conv", "recount", "standard_conv",
+    "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "DevicePeaks", "Measurement",
+    "ModelReport", "Recount", "TrainingCost", "analytic", "analyze", "benchmark", "compare", "compiled",
+    "conventions", "dense", "depthwise_conv", "device_peaks", "flax_module", "format_bytes", "format_count",
+    "format_rate", "group_conv", "measure_ceilings", "recount", "reference_suite", "standard_conv",
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"jaxcost.{name}")
     raise AttributeError(f"module 'jaxcost' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})

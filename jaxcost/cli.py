@@ -1,18 +1,42 @@
-"""The ``jaxcost`` command: ``jaxcost layer ...`` for one layer, ``jaxcost report`` for the reference suite."""
+"""The ``jaxcost`` command line: parse, run the subcommand (``commands``), and fail like a Unix tool.
+
+Errors are one line on stderr; ``--debug`` shows the traceback, ``--verbose`` lets compiler and runtime
+logs through. Exit statuses are listed in ``EXIT_STATUSES``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
+import os
 import sys
-import time
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxcost.specs import Conv, Dense, depthwise_conv
+from jaxcost import commands
+from jaxcost.commands import Interrupted, ModelError
 
-EXIT_USAGE = 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_STATUSES = """exit status:
+  0    done
+  1    a sweep configuration failed, a user model raised an error, or a file could not be written
+  2    a bad argument (the message names it and the rule it broke)
+  130  interrupted (Ctrl-C); a sweep keeps every finished configuration
+  141  the reader of the output went away (| head)"""
+
+
+class _Subcommands:
+    """``add_parser`` that gives every subcommand the common options."""
+
+    def __init__(self, action: Any, common: argparse.ArgumentParser) -> None:
+        self.action, self.common = action, common
+
+    def add_parser(self, name: str, leaf: bool = True, **kwargs: Any) -> argparse.ArgumentParser:
+        """A subcommand parser; a ``leaf`` (one with no subcommands of its own) takes the common options."""
+        return self.action.add_parser(name, parents=[self.common] if leaf else [], **kwargs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,11 +89,23 @@ def _add_layer_arguments(parser: argparse.ArgumentParser, conv: bool) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """Options every subcommand takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", help="let compiler and runtime logs through")
+    common.add_argument("--debug", action="store_true", help="full tracebacks instead of one-line errors")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jaxcost", description="What a JAX/Flax layer costs: on paper, to XLA, and why they differ.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_layer_kinds(commands.add_parser("layer", help="one layer: analytic vs compiler, itemized"))
-    bench = commands.add_parser("bench", help="measure one layer, or the reference suite, on the default device")
+    parser = _Parser(prog="jaxcost", description="What a JAX/Flax layer costs: on paper, to XLA, and why they differ.",
+                     epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser),
+                            _common_options())
+    _add_layer_kinds(commands.add_parser("layer", leaf=False,
+                                         help="one layer: analytic vs compiler, itemized"))
+    bench = commands.add_parser("bench", leaf=False,
+                                help="measure one layer, or the reference suite, on the default device")
     bench_kinds = _add_layer_kinds(bench, timing=True)
     _add_timing_arguments(bench_kinds.add_parser("suite", help="the reference layer suite"))
     devices = commands.add_parser("devices", help="the devices found and the peaks that apply")
@@ -104,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_layer_kinds(parser: argparse.ArgumentParser, timing: bool = False) -> Any:
-    kinds = parser.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    kinds = _Subcommands(parser.add_subparsers(dest="kind", required=True, parser_class=_Parser), _common_options())
     conv = kinds.add_parser("conv", help="standard or grouped convolution")
     _add_layer_arguments(conv, conv=True)
     conv.add_argument("--features", type=int, required=True, help="output channels")
@@ -133,261 +169,74 @@ def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
-def _peaks(args: argparse.Namespace) -> Any:
-    import jax
-
-    from jaxcost.measure.hardware import device_peaks, load_overrides, with_overrides
-
-    device = jax.devices()[0]
-    peaks = device_peaks(device.device_kind, device.platform)
-    return with_overrides(peaks, load_overrides(args.peaks)) if getattr(args, "peaks", None) else peaks
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "layer": commands.run_layer, "model": commands.run_model, "bench": commands.run_bench,
+    "devices": commands.run_devices, "sweep": commands.run_sweep_command, "report": commands.run_report,
+}
 
 
-def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tuple[list, Any]:
-    """Benchmark specs (after measuring the ceilings, unless told not to); the measurements and ceilings."""
-    from jaxcost.measure.timing import benchmark, measure_ceilings
-
-    peaks = _peaks(args)
-    ceilings_measured = None if getattr(args, "no_ceilings", False) else measure_ceilings()
-    ceilings = (ceilings_measured[0].flops_per_second, ceilings_measured[1].bytes_per_second) \
-        if ceilings_measured else None
-    measurements = [benchmark(spec, mode=mode, repeats=getattr(args, "repeats", 9), rotate=getattr(args, "rotate", 1),
-                              peaks=peaks, precision=getattr(args, "precision", "default"), ceilings=ceilings)
-                    for spec in specs]
-    return measurements, ceilings_measured
+def quiet_logs(verbose: bool) -> None:
+    """Keep compiler and runtime logging (XLA's C++ log, absl, JAX's Python warnings) out of the output."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("jax", "jaxlib", "absl", "flax"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"(jax|jaxlib|flax)(\.|$)")
 
 
-def _measurement_dict(measurement: Any) -> dict[str, Any]:
-    names = ("label", "seconds_median", "seconds_min", "seconds_max", "seconds_compile", "seconds_device",
-             "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second",
-             "bytes_per_second", "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization",
-             "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap")
-    result = {name: getattr(measurement, name) for name in names}
-    result["measured_compute_utilization"] = measurement.measured_utilization.compute_utilization
-    result["measured_memory_utilization"] = measurement.measured_utilization.memory_utilization
-    return result
+def _where(error: BaseException) -> str:
+    """The innermost line of the traceback outside jaxcost, JAX, flax and the import machinery."""
+    skipped = (os.sep + "jaxcost" + os.sep, os.sep + "jax" + os.sep, os.sep + "flax" + os.sep, "<frozen ",
+               os.sep + "jaxlib" + os.sep)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not any(part in frame.filename for part in skipped)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
-def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
-    """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
-    from jaxcost.reports.performance import ceilings_text, measurements_table, peaks_text, write_roofline
-
-    print(peaks_text(measurements[0].peaks))
-    if ceilings:
-        print(ceilings_text(*ceilings))
-    print()
-    print(measurements_table(measurements))
-    print("\nTimed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
-          "(2 per multiply-add), never from MACs.")
-    for measurement in measurements:
-        if measurement.cache_warning:
-            print(f"note: {measurement.label}: {measurement.cache_warning}")
-    if plot:
-        roofs = (ceilings[0].flops_per_second, ceilings[1].bytes_per_second) if ceilings else None
-        try:
-            print("roofline: " + ", ".join(map(str, write_roofline(measurements, plot, roofs))))
-        except ImportError as error:
-            print(f"roofline plot skipped: {error}")
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    from jaxcost.reports.layer import reference_suite
-
-    specs = reference_suite() if args.kind == "suite" else [spec_from_arguments(args)]
-    mode = "train" if getattr(args, "train", False) else "forward"
-    measurements, ceilings = _measure(specs, args, mode)
-    if args.json:
-        print(json.dumps([_measurement_dict(m) for m in measurements], indent=2))
-    else:
-        _print_measurements(measurements, ceilings, args.plot)
-    return 0
-
-
-EXIT_SOME_FAILED = 1
-
-
-def run_sweep_command(args: argparse.Namespace) -> int:
-    from jaxcost.sweep import load_grid, plot_axis, progress_bar, run_sweep
-
-    grid = load_grid(args.grid)
-    out = Path(args.out) if args.out else Path(args.grid).with_suffix(".jsonl")
-    if out.suffix not in (".jsonl", ".csv"):
-        raise ValueError(f"out: results go to a .jsonl or .csv file, got {str(out)!r}")
-    start = time.perf_counter()
-    counts = run_sweep(grid, out, progress=None if args.quiet else progress_bar)
-    print(f"{out}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already there "
-          f"({time.perf_counter() - start:.1f} s)")
-    if args.plot:
-        written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"))
-        print("plot: " + ", ".join(map(str, written)))
-    return EXIT_SOME_FAILED if counts["failed"] else 0
-
-
-def run_devices(args: argparse.Namespace) -> int:
-    import jax
-
-    from jaxcost.measure.timing import measure_ceilings
-    from jaxcost.reports.performance import ceilings_text, peaks_text
-
-    for device in jax.devices():
-        print(f"{device.platform}:{device.id} {device.device_kind}")
-    print(peaks_text(_peaks(args)))
-    if args.measure:
-        print(ceilings_text(*measure_ceilings()))
-    return 0
-
-
-def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
-    """The layer spec the ``layer`` arguments describe (raises ValueError naming a bad argument)."""
-    common = dict(use_bias=not args.no_bias, dtype=args.dtype)
-    if args.kind == "dense":
-        return Dense(args.input, args.features, **common)
-    conv = dict(kernel_size=args.kernel, strides=args.strides, padding=args.padding,
-                input_dilation=args.input_dilation, kernel_dilation=args.kernel_dilation, **common)
-    if args.kind == "depthwise":
-        return depthwise_conv(args.input, depth_multiplier=args.multiplier, **conv)
-    return Conv(args.input, args.features, feature_group_count=args.groups, **conv)
-
-
-def _device_line() -> str:
-    import jax
-
-    device = jax.devices()[0]
-    return f"device: {device.platform} ({device.device_kind}), jax {jax.__version__}"
-
-
-def run_layer(args: argparse.Namespace) -> int:
-    from jaxcost.comparison import compare
-    from jaxcost.reports.layer import comparison_dict, conventions_table, explanation, ops_table, side_by_side
-
-    spec = spec_from_arguments(args)
-    comparison = compare(spec, mode="train" if args.train else "forward")
-    if args.json:
-        print(json.dumps(comparison_dict(comparison), indent=2))
-        return 0
-    print(f"{comparison.label}   input {spec.input_shape} -> output {spec.output_shape}, {spec.dtype}")
-    print(_device_line())
-    print()
-    print(side_by_side(comparison))
-    print()
-    print("Why analytic and compiler differ:")
-    print(explanation(comparison))
-    if args.ops > 0:
-        print()
-        print("Compiled program, costliest instructions:")
-        print(ops_table(comparison, top=args.ops))
-    print()
-    print("What other tools print for this layer's forward pass:")
-    print(conventions_table(spec))
-    return 0
-
-
-def run_report(args: argparse.Namespace) -> int:
-    from jaxcost.comparison import compare
-    from jaxcost.reports.layer import comparison_dict, explanation, reference_suite, suite_table
-
-    start = time.perf_counter()
-    comparisons = []
-    for spec in reference_suite():
-        comparisons.append(compare(spec))
-    measurements, ceilings = ([], None) if args.no_timing else _measure([c.spec for c in comparisons], args)
-    if args.json:
-        rows = [comparison_dict(c) for c in comparisons]
-        for row, measurement in zip(rows, measurements):
-            row["measured"] = _measurement_dict(measurement)
-        print(json.dumps(rows, indent=2))
-        return 0
-    print("jaxcost report: the classic layer types, analytic against the XLA compiler, and measured")
-    print(_device_line())
-    print()
-    print(suite_table(comparisons))
-    print()
-    if measurements:
-        _print_measurements(measurements, ceilings, args.plot)
-        print()
-    print("Explanations (analytic + items = compiler; the remainder is what no op explains):")
-    for index, comparison in enumerate(comparisons, 1):
-        spec = comparison.spec
-        print(f"{index}. {comparison.label} ({spec.dtype}, input {'x'.join(map(str, spec.input_shape))})")
-        print(explanation(comparison, indent="   "))
-    print()
-    print(f"{len(comparisons)} layers in {time.perf_counter() - start:.1f} s. MACs count taps on real input only; "
-          "FLOPs = 2*MACs + bias adds; bytes = inputs + weights + output, each once.")
-    return 0
-
-
-def model_from_arguments(args: argparse.Namespace) -> Any:
-    """The zoo model, or the module a ``path.to.module:Factory`` builds (raises ValueError when it cannot)."""
-    from jaxcost.models import build
-
-    if ":" not in args.name:
-        return build(args.name, alpha=args.alpha, dtype=args.dtype)
-    import importlib
-
-    import flax.linen as nn
-
-    module_name, _, attribute = args.name.partition(":")
+def _silence_stdout() -> None:
+    """After a broken pipe: send what is left to /dev/null so that the exit flush raises nothing."""
     try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"name: cannot load {args.name!r}: {error}") from None
-    if isinstance(factory, nn.Module):
-        model = factory
-    else:
-        try:
-            model = factory()
-        except TypeError as error:
-            raise ValueError(f"name: {args.name!r} must be a Module or take no arguments: {error}") from None
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"name: {args.name!r} did not give a flax.linen Module")
-    return model
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
-def run_model(args: argparse.Namespace) -> int:
-    import jax
-
-    from jaxcost.models.analysis import analyze
-    from jaxcost.modules import jax_dtype
-    from jaxcost.reports.model import render, summary, to_csv, to_json
-    from jaxcost.specs import dtype_name
-
-    for name in ("batch", "resolution", "channels"):
-        if getattr(args, name) <= 0:
-            raise ValueError(f"{name}: must be a positive integer, got {getattr(args, name)}")
-    dtype = jax_dtype(dtype_name(args.dtype))
-    model = model_from_arguments(args)
-    x = jax.ShapeDtypeStruct((args.batch, args.resolution, args.resolution, args.channels), dtype)
-    kwargs = {"train": True} if args.train and ":" not in args.name else {}
-    report = analyze(model, x, mode="train" if args.train else "forward", name=args.name, **kwargs)
-    if args.json:
-        print(to_json(report))
-    elif args.csv:
-        print(to_csv(report), end="")
-    else:
-        print(_device_line())
-        print(render(report, depth=args.depth, collapse=not args.no_collapse))
-        print()
-        print(summary(report))
-    return 0
+def _fail(message: str, status: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"jaxcost: error: {message}", file=sys.stderr)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (see ``EXIT_STATUSES``)."""
     try:
-        if args.command == "layer":
-            return run_layer(args)
-        if args.command == "model":
-            return run_model(args)
-        if args.command == "bench":
-            return run_bench(args)
-        if args.command == "devices":
-            return run_devices(args)
-        if args.command == "sweep":
-            return run_sweep_command(args)
-        return run_report(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as parsed:  # --help, or a bad argument already reported in one line
+        return int(parsed.code or 0)
+    quiet_logs(args.verbose)
+    try:
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit
+        return status
     except ValueError as error:
-        print(f"jaxcost: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(error), EXIT_USAGE, args.debug)
+    except ModelError as error:
+        hint = "" if args.debug else "; --debug for the traceback"
+        return _fail(f"{error}{_where(error.error)}{hint}", EXIT_FAILED, args.debug)
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        print(f"jaxcost: {str(interruption) or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        return _fail(str(error), EXIT_FAILED, args.debug)
 
 
 if __name__ == "__main__":

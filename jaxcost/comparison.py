@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jaxcost.compiler import CompilerCost, compiled
+from jaxcost.compiler import CompilerCost, check_arguments, check_function, compiled
 from jaxcost.formulas import analytic, check_mode
-from jaxcost.hlo.program import OpRecord, Recount, recount
+from jaxcost.hlo.buffers import BufferTraffic
+from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.roles import BIAS_ADD
-from jaxcost.hlo.text import Instruction
+from jaxcost.hlo.rules import OpRecord
+from jaxcost.reports.layer import comparison_text, delta_line
 from jaxcost.specs import Conv, Dense, Spec
 
 MAIN_OPCODES = ("convolution", "dot")
@@ -50,6 +52,9 @@ class Delta:
     bytes: int = 0
     stage: str = "program"
 
+    def __str__(self) -> str:
+        return delta_line(self)
+
 
 @dataclass
 class Comparison:
@@ -62,6 +67,13 @@ class Comparison:
     deltas: list[Delta] = field(default_factory=list)
     cost: Any = None
     spec: Spec | None = None
+
+    def __repr__(self) -> str:
+        return (f"Comparison({self.label!r}, verdict={self.verdict!r}, analytic_flops={self.analytic_flops:,}, "
+                f"xla_flops={self.compiler.xla_flops:,.0f}, recount_flops={self.compiler.flops:,})")
+
+    def __str__(self) -> str:
+        return comparison_text(self)
 
     @property
     def flops_explained(self) -> int:
@@ -197,78 +209,38 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
     return deltas
 
 
-def _alias_root(instruction: Instruction, by_name: dict[str, Instruction], records: dict[str, OpRecord]) -> str:
-    """The instruction whose buffer ``instruction`` is: through bitcasts, tuple elements and free transposes."""
-    while True:
-        record = records.get(instruction.name)
-        passes_through = instruction.opcode in ("bitcast", "get-tuple-element") or (
-            instruction.opcode == "transpose" and record is not None and record.cost.bytes_accessed == 0)
-        if not passes_through or instruction.operands[0] not in by_name:
-            return instruction.name
-        instruction = by_name[instruction.operands[0]]
+_INNER = {"tuple": ("tuple", "tuple pointer table"), "constants": ("constant", "constants read inside the fusion"),
+          "library": ("unknown", "unknown custom call")}
 
 
 def _byte_deltas(program: Recount) -> list[Delta]:
     """Explain bytes buffer by buffer: each buffer ideally read once (inputs) or written once (outputs)."""
-    entry = program.module.entry
-    by_name = entry.by_name()
-    records = {op.name: op for op in program.ops}
-    actual: Counter = Counter()
-    touched_by: dict[str, list[str]] = defaultdict(list)
-    deltas: list[Delta] = []
-    for op in program.ops:
-        if op.cost.bytes_written:
-            actual[op.name] += op.cost.bytes_written
-            touched_by[op.name].append(op.name)
-        for operand, read in zip(op.instruction.operands, op.cost.bytes_read):
-            if read:
-                buffer = _alias_root(by_name[operand], by_name, records)
-                actual[buffer] += read
-                touched_by[buffer].append(op.name)
-        if op.cost.bytes_other:
-            kind = {"tuple": "tuple", "fusion": "constant", "custom-call": "unknown"}.get(op.opcode, "loop")
-            what = {"tuple": "tuple pointer table", "constant": "constants read inside the fusion",
-                    "loop": f"traffic inside the called computation of {op.opcode}",
-                    "unknown": "unknown custom call"}[kind]
-            deltas.append(Delta(kind, what, (op.name,), bytes=op.cost.bytes_other))
-    ideal: Counter = Counter()
-    for parameter in entry.parameters():
-        ideal[parameter.name] += parameter.shape.bytes
-    for output in entry.outputs():
-        ideal[_alias_root(output, by_name, records)] += output.shape.bytes
-    position = {name: index for index, name in enumerate(by_name)}
-    for buffer in sorted(set(actual) | set(ideal), key=position.__getitem__):
-        delta = actual[buffer] - ideal[buffer]
-        if delta:
-            deltas.append(_buffer_delta(by_name[buffer], records, delta, touched_by[buffer],
-                                        ideal[buffer] > 0))
-    return deltas
+    deltas = []
+    for inner in program.inner_traffic:
+        kind, what = _INNER.get(inner.source, ("loop", f"traffic inside the called computation of {inner.opcode}"))
+        deltas.append(Delta(kind, what, (inner.op,), bytes=inner.bytes))
+    return deltas + [_buffer_delta(buffer) for buffer in program.buffers if buffer.bytes_excess]
 
 
-def _buffer_delta(buffer: Instruction, records: dict[str, OpRecord], delta: int, users: list[str],
-                  is_io: bool) -> Delta:
-    producer = records.get(buffer.name)
-    readers = [name for name in users if name != buffer.name]
+def _buffer_delta(buffer: BufferTraffic) -> Delta:
+    delta, readers = buffer.bytes_excess, buffer.readers
     size = f"{buffer.shape} ({buffer.shape.bytes:,} B)"
     if buffer.opcode == "parameter":
         if delta < 0:
-            return Delta("layout", f"input {buffer.name} {size} only partly read (sliced)", tuple(readers), bytes=delta)
-        return Delta("unfused", f"input {buffer.name} {size} read by {len(readers)} ops instead of once",
-                     tuple(readers), bytes=delta)
-    if buffer.opcode == "constant":
-        return Delta("constant", f"constant {buffer.name} {size} read by {', '.join(readers)}", tuple(readers),
+            return Delta("layout", f"input {buffer.name} {size} only partly read (sliced)", readers, bytes=delta)
+        return Delta("unfused", f"input {buffer.name} {size} read by {len(readers)} ops instead of once", readers,
                      bytes=delta)
-    roles = set(producer.cost.flops_by_opcode) if producer else set()
+    if buffer.opcode == "constant":
+        return Delta("constant", f"constant {buffer.name} {size} read by {', '.join(readers)}", readers, bytes=delta)
+    roles = buffer.writer_roles
     names = (buffer.name, *readers)
-    if producer is not None and (buffer.opcode in LAYOUT_OPCODES or (buffer.opcode == "fusion" and not roles)):
+    if buffer.opcode in LAYOUT_OPCODES or (buffer.opcode == "fusion" and not roles):
         return Delta("layout", f"layout change: {buffer.name} writes {size} that is read back", names, bytes=delta)
     if roles == {"convert"}:
         return Delta("convert", f"converted copy {buffer.name} {size} written and read back", names, bytes=delta)
-    if is_io:
+    if buffer.is_argument_or_result:
         return Delta("unfused", f"output {buffer.name} {size} also read by {', '.join(readers)}", names, bytes=delta)
-    why = "not fused"
-    if any(BIAS_ADD in records[name].cost.flops_by_opcode for name in readers if name in records):
-        why = "bias add not fused into it"
+    why = "bias add not fused into it" if BIAS_ADD in buffer.reader_roles else "not fused"
     return Delta("unfused", f"intermediate {size} written by {buffer.name} and read back by {', '.join(readers)} "
                  f"({why})", names, bytes=delta)
 
@@ -360,6 +332,6 @@ def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str 
         if args:
             raise ValueError("args: a layer spec brings its own arguments; pass none")
         return compare_spec(spec_or_function, mode=check_mode(mode))
-    if not callable(spec_or_function):
-        raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
+    check_function(spec_or_function)
+    check_arguments(args)
     return compare_function(spec_or_function, *args, label=label)

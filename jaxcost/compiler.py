@@ -10,7 +10,8 @@ from typing import Any
 import jax
 
 from jaxcost.hlo.program import Recount, recount
-from jaxcost.specs import Conv, Dense
+from jaxcost.reports.program import compiler_table
+from jaxcost.specs import Conv, Dense, describe
 
 XLA_FLOPS, XLA_TRANSCENDENTALS, XLA_BYTES = "flops", "transcendentals", "bytes accessed"
 
@@ -49,6 +50,14 @@ class CompilerCost:
     platform: str
     seconds_compile: float
     lowered: Any = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return (f"CompilerCost(platform={self.platform!r}, flops={self.flops:,}, "
+                f"bytes_accessed={self.bytes_accessed:,}, xla_flops={self.xla_flops:,.0f}, "
+                f"xla_bytes_accessed={self.xla_bytes_accessed:,.0f})")
+
+    def __str__(self) -> str:
+        return compiler_table(self)
 
     @property
     def lowered_text(self) -> str:
@@ -113,6 +122,29 @@ class CompilerCost:
         return self.recount.as_xla_sums(key) == self.xla.get(xla_key, 0.0)
 
 
+def check_function(function: Any, argument: str = "spec_or_function") -> None:
+    """A one-line error for what cannot be jit-compiled as ``function(*args)`` (a flax Module, a non-callable)."""
+    if "a flax Module" in describe(function):
+        raise ValueError(f"{argument}: got {describe(function)}, which is not a function of arrays; for a model use "
+                         "jaxcost.analyze(module, x), or pass module.apply with its variables: "
+                         "(module.apply, variables, x)")
+    if not callable(function):
+        raise ValueError(f"{argument}: expected a jaxcost.Conv/Dense or a function, got {describe(function)}")
+
+
+def check_arguments(args: tuple, argument: str = "args") -> None:
+    """One-line errors for arguments that are not arrays or trees of arrays (a list of numbers, a string)."""
+    for index, value in enumerate(args):
+        leaves = jax.tree_util.tree_leaves(value)
+        if any(isinstance(leaf, str) for leaf in leaves):
+            raise ValueError(f"{argument}[{index}]: a string where an array goes ({describe(value)}); pass an array "
+                             "or jax.ShapeDtypeStruct(shape, dtype)")
+        if isinstance(value, (list, tuple)) and leaves and all(
+                isinstance(leaf, (bool, int, float, complex)) for leaf in leaves):
+            raise ValueError(f"{argument}[{index}]: a Python {type(value).__name__} of numbers where an array goes "
+                             f"({describe(value)}); pass jnp.asarray(...) or jax.ShapeDtypeStruct(shape, dtype)")
+
+
 def counting_options() -> dict[str, Any] | None:
     """Compiler options for a compile whose executable is only read, never run.
 
@@ -161,6 +193,6 @@ def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mo
         if check_mode(mode) == "train":
             return compile_function(training_function(spec), *training_arguments(spec))
         return compile_function(forward_function(spec), *abstract_arguments(spec))
-    if not callable(spec_or_function):
-        raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
+    check_function(spec_or_function)
+    check_arguments(args)
     return compile_function(spec_or_function, *args)

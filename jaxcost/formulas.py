@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from jaxcost.specs import Conv, Dense, Spec
+from jaxcost.reports.text import format_bytes, format_count, format_si, table
+from jaxcost.specs import Conv, Dense, Spec, describe
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,31 @@ class Cost:
         names = ("params", "macs", "flops", "bias_adds", "textbook_macs", "textbook_flops", "bytes_input",
                  "bytes_weights", "bytes_output", "bytes_accessed", "bytes_model", "intensity")
         return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        return (f"Cost(flops={self.flops:,}, macs={self.macs:,}, params={self.params:,}, "
+                f"bytes_accessed={self.bytes_accessed:,})")
+
+    def __str__(self) -> str:
+        return _cost_table([
+            ("params", self.params, format_si(self.params, "")),
+            ("MACs (exact taps)", self.macs, format_si(self.macs, "MACs")),
+            ("MACs (textbook)", self.textbook_macs, format_si(self.textbook_macs, "MACs")),
+            ("bias adds", self.bias_adds, format_count(self.bias_adds)),
+            ("FLOPs", self.flops, format_count(self.flops)),
+            ("FLOPs (textbook)", self.textbook_flops, format_count(self.textbook_flops)),
+            ("bytes input", self.bytes_input, format_bytes(self.bytes_input)),
+            ("bytes weights", self.bytes_weights, format_bytes(self.bytes_weights)),
+            ("bytes output", self.bytes_output, format_bytes(self.bytes_output)),
+            ("bytes accessed", self.bytes_accessed, format_bytes(self.bytes_accessed)),
+        ], self.intensity)
+
+
+def _cost_table(rows: list[tuple[str, int, str]], intensity: float) -> str:
+    """Exact counts beside human units, then the intensity."""
+    lines = [[name, f"{value:,}", human] for name, value, human in rows]
+    lines.append(["intensity", f"{intensity:.2f}", "FLOPs/byte"])
+    return table(["", "exact", "units"], lines)
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,22 @@ class TrainingCost:
                  "grad_bias_adds", "flops", "rule_of_thumb_flops", "bytes_accessed", "intensity")
         return {name: getattr(self, name) for name in names}
 
+    def __repr__(self) -> str:
+        return f"TrainingCost(flops={self.flops:,}, macs={self.macs:,}, params={self.params:,})"
+
+    def __str__(self) -> str:
+        return _cost_table([
+            ("params", self.params, format_si(self.params, "")),
+            ("MACs (3 passes)", self.macs, format_si(self.macs, "MACs")),
+            ("FLOPs forward", self.flops_forward, format_count(self.flops_forward)),
+            ("FLOPs grad input", self.flops_grad_input, format_count(self.flops_grad_input)),
+            ("FLOPs grad weights", self.flops_grad_weights, format_count(self.flops_grad_weights)),
+            ("FLOPs grad bias", self.grad_bias_adds, format_count(self.grad_bias_adds)),
+            ("FLOPs", self.flops, format_count(self.flops)),
+            ("3x forward (rule)", self.rule_of_thumb_flops, format_count(self.rule_of_thumb_flops)),
+            ("bytes accessed", self.bytes_accessed, format_bytes(self.bytes_accessed)),
+        ], self.intensity)
+
 
 MODES = ("forward", "train")
 
@@ -159,6 +201,9 @@ def conv_taps(spec: Conv) -> int:
 
 def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
     """Exact analytic cost of a layer spec: its forward pass, or with ``mode="train"`` a training step."""
+    if not isinstance(spec, (Conv, Dense)):
+        raise ValueError(f"spec: analytic() takes a jaxcost.Conv or jaxcost.Dense, got {describe(spec)}; "
+                         "for a function use jaxcost.compare(function, *args), for a model jaxcost.analyze(model, x)")
     if check_mode(mode) == "train":
         forward = analytic(spec)
         return TrainingCost(forward, forward.bias_adds - (spec.features if spec.use_bias else 0))
@@ -185,25 +230,28 @@ def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
     )
 
 
-#: What each convention counts, and where the rule comes from.
+#: What each convention counts, and where the rule comes from (read from each tool's source and checked
+#: against its output on batched and N-d layers: fvcore 0.1.5, thop 0.1.1, ptflops 0.7.5, torchinfo 1.8.0,
+#: torch 2.13, calflops 0.3.2).
 CONVENTION_RULES: dict[str, str] = {
     "xla": "FLOPs: 2 per multiply-add on real input (taps on padding skipped) + 1 per bias add; "
            "XLA HloCostAnalysis (convolution: valid positions only; dot: 2*M*N*K; add: 1 per element)",
     "textbook": "FLOPs: 2 per multiply-add counting every tap (padding included) + 1 per bias add; "
                 "the classic (2*k*k*Cin/g + 1)*Hout*Wout*Cout",
-    "fvcore": "MACs labelled flops, every tap, bias ignored; fvcore jit_handles conv_flop_count "
-              "(batch * prod(w_shape) * prod(out_spatial)) and linear (prod(input) * out_features)",
-    "thop": "MACs labelled flops, every tap, bias ignored; thop calculate_conv2d_flops "
-            "(numel(output) * Cin/g * prod(kernel)) and calculate_linear (in_features * numel(output))",
-    "ptflops": "MACs, every tap, bias counted as one MAC per output element for convs but only "
-               "out_features once for Linear; ptflops pytorch_engine conv_flops_counter_hook, "
-               "linear_flops_counter_hook",
-    "torchinfo": "mult-adds = (weight + bias params) * N * prod(out_spatial) for convs, "
-                 "output_size[0] * (weight + bias params) for Linear (first dim only); "
-                 "torchinfo LayerInfo.calculate_macs",
+    "fvcore": "MACs labelled flops, every tap, bias ignored; fvcore jit_handles conv_flop_jit "
+              "(batch * prod(w_shape) * prod(out_spatial)) and linear_flop_jit (prod(input) * out_features)",
+    "thop": "MACs labelled flops, every tap, bias ignored; thop count_convNd "
+            "(numel(output) * Cin/g * prod(kernel)) and count_linear (in_features * numel(output))",
+    "ptflops": "MACs per sample: every tap + 1 per bias add, divided by the input's first dimension and "
+               "truncated (the default pytorch backend); ptflops conv_flops_counter_hook, "
+               "linear_flops_counter_hook, compute_average_flops_cost",
+    "ptflops-aten": "MACs, every tap + 1 per bias add, whole batch (backend='aten'); ptflops aten_ops conv_flop, "
+                    "addmm_flop",
+    "torchinfo": "mult-adds = params * N * prod(out_spatial) for convs (bias once per output element); "
+                 "output_size[0] * params for Linear (the first dimension only); torchinfo LayerInfo.calculate_macs",
     "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count, "
              "mm/addmm 2*M*N*K",
-    "calflops": "FLOPs: 2 per multiply-add, every tap, + bias for convs, no bias for Linear; "
+    "calflops": "FLOPs: 2 per multiply-add, every tap, + 1 per bias add for convs, no bias for Linear; "
                 "calflops pytorch_ops _conv_flops_compute / _linear_flops_compute",
 }
 
@@ -212,13 +260,11 @@ def conventions(spec: Spec) -> dict[str, int]:
     """The number each common tool prints for this layer (see ``CONVENTION_RULES`` for what each counts)."""
     cost = analytic(spec)
     macs = cost.textbook_macs
-    bias_params = spec.features if spec.use_bias else 0
+    params = cost.params
     if isinstance(spec, Dense):
-        ptflops = macs + bias_params
-        torchinfo = spec.output_shape[0] * (spec.in_features * spec.features + bias_params)
+        torchinfo = spec.output_shape[0] * params
         calflops = 2 * macs
     else:
-        ptflops = macs + cost.bias_adds
         torchinfo = macs + cost.bias_adds
         calflops = 2 * macs + cost.bias_adds
     return {
@@ -226,7 +272,8 @@ def conventions(spec: Spec) -> dict[str, int]:
         "textbook": cost.textbook_flops,
         "fvcore": macs,
         "thop": macs,
-        "ptflops": ptflops,
+        "ptflops": (macs + cost.bias_adds) // spec.input_shape[0],
+        "ptflops-aten": macs + cost.bias_adds,
         "torchinfo": torchinfo,
         "torch": 2 * macs,
         "calflops": calflops,

@@ -51,8 +51,9 @@ class IntegerLayer(nn.Module):
         return y
 
 
-def linen_module(spec: Spec) -> nn.Module:
-    """The ``flax.linen`` module for a spec, computing and storing parameters in the spec's dtype."""
+def flax_module(spec: Spec) -> nn.Module:
+    """The ``flax.linen`` module for a spec (``nn.Conv`` / ``nn.Dense``; a ``lax`` layer for integer dtypes),
+    computing and storing parameters in the spec's dtype."""
     dtype = jax_dtype(spec.dtype)
     if jnp.issubdtype(dtype, jnp.integer):
         return IntegerLayer(spec)
@@ -75,7 +76,7 @@ def abstract_arguments(spec: Spec) -> tuple[Any, jax.ShapeDtypeStruct]:
 
 def forward_function(spec: Spec) -> Any:
     """``f(variables, x)``: the layer's forward pass."""
-    return linen_module(spec).apply
+    return flax_module(spec).apply
 
 
 def training_function(spec: Spec) -> Any:

@@ -37,6 +37,17 @@ def dtype_name(dtype: Any) -> str:
     return name
 
 
+def describe(value: Any) -> str:
+    """What a wrong argument is, for an error message: ``function 'f'``, ``flax Module Conv``, ``list [1, 2]``."""
+    kind = type(value)
+    if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
+        return f"{kind.__name__} {value.__name__!r}"
+    if any(base.__module__.startswith("flax") and base.__name__ == "Module" for base in kind.__mro__):
+        return f"a flax Module ({kind.__name__})"
+    text = repr(value)
+    return f"{kind.__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name}: must be a positive integer, got {value!r}")
@@ -104,7 +115,10 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class _Layer:
-    """What Conv and Dense share: channels-last input, a dtype, a bias flag and a Flax module."""
+    """What Conv and Dense share: channels-last input, a dtype and a bias flag.
+
+    The Flax module for a spec is ``jaxcost.flax_module(spec)``: specs stay pure Python.
+    """
 
     input_shape: tuple[int, ...]
     features: int
@@ -125,12 +139,6 @@ class _Layer:
     def itemsize(self) -> int:
         """Bytes per element of the spec's dtype."""
         return DTYPE_ITEMSIZE[self.dtype]
-
-    def module(self) -> Any:
-        """The ``flax.linen`` module for this spec (``nn.Conv`` / ``nn.Dense``; a ``lax`` layer for int8)."""
-        from jaxcost.modules import linen_module
-
-        return linen_module(self)
 
 
 @dataclass(frozen=True)
@@ -320,3 +328,22 @@ def depthwise_conv(input_shape: Sequence[int], kernel_size: Any = 3, depth_multi
 def dense(input_shape: Sequence[int], features: int, **kwargs: Any) -> Dense:
     """A dense (fully connected) layer."""
     return Dense(tuple(input_shape), features, **kwargs)
+
+
+#: Reference layers for ``jaxcost report``: the four classic layer types at the sizes papers quote.
+REFERENCE_INPUT = (1, 56, 56, 64)
+
+
+def reference_suite() -> list[Spec]:
+    """Standard (stride 1 and 2, SAME and VALID), group (g=4), depthwise and dense layers."""
+    return [
+        standard_conv(REFERENCE_INPUT, 128, 3, strides=1, padding="SAME"),
+        standard_conv(REFERENCE_INPUT, 128, 3, strides=2, padding="SAME"),
+        standard_conv(REFERENCE_INPUT, 128, 3, strides=1, padding="VALID"),
+        standard_conv(REFERENCE_INPUT, 128, 1, strides=1, padding="SAME"),
+        group_conv(REFERENCE_INPUT, 128, 4, 3, strides=1, padding="SAME"),
+        depthwise_conv(REFERENCE_INPUT, 3, strides=1, padding="SAME"),
+        depthwise_conv(REFERENCE_INPUT, 3, strides=2, padding="SAME"),
+        standard_conv(REFERENCE_INPUT, 128, 3, padding="SAME", dtype="bfloat16"),
+        dense((1, 2048), 1000),
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jaxcost.cli import main
-from jaxcost.reports.layer import reference_suite
+from jaxcost.specs import reference_suite
 
 
 def test_layer_table(capsys):
@@ -33,7 +33,7 @@ def test_dense_layer(capsys):
     assert main(["layer", "dense", "--input", "8,2048", "--features", "1000", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["analytic"]["flops"] == 32_776_000
-    assert data["conventions"]["ptflops"] == 16_385_000
+    assert data["conventions"]["ptflops"] == 2_049_000  # per sample: (8*2048*1000 + 8*1000) // 8
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -131,7 +131,7 @@ def test_model_command_loads_a_user_factory(capsys):
     (["model", "mobilenet_v2", "--alpha", "-1"], "alpha:"),
     (["model", "mobilenet_v2", "--batch", "0"], "batch:"),
     (["model", "mobilenet_v2", "--dtype", "float8"], "dtype:"),
-    (["model", "no.such.module:Factory"], "name: cannot load"),
+    (["model", "no.such.module:Factory"], "name: cannot import"),
     (["model", "json:loads"], "name: 'json:loads' must be a Module or take no arguments"),
     (["model", "json:dumps"], "name: 'json:dumps' must be a Module or take no arguments"),
 ])

@@ -86,7 +86,8 @@ def test_conventions_for_a_conv_with_bias():
         "textbook": 2 * textbook_macs + bias_adds,
         "fvcore": textbook_macs,
         "thop": textbook_macs,
-        "ptflops": textbook_macs + bias_adds,
+        "ptflops": textbook_macs + bias_adds,  # per sample: the batch is 1
+        "ptflops-aten": textbook_macs + bias_adds,
         "torchinfo": textbook_macs + bias_adds,
         "torch": 2 * textbook_macs,
         "calflops": 2 * textbook_macs + bias_adds,
@@ -97,7 +98,8 @@ def test_conventions_for_a_dense_layer_disagree_about_bias():
     conventions = jc.conventions(jc.dense((8, 2048), 1000))
     macs = 8 * 2048 * 1000
     assert conventions["fvcore"] == conventions["thop"] == macs
-    assert conventions["ptflops"] == macs + 1000  # ptflops adds out_features once, not per row
+    assert conventions["ptflops"] == (macs + 8 * 1000) // 8  # per sample (the default backend divides by the batch)
+    assert conventions["ptflops-aten"] == macs + 8 * 1000  # one bias add per output element
     assert conventions["torchinfo"] == 8 * (2048 * 1000 + 1000)
     assert conventions["calflops"] == conventions["torch"] == 2 * macs  # no bias for Linear
     assert conventions["xla"] == conventions["textbook"] == 2 * macs + 8 * 1000

@@ -6,8 +6,9 @@ import pytest
 
 import jaxcost as jc
 from jaxcost.measure import hardware
-from jaxcost.measure.roofline import RooflinePoint, Utilization, plot_roofline
+from jaxcost.measure.roofline import Utilization
 from jaxcost.measure.timing import benchmark, device_module_nanoseconds
+from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline
 
 T = 1e12
 
@@ -175,6 +176,7 @@ def test_device_time_is_read_from_device_planes_only():
 
 def test_roofline_plot_writes_png_and_svg(tmp_path):
     points = [RooflinePoint("conv3x3", 150.0, 8e10), RooflinePoint("depthwise", 2.3, 4e9)]
-    written = plot_roofline(points, [("datasheet", 3.3e11, 2e10), ("measured", 1.7e11, 7e9)], tmp_path / "roof")
+    roofs = [Roof("datasheet fp32", "fp32", 3.3e11, 2e10), Roof("measured", "measured", 1.7e11, 7e9)]
+    written = plot_roofline(points, roofs, tmp_path / "roof")
     assert [p.suffix for p in written] == [".png", ".svg"]
     assert all(p.stat().st_size > 1000 for p in written)

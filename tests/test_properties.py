@@ -68,7 +68,7 @@ def conv_specs(draw) -> jc.Conv:
 
 
 def flax_shape_and_params(spec) -> tuple[tuple[int, ...], int]:
-    module = spec.module()
+    module = jc.flax_module(spec)
     x = jax.ShapeDtypeStruct(spec.input_shape, jnp.dtype(spec.dtype))
     variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
     params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(variables))

@@ -97,7 +97,7 @@ def test_same_padding_is_resolved_like_lax():
     jc.Dense((5,), 7, use_bias=False),
 ])
 def test_output_shape_and_module_match_flax(spec):
-    module = spec.module()
+    module = jc.flax_module(spec)
     x = jax.ShapeDtypeStruct(spec.input_shape, jnp.float32)
     variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
     assert jax.eval_shape(module.apply, variables, x).shape == spec.output_shape
@@ -106,7 +106,7 @@ def test_output_shape_and_module_match_flax(spec):
 
 @pytest.mark.parametrize("spec", [jc.Conv((1, 5, 5, 2), 4, 3, dtype="int8"), jc.Dense((3, 5), 4, dtype="int8")])
 def test_int8_layers_initialize_and_run_in_int8(spec):
-    module = spec.module()
+    module = jc.flax_module(spec)
     variables = module.init(jax.random.PRNGKey(0), jnp.ones(spec.input_shape, jnp.int8))
     assert variables["params"]["kernel"].dtype == jnp.int8
     assert variables["params"]["kernel"].shape == spec.kernel_shape

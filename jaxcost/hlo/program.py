@@ -10,26 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from jaxcost.hlo.buffers import BufferTraffic, InnerTraffic, entry_buffers, traffic_inside
 from jaxcost.hlo.roles import bias_parameters
-from jaxcost.hlo.rules import Analyzer, OpCost
-from jaxcost.hlo.text import Instruction, Module, parse_module
+from jaxcost.hlo.rules import Analyzer, OpRecord
+from jaxcost.hlo.text import Module, parse_module
 from jaxcost.hlo.xla_sums import XlaSums
-
-
-@dataclass
-class OpRecord:
-    """One top-level instruction and its cost."""
-
-    instruction: Instruction
-    cost: OpCost
-
-    @property
-    def name(self) -> str:
-        return self.instruction.name
-
-    @property
-    def opcode(self) -> str:
-        return self.instruction.opcode
+from jaxcost.reports.program import ops_table
 
 
 def _sum(records: list[OpRecord], key: str) -> int:
@@ -48,6 +34,13 @@ class Recount:
     ops: list[OpRecord]
     xla_rules: Analyzer = field(repr=False)
 
+    def __repr__(self) -> str:
+        return (f"Recount({len(self.ops)} instructions, flops={self.flops:,}, "
+                f"transcendentals={self.transcendentals:,}, bytes_accessed={self.bytes_accessed:,})")
+
+    def __str__(self) -> str:
+        return f"{self!r}\n{ops_table(self.ops)}"
+
     @cached_property
     def xla_ops(self) -> list[OpRecord]:
         entry = self.module.entry
@@ -57,6 +50,16 @@ class Recount:
     def xla_sums(self) -> XlaSums:
         return XlaSums(self.module.computations,
                        lambda i, computation, key: getattr(self.xla_rules.cost(i, computation), key))
+
+    @cached_property
+    def buffers(self) -> list[BufferTraffic]:
+        """Each entry buffer's bytes moved against the fully fused ideal, in program order."""
+        return entry_buffers(self.module.entry, self.ops)
+
+    @property
+    def inner_traffic(self) -> list[InnerTraffic]:
+        """Bytes top-level instructions move inside called computations, tuples and fusions' constants."""
+        return traffic_inside(self.ops)
 
     @property
     def flops(self) -> int:

@@ -71,6 +71,22 @@ class OpCost:
             self.bytes_other += other.bytes_accessed * times
 
 
+@dataclass
+class OpRecord:
+    """One top-level instruction and its cost."""
+
+    instruction: Instruction
+    cost: OpCost
+
+    @property
+    def name(self) -> str:
+        return self.instruction.name
+
+    @property
+    def opcode(self) -> str:
+        return self.instruction.opcode
+
+
 Rule = Callable[["Analyzer", Instruction, Computation, OpCost], None]
 _RULES: dict[str, Rule] = {}
 

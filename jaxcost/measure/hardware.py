@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from jaxcost.reports.text import format_bytes, format_rate
+
 T = 1e12
+#: The dtypes whose peak ``DevicePeaks`` says it holds them against.
+DTYPES = ("float32", "bfloat16", "float16", "int8")
 
 NVIDIA_H100_SOURCE = "NVIDIA H100 Tensor Core GPU datasheet (dense)"
 NVIDIA_A100_SOURCE = "NVIDIA A100 Tensor Core GPU datasheet (dense)"
@@ -32,6 +36,25 @@ class DevicePeaks:
 
     def peak(self, precision: str) -> float | None:
         return self.flops_per_second.get(precision)
+
+    def __repr__(self) -> str:
+        kind = "estimate" if self.estimate else "datasheet"
+        return f"DevicePeaks({self.name!r}, {kind}, {', '.join(sorted(self.flops_per_second))})"
+
+    def __str__(self) -> str:
+        """The roofs, their source, and which peak each dtype is held against."""
+        lines = [f"peaks: {self.name} ({'estimate' if self.estimate else 'datasheet'}): {self.source}"]
+        for key, value in sorted(self.flops_per_second.items()):
+            lines.append(f"  {key:<5} {format_rate(value)}")
+        bandwidth = format_bytes(self.bytes_per_second) + "/s" if self.bytes_per_second else "unknown (use measured)"
+        lines.append(f"  memory bandwidth {bandwidth}")
+        if self.last_level_cache_bytes:
+            lines.append(f"  last-level cache {self.last_level_cache_bytes / 2**20:.0f} MiB")
+        if self.flops_per_second:
+            for dtype in DTYPES:
+                key, why = precision_for(self, dtype)
+                lines.append(f"  {dtype} is held against {key}: {why}")
+        return "\n".join(lines)
 
 
 def _gpu(name: str, fp32: float, tf32: float, bf16: float, fp8: float | None, int8: float, bandwidth: float,

@@ -1,12 +1,9 @@
-"""Utilization on the roofline: achieved FLOP/s and bytes/s against the peaks, and the plot."""
+"""Utilization on the roofline: achieved FLOP/s and bytes/s against the peaks (the arithmetic; the plot is in
+``reports.plots``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-from jaxcost.reports.plots import pyplot, save
 
 
 @dataclass(frozen=True)
@@ -76,43 +73,3 @@ class Utilization:
 def mac_trap(macs: int, seconds: float) -> str:
     """The figure a common mistake reports (MACs divided by time, called FLOP/s), labelled as such."""
     return f"{macs / seconds:.4g} MAC/s: MACs divided by time is NOT FLOP/s (a FLOP/s figure counts 2 per MAC)"
-
-
-@dataclass(frozen=True)
-class RooflinePoint:
-    label: str
-    intensity: float
-    flops_per_second: float
-
-
-def plot_roofline(points: Sequence[RooflinePoint], roofs: Sequence[tuple[str, float, float]], path: str | Path,
-                  title: str = "") -> list[Path]:
-    """Log-log roofline with one labelled point per layer; ``roofs`` are (label, peak FLOP/s, peak bytes/s).
-
-    Writes ``path`` with .png and .svg suffixes and returns both paths (needs matplotlib).
-    """
-    plt = pyplot()
-    intensities = [p.intensity for p in points if p.intensity > 0] or [1.0]
-    low = min(min(intensities) / 4, 0.1)
-    high = max(max(intensities) * 4, max((f / b for _, f, b in roofs if b), default=10) * 4)
-    figure, axes = plt.subplots(figsize=(9, 6))
-    styles = ["-", "--", ":", "-."]
-    for index, (label, peak_flops, peak_bytes) in enumerate(roofs):
-        xs = [low * (high / low) ** (i / 200) for i in range(201)]
-        ys = [min(peak_flops, x * peak_bytes) if peak_bytes else peak_flops for x in xs]
-        axes.plot(xs, ys, styles[index % len(styles)], color="black", linewidth=1.2)
-        axes.annotate(f"{label}: {peak_flops / 1e12:.3g} TFLOP/s" + (f", {peak_bytes / 1e9:.3g} GB/s" if peak_bytes
-                                                                     else ""),
-                      (xs[-1], ys[-1]), xytext=(-4, 4 + 12 * index), textcoords="offset points", ha="right",
-                      fontsize=8)
-    for point in points:
-        axes.plot(point.intensity, point.flops_per_second, "o", markersize=5)
-        axes.annotate(point.label, (point.intensity, point.flops_per_second), xytext=(5, -3),
-                      textcoords="offset points", fontsize=7)
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("arithmetic intensity (FLOPs / byte)")
-    axes.set_ylabel("achieved FLOP/s")
-    axes.set_title(title or "roofline")
-    axes.grid(True, which="both", alpha=0.3)
-    return save(figure, path)

@@ -20,9 +20,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxcost.compiler import check_arguments, check_function
 from jaxcost.hlo.program import recount
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, mac_trap
+from jaxcost.reports.performance import measurement_text
+from jaxcost.reports.text import format_bytes, format_rate, format_seconds
 from jaxcost.specs import Conv, Dense, Spec
 
 METHOD = "back-to-back: {calls} calls dispatched, then one block, per repeat; median of {repeats} repeats"
@@ -50,6 +53,13 @@ class Measurement:
     rotate: int
     measured_flops_per_second: float | None = None
     measured_bytes_per_second: float | None = None
+
+    def __repr__(self) -> str:
+        return (f"Measurement({self.label!r}, {format_seconds(self.seconds_median)} median, "
+                f"{format_rate(self.flops_per_second)}, {format_bytes(self.bytes_per_second)}/s)")
+
+    def __str__(self) -> str:
+        return measurement_text(self)
 
     @property
     def method(self) -> str:
@@ -174,8 +184,8 @@ def _callable_and_arguments(spec_or_function: Any, args: tuple, mode: str) -> tu
         if mode == "train":
             return training_function(spec), training_arguments(spec), spec
         return forward_function(spec), abstract_arguments(spec), spec
-    if not callable(spec_or_function):
-        raise ValueError(f"spec_or_function: expected a jaxcost.Conv/Dense or a callable, got {spec_or_function!r}")
+    check_function(spec_or_function)
+    check_arguments(args)
     return spec_or_function, args, None
 
 

@@ -22,10 +22,11 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-from jaxcost.compiler import CompilerCost, compile_function
+from jaxcost.compiler import CompilerCost, check_arguments, compile_function
 from jaxcost.formulas import analytic, check_mode
-from jaxcost.hlo.program import OpRecord
-from jaxcost.specs import Conv, Dense, Spec
+from jaxcost.hlo.rules import OpRecord
+from jaxcost.reports.model import render, summary
+from jaxcost.specs import Conv, Dense, Spec, describe
 
 _WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
 _JIT = re.compile(r"^p?jit\(.*\)$")
@@ -61,6 +62,10 @@ class Row:
     compiler_bytes: int = 0
     share: float = 0.0
 
+    def __repr__(self) -> str:
+        return (f"Row({self.path!r}, kind={self.kind!r}, params={self.params:,}, flops={self.flops:,}, "
+                f"compiler_flops={self.compiler_flops:,}, compiler_bytes={self.compiler_bytes:,})")
+
     @property
     def is_layer(self) -> bool:
         return self.spec is not None
@@ -85,6 +90,13 @@ class ModelReport:
     compiler: CompilerCost
     params: int
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"ModelReport({self.name!r}, mode={self.mode!r}, {len(self.layers)} layers, params={self.params:,}, "
+                f"compiler_flops={self.compiler_flops:,}, compiler_bytes={self.compiler_bytes:,})")
+
+    def __str__(self) -> str:
+        return f"{render(self)}\n\n{summary(self)}"
 
     @property
     def layers(self) -> list[Row]:
@@ -252,6 +264,12 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
     ``mode="train"`` costs a training step: forward, then gradients w.r.t. params and inputs.
     """
     check_mode(mode)
+    if isinstance(model, (Conv, Dense)):
+        raise ValueError("model: got a jaxcost layer spec; use jaxcost.compare(spec) for one layer")
+    if not inputs:
+        raise ValueError("inputs: analyze(model, *inputs) needs the model's inputs, as arrays or "
+                         "jax.ShapeDtypeStruct(shape, dtype)")
+    check_arguments(inputs, "inputs")
     start = time.perf_counter()
     if isinstance(model, nn.Module):
         calls, compiler, params = _trace_linen(model, inputs, variables, mode, kwargs)
@@ -265,7 +283,7 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
                                     *_step_arguments(function, inputs, mode))
         calls, params, root = [], 0, ""
     else:
-        raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {model!r}")
+        raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe(model)}")
     seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
     start = time.perf_counter()
     rows = _rows(calls, compiler, root, mode)

@@ -1,73 +1,59 @@
-"""Render comparisons: the side-by-side table, the itemized explanation, and JSON-ready dicts."""
+"""Render layer comparisons: the side-by-side table, the itemized explanation, the reference-suite table and
+JSON-ready dicts."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from jaxcost.comparison import Comparison, Delta
-from jaxcost.formulas import TrainingCost, conventions
-from jaxcost.reports.text import format_bytes, format_count, table
+from jaxcost.formulas import CONVENTION_RULES, TrainingCost, conventions
+from jaxcost.reports.program import figure
+from jaxcost.reports.text import format_bytes, format_count, format_si, table
 
-#: Reference layers for ``jaxcost report``: the four classic layer types at the sizes papers quote.
-REFERENCE_INPUT = (1, 56, 56, 64)
+if TYPE_CHECKING:
+    from jaxcost.comparison import Comparison, Delta
 
-
-def reference_suite() -> list[Any]:
-    """Standard (stride 1 and 2, SAME and VALID), group (g=4), depthwise and dense layers."""
-    from jaxcost.specs import dense, depthwise_conv, group_conv, standard_conv
-
-    return [
-        standard_conv(REFERENCE_INPUT, 128, 3, strides=1, padding="SAME"),
-        standard_conv(REFERENCE_INPUT, 128, 3, strides=2, padding="SAME"),
-        standard_conv(REFERENCE_INPUT, 128, 3, strides=1, padding="VALID"),
-        standard_conv(REFERENCE_INPUT, 128, 1, strides=1, padding="SAME"),
-        group_conv(REFERENCE_INPUT, 128, 4, 3, strides=1, padding="SAME"),
-        depthwise_conv(REFERENCE_INPUT, 3, strides=1, padding="SAME"),
-        depthwise_conv(REFERENCE_INPUT, 3, strides=2, padding="SAME"),
-        standard_conv(REFERENCE_INPUT, 128, 3, padding="SAME", dtype="bfloat16"),
-        dense((1, 2048), 1000),
-    ]
-
-
-def _figure(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+def _human(analytic_value: int, recount_value: int, format_value: Callable[[float], str]) -> str:
+    """The analytic figure in human units, and the recount's beside it where the program differs."""
+    text = format_value(analytic_value)
+    return text if recount_value == analytic_value else f"{text}; recount {format_value(recount_value)}"
 
 
 def side_by_side(comparison: Comparison) -> str:
-    """Analytic, XLA's own figure and the op-by-op recount for one layer, with units."""
+    """Analytic, XLA's own figure and the op-by-op recount for one layer, exact, with human units."""
     compiler = comparison.compiler
     rows: list[list[str]] = []
     if comparison.cost is not None:
         cost = comparison.cost
-        rows += [["params", f"{cost.params:,}", "", "", "count"],
-                 ["MACs (exact taps)", f"{cost.macs:,}", "", "", "multiply-adds"],
-                 ["MACs (textbook)", f"{cost.textbook_macs:,}", "", "", "multiply-adds"]]
+        rows += [["params", f"{cost.params:,}", "", "", format_si(cost.params, "")],
+                 ["MACs (exact taps)", f"{cost.macs:,}", "", "", format_si(cost.macs, "MACs")],
+                 ["MACs (textbook)", f"{cost.textbook_macs:,}", "", "", format_si(cost.textbook_macs, "MACs")]]
         if isinstance(cost, TrainingCost):
-            rows += [["FLOPs forward", f"{cost.flops_forward:,}", "", "", "FLOPs"],
-                     ["FLOPs grad input", f"{cost.flops_grad_input:,}", "", "", "FLOPs"],
-                     ["FLOPs grad weights", f"{cost.flops_grad_weights:,}", "", "", "FLOPs"],
-                     ["FLOPs grad bias", f"{cost.grad_bias_adds:,}", "", "", "FLOPs"],
-                     ["3x forward (rule)", f"{cost.rule_of_thumb_flops:,}", "", "", "FLOPs"]]
+            rows += [[name, f"{value:,}", "", "", format_count(value)] for name, value in (
+                ("FLOPs forward", cost.flops_forward), ("FLOPs grad input", cost.flops_grad_input),
+                ("FLOPs grad weights", cost.flops_grad_weights), ("FLOPs grad bias", cost.grad_bias_adds),
+                ("3x forward (rule)", cost.rule_of_thumb_flops))]
     rows += [
-        ["FLOPs", f"{comparison.analytic_flops:,}", _figure(compiler.xla_flops), f"{compiler.flops:,}",
-         format_count(comparison.analytic_flops)],
-        ["bytes accessed", f"{comparison.analytic_bytes:,}", _figure(compiler.xla_bytes_accessed),
-         f"{compiler.bytes_accessed:,}", format_bytes(comparison.analytic_bytes)],
-        ["transcendentals", "0", _figure(compiler.xla_transcendentals), f"{compiler.transcendentals:,}", "count"],
+        ["FLOPs", f"{comparison.analytic_flops:,}", figure(compiler.xla_flops), f"{compiler.flops:,}",
+         _human(comparison.analytic_flops, compiler.flops, format_count)],
+        ["bytes accessed", f"{comparison.analytic_bytes:,}", figure(compiler.xla_bytes_accessed),
+         f"{compiler.bytes_accessed:,}", _human(comparison.analytic_bytes, compiler.bytes_accessed, format_bytes)],
+        ["transcendentals", "0", figure(compiler.xla_transcendentals), f"{compiler.transcendentals:,}",
+         _human(0, compiler.transcendentals, lambda value: format_si(value, "ops"))],
     ]
     if comparison.analytic_bytes:
-        rows.append(["intensity", f"{comparison.analytic_flops / comparison.analytic_bytes:.2f}",
+        analytic_intensity = comparison.analytic_flops / comparison.analytic_bytes
+        recount_intensity = compiler.flops / max(compiler.bytes_accessed, 1)
+        rows.append(["intensity", f"{analytic_intensity:.2f}",
                      f"{compiler.xla_flops / compiler.xla_bytes_accessed:.2f}" if compiler.xla_bytes_accessed > 0
-                     else "?", f"{compiler.flops / max(compiler.bytes_accessed, 1):.2f}", "FLOPs/byte"])
+                     else "?", f"{recount_intensity:.2f}", "FLOPs/byte"])
     return table(["", "analytic", "XLA reports", "jaxcost recount", "units"], rows)
 
 
-def _delta_line(delta: Delta, indent: str) -> str:
+def delta_line(delta: Delta, indent: str = "") -> str:
+    """One itemized difference: kind, amounts, what it is and the HLO instructions it comes from."""
     amounts = []
     if delta.flops:
         amounts.append(f"{delta.flops:+,} FLOPs")
@@ -79,34 +65,34 @@ def _delta_line(delta: Delta, indent: str) -> str:
 
 def explanation(comparison: Comparison, indent: str = "  ") -> str:
     """The itemized deltas in their two stages, what stays unknown, the remainder and the verdict."""
-    lines = [_delta_line(d, indent) for d in comparison.deltas if d.stage == "program"]
-    xla_stage = [_delta_line(d, indent) for d in comparison.deltas if d.stage == "xla"]
+    lines = [delta_line(d, indent) for d in comparison.deltas if d.stage == "program"]
+    xla_stage = [delta_line(d, indent) for d in comparison.deltas if d.stage == "xla"]
     if xla_stage:
         lines.append(f"{indent}then, from the program's true count to the figure XLA reports:")
         lines += xla_stage
     for unknown in comparison.compiler.unknown:
         lines.append(f"{indent}{'unknown':<11} {'':<26} {unknown}")
-    lines.append(f"{indent}remainder   FLOPs {_figure(comparison.flops_remainder)}, bytes "
-                 f"{_figure(comparison.bytes_remainder)}   verdict: {comparison.verdict} "
+    lines.append(f"{indent}remainder   FLOPs {figure(comparison.flops_remainder)}, bytes "
+                 f"{figure(comparison.bytes_remainder)}   verdict: {comparison.verdict} "
                  f"(flops {comparison.flops_verdict}, bytes {comparison.bytes_verdict})")
     return "\n".join(lines)
 
 
-def ops_table(comparison: Comparison, top: int = 10) -> str:
-    """The compiled program's costliest instructions, by flops and by bytes, with their source."""
-    records = [r for r in comparison.compiler.recount.ops if r.cost.flops or r.cost.bytes_accessed]
-    by_flops = sorted(records, key=lambda r: -r.cost.flops)[:top]
-    by_bytes = sorted(records, key=lambda r: -r.cost.bytes_accessed)[:top]
-    chosen = list({r.name: r for r in by_flops + by_bytes}.values())
-    rows = [[r.name, r.opcode, str(r.instruction.shape), f"{r.cost.flops:,}", f"{r.cost.bytes_accessed:,}",
-             r.instruction.op_name or "-"] for r in chosen]
-    return table(["instruction", "opcode", "shape", "FLOPs", "bytes", "source (op_name)"], rows, align="lllrrl")
+def comparison_text(comparison: Comparison, context: str = "") -> str:
+    """What ``print(comparison)`` shows: the label, the side-by-side table and the itemized explanation.
+
+    ``context`` is a line printed under the label (the device, say)."""
+    spec = comparison.spec
+    header = comparison.label
+    if spec is not None:
+        header += f"   input {spec.input_shape} -> output {spec.output_shape}, {spec.dtype}"
+    lines = [header, context] if context else [header]
+    return "\n".join([*lines, "", side_by_side(comparison), "", "Why analytic and compiler differ:",
+                      explanation(comparison)])
 
 
 def conventions_table(spec: Any) -> str:
     """What each common tool prints for this layer."""
-    from jaxcost.formulas import CONVENTION_RULES
-
     rows = [[name, f"{value:,}", CONVENTION_RULES[name].split(";")[0]] for name, value in conventions(spec).items()]
     return table(["convention", "count", "what it counts"], rows, align="lrl")
 
@@ -118,7 +104,7 @@ def suite_table(comparisons: Sequence[Comparison]) -> str:
         spec, cost, compiler = comparison.spec, comparison.cost, comparison.compiler
         rows.append([
             f"{index}. {comparison.label}", "x".join(map(str, spec.output_shape)) if spec else "",
-            f"{cost.params:,}" if cost else "", format_count(cost.macs).replace("FLOPs", "MACs") if cost else "",
+            f"{cost.params:,}" if cost else "", format_si(cost.macs, "MACs") if cost else "",
             format_count(comparison.analytic_flops), format_count(compiler.xla_flops),
             format_bytes(comparison.analytic_bytes), format_bytes(compiler.xla_bytes_accessed),
             f"{comparison.analytic_flops / comparison.analytic_bytes:.1f}", comparison.verdict])

@@ -6,10 +6,12 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jaxcost.models.analysis import ModelReport, Row
 from jaxcost.reports.text import format_bytes, format_count, table
+
+if TYPE_CHECKING:
+    from jaxcost.models.analysis import ModelReport, Row
 
 CSV_COLUMNS = ("path", "kind", "calls", "input_shape", "output_shape", "params", "macs", "flops", "textbook_macs",
                "bytes_accessed", "intensity", "compiler_flops", "compiler_bytes", "share")

@@ -1,0 +1,305 @@
+"""What each ``jaxcost`` subcommand does, given its parsed arguments; ``cli`` parses and handles errors.
+
+A bad argument raises ValueError naming it; an error raised by a user's own model is wrapped in
+``ModelError`` so that the command line can say where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jaxcost.specs import Conv, Dense, depthwise_conv, reference_suite
+
+EXIT_SOME_FAILED = 1
+
+
+class ModelError(Exception):
+    """A user's model (its module file, factory or own code) raised while being loaded or traced."""
+
+    def __init__(self, name: str, stage: str, error: BaseException) -> None:
+        super().__init__(f"{stage} {name!r} raised {type(error).__name__}: {_first_line(error)}")
+        self.error = error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _peaks(args: argparse.Namespace) -> Any:
+    import jax
+
+    from jaxcost.measure.hardware import device_peaks, load_overrides, with_overrides
+
+    device = jax.devices()[0]
+    peaks = device_peaks(device.device_kind, device.platform)
+    return with_overrides(peaks, load_overrides(args.peaks)) if getattr(args, "peaks", None) else peaks
+
+
+def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tuple[list, Any]:
+    """Benchmark specs (after measuring the ceilings, unless told not to); the measurements and ceilings."""
+    from jaxcost.measure.timing import benchmark, measure_ceilings
+
+    peaks = _peaks(args)
+    ceilings_measured = None if getattr(args, "no_ceilings", False) else measure_ceilings()
+    ceilings = (ceilings_measured[0].flops_per_second, ceilings_measured[1].bytes_per_second) \
+        if ceilings_measured else None
+    measurements = [benchmark(spec, mode=mode, repeats=getattr(args, "repeats", 9), rotate=getattr(args, "rotate", 1),
+                              peaks=peaks, precision=getattr(args, "precision", "default"), ceilings=ceilings)
+                    for spec in specs]
+    return measurements, ceilings_measured
+
+
+def _measurement_dict(measurement: Any) -> dict[str, Any]:
+    names = ("label", "seconds_median", "seconds_min", "seconds_max", "seconds_compile", "seconds_device",
+             "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second",
+             "bytes_per_second", "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization",
+             "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap")
+    result = {name: getattr(measurement, name) for name in names}
+    result["measured_compute_utilization"] = measurement.measured_utilization.compute_utilization
+    result["measured_memory_utilization"] = measurement.measured_utilization.memory_utilization
+    return result
+
+
+def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
+    """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
+    from jaxcost.reports.performance import ceilings_text, measurements_table, write_roofline
+
+    print(measurements[0].peaks)
+    if ceilings:
+        print(ceilings_text(*ceilings))
+    print()
+    print(measurements_table(measurements))
+    print("\nTimed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
+          "(2 per multiply-add), never from MACs.")
+    for measurement in measurements:
+        if measurement.cache_warning:
+            print(f"note: {measurement.label}: {measurement.cache_warning}")
+    if plot:
+        roofs = (ceilings[0].flops_per_second, ceilings[1].bytes_per_second) if ceilings else None
+        try:
+            print("roofline: " + ", ".join(map(str, write_roofline(measurements, plot, roofs))))
+        except ImportError as error:
+            print(f"roofline plot skipped: {error}")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    specs = reference_suite() if args.kind == "suite" else [spec_from_arguments(args)]
+    mode = "train" if getattr(args, "train", False) else "forward"
+    measurements, ceilings = _measure(specs, args, mode)
+    if args.json:
+        print(json.dumps([_measurement_dict(m) for m in measurements], indent=2))
+    else:
+        _print_measurements(measurements, ceilings, args.plot)
+    return 0
+
+
+class Interrupted(Exception):
+    """Ctrl-C, with what the user should know about the work done so far."""
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    from jaxcost.sweep import load_grid, plot_axis, progress_bar, run_sweep
+
+    grid = load_grid(args.grid)
+    out = Path(args.out) if args.out else Path(args.grid).with_suffix(".jsonl")
+    if out.suffix not in (".jsonl", ".csv"):
+        raise ValueError(f"--out: results go to a .jsonl or .csv file, got {str(out)!r}")
+    if args.plot and args.plot not in grid["axes"]:
+        raise ValueError(f"--plot: {args.plot!r} is not an axis of the grid; its axes are {', '.join(grid['axes'])}")
+    start = time.perf_counter()
+    try:
+        counts = run_sweep(grid, out, progress=None if args.quiet else progress_bar)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; every finished configuration is in {out}: run the same command to resume") \
+            from None
+    print(f"{out}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already there "
+          f"({time.perf_counter() - start:.1f} s)")
+    if args.plot:
+        written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"))
+        print("plot: " + ", ".join(map(str, written)))
+    return EXIT_SOME_FAILED if counts["failed"] else 0
+
+
+def run_devices(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxcost.measure.timing import measure_ceilings
+    from jaxcost.reports.performance import ceilings_text
+
+    for device in jax.devices():
+        print(f"{device.platform}:{device.id} {device.device_kind}")
+    print(_peaks(args))
+    if args.measure:
+        print(ceilings_text(*measure_ceilings()))
+    return 0
+
+
+def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
+    """The layer spec the ``layer`` arguments describe (raises ValueError naming a bad argument)."""
+    common = dict(use_bias=not args.no_bias, dtype=args.dtype)
+    if args.kind == "dense":
+        return Dense(args.input, args.features, **common)
+    conv = dict(kernel_size=args.kernel, strides=args.strides, padding=args.padding,
+                input_dilation=args.input_dilation, kernel_dilation=args.kernel_dilation, **common)
+    if args.kind == "depthwise":
+        return depthwise_conv(args.input, depth_multiplier=args.multiplier, **conv)
+    return Conv(args.input, args.features, feature_group_count=args.groups, **conv)
+
+
+def device_line() -> str:
+    import jax
+
+    device = jax.devices()[0]
+    return f"device: {device.platform} ({device.device_kind}), jax {jax.__version__}"
+
+
+def run_layer(args: argparse.Namespace) -> int:
+    from jaxcost.comparison import compare
+    from jaxcost.reports.layer import comparison_dict, comparison_text, conventions_table
+    from jaxcost.reports.program import ops_table
+
+    spec = spec_from_arguments(args)
+    comparison = compare(spec, mode="train" if args.train else "forward")
+    if args.json:
+        print(json.dumps(comparison_dict(comparison), indent=2))
+        return 0
+    print(comparison_text(comparison, device_line()))
+    if args.ops > 0:
+        print()
+        print("Compiled program, costliest instructions:")
+        print(ops_table(comparison.compiler.recount.ops, top=args.ops))
+    print()
+    print("What other tools print for this layer's forward pass:")
+    print(conventions_table(spec))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from jaxcost.comparison import compare
+    from jaxcost.reports.layer import comparison_dict, explanation, suite_table
+
+    start = time.perf_counter()
+    comparisons = [compare(spec) for spec in reference_suite()]
+    measurements, ceilings = ([], None) if args.no_timing else _measure([c.spec for c in comparisons], args)
+    if args.json:
+        rows = [comparison_dict(c) for c in comparisons]
+        for row, measurement in zip(rows, measurements):
+            row["measured"] = _measurement_dict(measurement)
+        print(json.dumps(rows, indent=2))
+        return 0
+    print("jaxcost report: the classic layer types, analytic against the XLA compiler, and measured")
+    print(device_line())
+    print()
+    print(suite_table(comparisons))
+    print()
+    if measurements:
+        _print_measurements(measurements, ceilings, args.plot)
+        print()
+    print("Explanations (analytic + items = compiler; the remainder is what no op explains):")
+    for index, comparison in enumerate(comparisons, 1):
+        spec = comparison.spec
+        print(f"{index}. {comparison.label} (input {'x'.join(map(str, spec.input_shape))})")
+        print(explanation(comparison, indent="   "))
+    print()
+    print(f"{len(comparisons)} layers in {time.perf_counter() - start:.1f} s. MACs count taps on real input only; "
+          "FLOPs = 2*MACs + bias adds; bytes = inputs + weights + output, each once.")
+    return 0
+
+
+def _load_attribute(name: str) -> Any:
+    """``package.module:Attribute`` (the working directory is searched, as ``python -m`` does) or
+    ``path/to/file.py:Attribute``."""
+    location, _, attribute = name.rpartition(":")
+    if location.endswith(".py") or Path(location).is_file():
+        path = Path(location)
+        if not path.is_file():
+            raise ValueError(f"name: no such file {location!r}")
+        loader = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[path.stem] = module
+        try:
+            loader.loader.exec_module(module)
+        except Exception as error:
+            raise ModelError(name, "loading", error) from error
+    else:
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(location)
+        except ModuleNotFoundError as error:
+            if error.name and location.startswith(error.name):
+                raise ValueError(f"name: cannot import {location!r} (no module named {error.name!r}); give "
+                                 "package.module:Factory from the working directory or path/to/file.py:Factory") \
+                    from None
+            raise ModelError(name, "loading", error) from error
+        except Exception as error:
+            raise ModelError(name, "loading", error) from error
+    if not hasattr(module, attribute):
+        raise ValueError(f"name: {location!r} has no attribute {attribute!r}")
+    return getattr(module, attribute)
+
+
+def model_from_arguments(args: argparse.Namespace) -> Any:
+    """The zoo model, or the module a ``module:Factory`` or ``file.py:Factory`` builds."""
+    from jaxcost.models import build
+
+    if ":" not in args.name:
+        return build(args.name, alpha=args.alpha, dtype=args.dtype)
+    import flax.linen as nn
+
+    factory = _load_attribute(args.name)
+    if isinstance(factory, nn.Module):
+        model = factory
+    elif not callable(factory):
+        raise ValueError(f"name: {args.name!r} is neither a flax.linen Module nor a factory that builds one")
+    else:
+        try:
+            model = factory()
+        except TypeError as error:
+            raise ValueError(f"name: {args.name!r} must be a Module or take no arguments: {error}") from None
+        except Exception as error:
+            raise ModelError(args.name, "the factory", error) from error
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"name: {args.name!r} did not give a flax.linen Module (got {type(model).__name__})")
+    return model
+
+
+def run_model(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxcost.models.analysis import analyze
+    from jaxcost.modules import jax_dtype
+    from jaxcost.reports.model import render, summary, to_csv, to_json
+    from jaxcost.specs import dtype_name
+
+    for name in ("batch", "resolution", "channels"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name}: must be a positive integer, got {getattr(args, name)}")
+    dtype = jax_dtype(dtype_name(args.dtype))
+    model = model_from_arguments(args)
+    x = jax.ShapeDtypeStruct((args.batch, args.resolution, args.resolution, args.channels), dtype)
+    kwargs = {"train": True} if args.train and ":" not in args.name else {}
+    try:
+        report = analyze(model, x, mode="train" if args.train else "forward", name=args.name, **kwargs)
+    except Exception as error:
+        if ":" not in args.name:
+            raise
+        raise ModelError(args.name, "tracing the model", error) from error
+    if args.json:
+        print(to_json(report))
+    elif args.csv:
+        print(to_csv(report), end="")
+    else:
+        print(device_line())
+        print(render(report, depth=args.depth, collapse=not args.no_collapse))
+        print()
+        print(summary(report))
+    return 0

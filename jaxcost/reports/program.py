@@ -1,0 +1,47 @@
+"""Render a compiled program: XLA's figures beside the recount, and its costliest instructions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jaxcost.reports.text import format_bytes, format_count, format_si, table
+
+if TYPE_CHECKING:
+    from jaxcost.compiler import CompilerCost
+    from jaxcost.hlo.rules import OpRecord
+
+
+def figure(value: float | None) -> str:
+    """An exact figure with thousands separators ('?' when unknown; XLA's -1 stays visible)."""
+    if value is None:
+        return "?"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def ops_table(ops: Sequence[OpRecord], top: int = 10) -> str:
+    """The costliest instructions, by flops and by bytes, with their shape and source (``op_name``)."""
+    records = [r for r in ops if r.cost.flops or r.cost.bytes_accessed]
+    by_flops = sorted(records, key=lambda r: -r.cost.flops)[:top]
+    by_bytes = sorted(records, key=lambda r: -r.cost.bytes_accessed)[:top]
+    chosen = list({r.name: r for r in by_flops + by_bytes}.values())
+    rows = [[r.name, r.opcode, str(r.instruction.shape), f"{r.cost.flops:,}", format_count(r.cost.flops),
+             f"{r.cost.bytes_accessed:,}", format_bytes(r.cost.bytes_accessed), r.instruction.op_name or "-"]
+            for r in chosen]
+    return table(["instruction", "opcode", "shape", "FLOPs", "", "bytes", "", "source (op_name)"], rows,
+                 align="lllrrrrl")
+
+
+def compiler_table(compiler: CompilerCost) -> str:
+    """XLA's three totals beside the recount's, and what stays unknown."""
+    rows = [
+        ["FLOPs", figure(compiler.xla_flops), f"{compiler.flops:,}", format_count(compiler.flops)],
+        ["transcendentals", figure(compiler.xla_transcendentals), f"{compiler.transcendentals:,}",
+         format_si(compiler.transcendentals, "ops")],
+        ["bytes accessed", figure(compiler.xla_bytes_accessed), f"{compiler.bytes_accessed:,}",
+         format_bytes(compiler.bytes_accessed)],
+    ]
+    lines = [table(["", "XLA reports", "jaxcost recount", "units"], rows)]
+    lines += [f"XLA does not know: {name}" for name in compiler.xla_unknown]
+    lines += [f"unknown to the recount: {name}" for name in compiler.unknown]
+    return "\n".join(lines)
