@@ -136,6 +136,11 @@ class _Layer:
         return self.input_shape[-1]
 
     @property
+    def _dtype_suffix(self) -> str:
+        """`` bfloat16`` for a label, so that a layer in another dtype never reads like the float32 one."""
+        return "" if self.dtype == "float32" else f" {self.dtype}"
+
+    @property
     def itemsize(self) -> int:
         """Bytes per element of the spec's dtype."""
         return DTYPE_ITEMSIZE[self.dtype]
@@ -259,14 +264,14 @@ class Conv(_Layer):
         return "pointwise" if math.prod(self.kernel_size) == 1 else "standard"
 
     def describe(self) -> str:
-        """A one-line human description, e.g. ``conv3x3 64->128 s1 SAME``."""
+        """A one-line human description, e.g. ``conv3x3 64->128 s1 SAME`` (the dtype added when not float32)."""
         kernel = "x".join(map(str, self.kernel_size))
         stride = str(self.strides[0]) if len(set(self.strides)) == 1 else "x".join(map(str, self.strides))
         padding = self.padding if isinstance(self.padding, str) else "pad" + str(list(self.pads))
         extra = f" g{self.feature_group_count}" if self.kind == "group" else ""
         if self.kind == "depthwise":
             extra = f" dw(m={self.features // self.in_features})"
-        return f"conv{kernel} {self.in_features}->{self.features}{extra} s{stride} {padding}"
+        return f"conv{kernel} {self.in_features}->{self.features}{extra} s{stride} {padding}{self._dtype_suffix}"
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,7 @@ class Dense(_Layer):
         return "dense"
 
     def describe(self) -> str:
-        return f"dense {self.in_features}->{self.features}"
+        return f"dense {self.in_features}->{self.features}{self._dtype_suffix}"
 
 
 Spec = Conv | Dense

@@ -23,7 +23,7 @@ def spec_from(fields: dict):
 
 
 def test_fixtures_are_present():
-    assert any(path.stem == "layer_suite_cpu" for path in FIXTURE_FILES)
+    assert {path.stem for path in FIXTURE_FILES} >= {"layer_suite_cpu", "layer_suite_gpu"}  # gpu: an NVIDIA H200
 
 
 @pytest.mark.parametrize(("source", "entry"), ENTRIES, ids=[f"{s}:{e['name']}:{e['mode']}" for s, e in ENTRIES])

@@ -13,11 +13,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from jaxcost.hlo.rules import OpRecord
-from jaxcost.hlo.text import Computation, Instruction, Shape
+from jaxcost.hlo.text import AboutInstruction, Computation, Instruction
 
 
 @dataclass(frozen=True)
-class BufferTraffic:
+class BufferTraffic(AboutInstruction):
     """Bytes moved to and from one buffer of the entry computation, against the ideal.
 
     ``users`` are the top-level instructions that read or wrote it, in program order;
@@ -31,18 +31,6 @@ class BufferTraffic:
     users: tuple[str, ...]
     writer_roles: frozenset[str]
     reader_roles: frozenset[str]
-
-    @property
-    def name(self) -> str:
-        return self.instruction.name
-
-    @property
-    def opcode(self) -> str:
-        return self.instruction.opcode
-
-    @property
-    def shape(self) -> Shape:
-        return self.instruction.shape
 
     @property
     def bytes_excess(self) -> int:

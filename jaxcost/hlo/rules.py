@@ -17,7 +17,7 @@ from jaxcost.hlo.convolution import convolution_flops, reduce_window_count, wind
 from jaxcost.hlo.library_calls import backend_config, custom_call_target, library_cost
 from jaxcost.hlo.registry import registrar
 from jaxcost.hlo.roles import flop_role
-from jaxcost.hlo.text import Computation, Instruction, Module, Shape
+from jaxcost.hlo.text import AboutInstruction, Computation, Instruction, Module, Shape
 
 #: Opcodes HloCostAnalysis counts as transcendentals, one per output element.
 TRANSCENDENTAL = frozenset({
@@ -72,19 +72,11 @@ class OpCost:
 
 
 @dataclass
-class OpRecord:
+class OpRecord(AboutInstruction):
     """One top-level instruction and its cost."""
 
     instruction: Instruction
     cost: OpCost
-
-    @property
-    def name(self) -> str:
-        return self.instruction.name
-
-    @property
-    def opcode(self) -> str:
-        return self.instruction.opcode
 
 
 Rule = Callable[["Analyzer", Instruction, Computation, OpCost], None]

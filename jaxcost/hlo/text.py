@@ -92,6 +92,24 @@ class Instruction:
         return [part.strip().lstrip("%") for part in value.split(",") if part.strip()]
 
 
+class AboutInstruction:
+    """For records about one instruction: its ``name``, ``opcode`` and ``shape``."""
+
+    instruction: Instruction
+
+    @property
+    def name(self) -> str:
+        return self.instruction.name
+
+    @property
+    def opcode(self) -> str:
+        return self.instruction.opcode
+
+    @property
+    def shape(self) -> Shape:
+        return self.instruction.shape
+
+
 @dataclass
 class Computation:
     name: str

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jaxcost.reports.text import format_bytes, format_count, table
+from jaxcost.reports.text import format_bytes, format_count, format_si, table
 
 if TYPE_CHECKING:
     from jaxcost.models.analysis import ModelReport, Row
@@ -57,9 +57,14 @@ def _collapse(groups: list[_Group]) -> list[_Group]:
     return collapsed
 
 
+def _count(value: int) -> str:
+    """A count in SI units (``3.50 M``); the exact integers are in the summary, JSON and CSV."""
+    return format_si(value, "")
+
+
 def render(report: ModelReport, depth: int | None = None, collapse: bool = True) -> str:
-    """The per-layer table: Conv/Dense rows (grouped to `depth` path components, identical neighbours
-    collapsed as ``×n``), then the other rows by kind, then totals."""
+    """The per-layer table in SI units: Conv/Dense rows (grouped to `depth` path components, identical
+    neighbours collapsed as ``×n``), then the other rows by kind, then totals."""
     groups = _groups(report, depth)
     if collapse:
         groups = _collapse(groups)
@@ -73,15 +78,14 @@ def render(report: ModelReport, depth: int | None = None, collapse: bool = True)
             first.kind if single else f"{len(group.rows)} layers",
             "x".join(map(str, first.input_shape)) if single else "",
             "x".join(map(str, first.output_shape)) if single else "",
-            f"{group.total('params'):,}", f"{group.total('macs'):,}", f"{group.total('textbook_macs'):,}",
-            f"{group.total('flops'):,}", f"{group.total('compiler_flops'):,}",
+            *(_count(group.total(name)) for name in ("params", "macs", "textbook_macs", "flops", "compiler_flops")),
             format_bytes(group.total("compiler_bytes")), f"{group.total('compiler_flops') / total:.1%}"])
     for row in report.rows:
         if not row.is_layer and (row.compiler_flops or row.compiler_bytes):
-            rows.append([f"({row.kind})", "other", "", "", "", "", "", "", f"{row.compiler_flops:,}",
+            rows.append([f"({row.kind})", "other", "", "", "", "", "", "", _count(row.compiler_flops),
                          format_bytes(row.compiler_bytes), f"{row.share:.1%}"])
-    rows.append(["total", "", "", "", f"{report.params:,}", f"{report.macs:,}", f"{report.textbook_macs:,}",
-                 f"{report.flops:,}", f"{report.compiler_flops:,}", format_bytes(report.compiler_bytes), "100.0%"])
+    rows.append(["total", "", "", "", *(_count(getattr(report, name)) for name in (
+        "params", "macs", "textbook_macs", "flops", "compiler_flops")), format_bytes(report.compiler_bytes), "100.0%"])
     headers = ["layer", "type", "input", "output", "params", "MACs", "textbook MACs", "FLOPs", "compiler FLOPs",
                "compiler bytes", "share"]
     return table(headers, rows, align="llll" + "r" * 7)
