@@ -34,11 +34,10 @@ def _first_line(error: BaseException) -> str:
 
 
 def _peaks(args: argparse.Namespace) -> Any:
-    import jax
-
+    from jaxcost.compiler import default_device
     from jaxcost.measure.hardware import device_peaks, load_overrides, with_overrides
 
-    device = jax.devices()[0]
+    device = default_device()
     peaks = device_peaks(device.device_kind, device.platform)
     return with_overrides(peaks, load_overrides(args.peaks)) if getattr(args, "peaks", None) else peaks
 
@@ -131,10 +130,11 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 def run_devices(args: argparse.Namespace) -> int:
     import jax
 
+    from jaxcost.compiler import default_device
     from jaxcost.measure.timing import measure_ceilings
     from jaxcost.reports.performance import ceilings_text
 
-    for device in jax.devices():
+    for device in jax.devices(default_device().platform):
         print(f"{device.platform}:{device.id} {device.device_kind}")
     print(_peaks(args))
     if args.measure:
@@ -157,7 +157,9 @@ def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
 def device_line() -> str:
     import jax
 
-    device = jax.devices()[0]
+    from jaxcost.compiler import default_device
+
+    device = default_device()
     return f"device: {device.platform} ({device.device_kind}), jax {jax.__version__}"
 
 

@@ -240,6 +240,9 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
         return Delta("convert", f"converted copy {buffer.name} {size} written and read back", names, bytes=delta)
     if buffer.is_argument_or_result:
         return Delta("unfused", f"output {buffer.name} {size} also read by {', '.join(readers)}", names, bytes=delta)
+    if not buffer.reader_roles:
+        return Delta("layout", f"intermediate {size} written by {buffer.name} and re-laid out by {', '.join(readers)} "
+                     "(its readers do no arithmetic)", names, bytes=delta)
     why = "bias add not fused into it" if BIAS_ADD in buffer.reader_roles else "not fused"
     return Delta("unfused", f"intermediate {size} written by {buffer.name} and read back by {', '.join(readers)} "
                  f"({why})", names, bytes=delta)

@@ -145,6 +145,14 @@ def check_arguments(args: tuple, argument: str = "args") -> None:
                              f"({describe(value)}); pass jnp.asarray(...) or jax.ShapeDtypeStruct(shape, dtype)")
 
 
+def default_device() -> Any:
+    """The device ``jax.jit`` places work on: the one ``jax.default_device(...)`` names, else the first device."""
+    configured = jax.config.jax_default_device
+    if configured is None:
+        return jax.devices()[0]
+    return jax.devices(configured)[0] if isinstance(configured, str) else configured
+
+
 def counting_options() -> dict[str, Any] | None:
     """Compiler options for a compile whose executable is only read, never run.
 
@@ -152,7 +160,7 @@ def counting_options() -> dict[str, Any] | None:
     as it is at the default level, and halves the compile time; the tests check that the HLO is
     identical. Elsewhere the defaults are kept.
     """
-    return {"xla_backend_optimization_level": 0} if jax.devices()[0].platform == "cpu" else None
+    return {"xla_backend_optimization_level": 0} if default_device().platform == "cpu" else None
 
 
 def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
@@ -171,7 +179,7 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         recount=recount(hlo_text),
         memory=memory,
         hlo_text=hlo_text,
-        platform=jax.devices()[0].platform,
+        platform=default_device().platform,
         seconds_compile=seconds_compile,
         lowered=lowered,
     )

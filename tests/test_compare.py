@@ -1,5 +1,6 @@
 """Itemized explanations: each item names its HLO ops and its exact count."""
 
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,9 @@ import pytest
 import jaxcost as jc
 from jaxcost.comparison import compare_spec
 from jaxcost.compiler import CompilerCost
+from tests.conftest import CPU_ONLY_ENVIRONMENT
+
+pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
 
 
 def kinds(comparison):
@@ -99,7 +103,8 @@ def test_float64_with_x64():
     code = ("import jax; jax.config.update('jax_enable_x64', True); import jaxcost as jc; "
             "c = jc.compare(jc.Conv((1, 6, 6, 2), 4, 3, dtype='float64', use_bias=False)); "
             "print(c.verdict, c.analytic_bytes, c.compiler.xla_bytes_accessed)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, **CPU_ONLY_ENVIRONMENT})
     bytes_expected = (6 * 6 * 2 + 3 * 3 * 2 * 4 + 6 * 6 * 4) * 8
     assert result.stdout.split() == ["exact", str(bytes_expected), f"{bytes_expected}.0"]
 

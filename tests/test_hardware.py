@@ -125,6 +125,7 @@ def test_utilization_arithmetic_on_known_numbers():
     assert Utilization(1, 1, 1.0, None, None).compute_utilization is None
 
 
+@pytest.mark.cpu
 def test_benchmark_on_the_cpu_reports_every_field():
     spec = jc.standard_conv((2, 16, 16, 8), 16, 3)
     measurement = benchmark(spec, repeats=3, seconds_per_repeat=0.01, ceilings=(1e15, 1e15))

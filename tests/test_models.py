@@ -14,12 +14,15 @@ from jaxcost.models import ZOO, build
 from jaxcost.models.analysis import analyze
 from jaxcost.reports.model import render, summary, to_csv, to_json
 
+pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
+
 IMAGE_224 = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
 
 
 @pytest.fixture(scope="module")
 def reports_224():
-    return {name: analyze(build(name), IMAGE_224, name=name) for name in ZOO}
+    with jax.default_device(jax.devices("cpu")[0]):  # module fixtures run before the cpu marker's fixture
+        return {name: analyze(build(name), IMAGE_224, name=name) for name in ZOO}
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "resnet50"])

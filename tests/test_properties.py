@@ -6,10 +6,13 @@ import math
 
 import jax
 import jax.numpy as jnp
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import jaxcost as jc
+
+pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
 
 SETTINGS = settings(max_examples=220, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -54,6 +54,7 @@ def test_killed_sweep_resumes_to_exactly_200_records(tmp_path):
     assert f"{first} already there" in result.stdout
 
 
+@pytest.mark.cpu
 def test_failures_are_recorded_and_the_exit_status_says_so(tmp_path, capsys):
     grid = tmp_path / "grid.toml"
     grid.write_text('layer = "conv"\n[base]\ninput_shape = [1, 6, 6, 6]\n[axes]\n'

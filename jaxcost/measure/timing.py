@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxcost.compiler import check_arguments, check_function
+from jaxcost.compiler import check_arguments, check_function, default_device
 from jaxcost.hlo.program import recount
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, mac_trap
@@ -222,7 +222,7 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
     deadline = time.perf_counter() + seconds_budget
     while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
         times.append(_run(executable, argument_sets, calls) / calls)
-    device = jax.devices()[0]
+    device = default_device()
     peaks = peaks or device_peaks(device.device_kind, device.platform)
     dtype = dtype or (spec.dtype if spec is not None else _dominant_dtype(abstract))
     key, reason = precision_for(peaks, dtype, precision)
@@ -250,7 +250,7 @@ def _dominant_dtype(abstract: tuple) -> str:
 def measure_ceilings(dtype: str = "float32", matmul_size: int | None = None, triad_elements: int | None = None,
                      seconds_budget: float = 5.0) -> tuple[Measurement, Measurement]:
     """This device's empirical roofs: a large square matmul (FLOP/s) and a STREAM-style triad a*x + y (bytes/s)."""
-    platform = jax.devices()[0].platform
+    platform = default_device().platform
     size = matmul_size or (2048 if platform == "cpu" else 8192)
     elements = triad_elements or (2**25 if platform == "cpu" else 2**28)
     matrix = jax.ShapeDtypeStruct((size, size), jnp.dtype(dtype))
