@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 import jax
 
 from jaxcost.hlo.program import Recount, recount
+from jaxcost.hlo.text import POINTER_BYTES
 from jaxcost.reports.program import compiler_table
 from jaxcost.specs import Conv, Dense, describe
 
@@ -163,6 +165,36 @@ def counting_options() -> dict[str, Any] | None:
     return {"xla_backend_optimization_level": 0} if default_device().platform == "cpu" else None
 
 
+def tuple_pointer_bytes() -> int:
+    """Bytes per element that XLA's cost analysis on the default device's backend gives a tuple's pointer table.
+
+    Read off the compiler itself, once per backend: a probe program returning a pair is costed by XLA and
+    recounted with tables of 0 and 1 byte an element; the difference says what XLA used (8 on most
+    backends, 4 on the CPU of jaxlib 0.11).
+    """
+    return _probe_pointer_bytes(default_device().platform)
+
+
+#: The probe: a program returning a pair, whose only tuple is its result.
+POINTER_PROBE = (lambda x: (x + 1.0, x * 2.0), jax.ShapeDtypeStruct((), "float32"))
+
+
+@functools.cache
+def _probe_pointer_bytes(platform: str) -> int:
+    function, argument = POINTER_PROBE
+    executable = jax.jit(function).lower(argument).compile(compiler_options=counting_options())
+    return pointer_bytes_of(executable.as_text(), normalize_cost_analysis(executable.cost_analysis()).get(XLA_BYTES))
+
+
+def pointer_bytes_of(hlo_text: str, xla_bytes: float | None) -> int:
+    """The pointer size that makes the recount of ``hlo_text`` by XLA's rules equal XLA's byte figure
+    (``POINTER_BYTES`` when the program has no tuple or no figure, or no whole size fits)."""
+    without, with_one = (recount(hlo_text, size).xla_rule_total("bytes_accessed") for size in (0, 1))
+    if xla_bytes is None or with_one == without or (xla_bytes - without) % (with_one - without):
+        return POINTER_BYTES
+    return int(xla_bytes - without) // (with_one - without)
+
+
 def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs."""
     start = time.perf_counter()
@@ -176,7 +208,7 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     hlo_text = executable.as_text()
     return CompilerCost(
         xla=normalize_cost_analysis(executable.cost_analysis()),
-        recount=recount(hlo_text),
+        recount=recount(hlo_text, tuple_pointer_bytes()),
         memory=memory,
         hlo_text=hlo_text,
         platform=default_device().platform,

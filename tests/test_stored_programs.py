@@ -1,6 +1,7 @@
 """Programs stored by bench/layer_suite.py on any backend (tests/fixtures/layer_suite_<platform>.json):
 the recount reproduces XLA's reported figures, and every difference from the analytic count is itemized."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 import jaxcost as jc
 from jaxcost.comparison import compare_spec
-from jaxcost.compiler import CompilerCost
+from jaxcost.compiler import CompilerCost, pointer_bytes_of
 
 FIXTURE_FILES = sorted((Path(__file__).parent / "fixtures").glob("layer_suite_*.json"))
 ENTRIES = [(path.stem, entry) for path in FIXTURE_FILES for entry in json.loads(path.read_text())["entries"]]
@@ -37,3 +38,41 @@ def test_stored_program_is_explained_exactly(source, entry):
     comparison = compare_spec(spec, compiler, mode=entry["mode"])
     assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
     assert all(delta.ops or delta.kind == "rounding" for delta in comparison.deltas)
+
+
+#: Programs of other compilers (``bench/capture_programs.py``): another JAX version, another backend.
+PROGRAM_FILES = sorted((Path(__file__).parent / "fixtures").glob("programs_*.json.gz"))
+PROGRAMS = {path.name.split(".json")[0]: json.loads(gzip.decompress(path.read_bytes())) for path in PROGRAM_FILES}
+
+
+def _pointer_bytes(name: str) -> int:
+    probe = PROGRAMS[name]["probe"]
+    return pointer_bytes_of(probe["hlo_optimized"], probe["xla"].get("bytes accessed"))
+
+
+def _compiler(name: str, entry: dict, pointer_bytes: int) -> CompilerCost:
+    return CompilerCost(xla=entry["xla"], recount=jc.recount(entry["hlo_optimized"], pointer_bytes), memory={},
+                        hlo_text=entry["hlo_optimized"], platform=PROGRAMS[name]["meta"]["platform"],
+                        seconds_compile=0.0)
+
+
+def test_the_cpu_of_jax_0_11_sizes_a_tuple_pointer_at_4_bytes():
+    assert {"programs_cpu_jax0112", "programs_gpu_jax0112"} <= set(PROGRAMS)
+    assert _pointer_bytes("programs_cpu_jax0112") == 4
+    assert _pointer_bytes("programs_gpu_jax0112") == 8
+    entry = PROGRAMS["programs_cpu_jax0112"]["entries"][0]  # its result is a tuple of three gradients
+    assert not _compiler("programs_cpu_jax0112", entry, 8).xla_reproduced("bytes_accessed")
+
+
+PROGRAM_CASES = [(name, entry) for name in PROGRAMS for entry in PROGRAMS[name]["entries"] + PROGRAMS[name]["models"]]
+
+
+@pytest.mark.parametrize(("name", "entry"), PROGRAM_CASES, ids=[f"{n}:{e['name']}" for n, e in PROGRAM_CASES])
+def test_other_compilers_programs_are_reproduced_and_explained(name, entry):
+    compiler = _compiler(name, entry, _pointer_bytes(name))
+    for key in ("flops", "bytes_accessed", "transcendentals"):
+        assert compiler.xla_reproduced(key), key
+    assert compiler.unknown == []
+    if "spec" in entry:
+        comparison = compare_spec(spec_from(entry["spec"]), compiler, mode=entry["mode"])
+        assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0

@@ -13,7 +13,7 @@ from functools import cached_property
 from jaxcost.hlo.buffers import BufferTraffic, InnerTraffic, entry_buffers, traffic_inside
 from jaxcost.hlo.roles import bias_parameters
 from jaxcost.hlo.rules import Analyzer, OpRecord
-from jaxcost.hlo.text import Module, parse_module
+from jaxcost.hlo.text import POINTER_BYTES, Module, parse_module
 from jaxcost.hlo.xla_sums import XlaSums
 from jaxcost.reports.program import ops_table
 
@@ -104,10 +104,10 @@ class Recount:
 
 
 
-def recount(module: Module | str) -> Recount:
+def recount(module: Module | str, pointer_bytes: int = POINTER_BYTES) -> Recount:
     """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules."""
     if isinstance(module, str):
-        module = parse_module(module)
+        module = parse_module(module, pointer_bytes)
     entry = module.entry
     biases = bias_parameters(module)
     true = Analyzer(module, xla_rules=False, biases=biases)

@@ -17,7 +17,9 @@ PRIMITIVE_BYTES: dict[str, int] = {
     "f8e5m2": 1, "f8e4m3fn": 1, "f8e4m3b11fnuz": 1, "f8e5m2fnuz": 1, "f8e4m3fnuz": 1, "f8e4m3": 1,
     "f8e3m4": 1, "f8e8m0fnu": 1, "f4e2m1fn": 1, "token": 0, "opaque": 0,
 }
-POINTER_BYTES = 8  # XLA sizes a tuple as one pointer per element
+#: XLA sizes a tuple as a table of one pointer per element; most backends count 8 bytes a pointer (the CPU
+#: backend of jaxlib 0.11 counts 4: ``compiler.tuple_pointer_bytes`` reads it off the compiler in use).
+POINTER_BYTES = 8
 _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple element: /*index=5*/
 
 
@@ -29,6 +31,7 @@ class Shape:
     dims: tuple[int, ...] = ()
     minor_to_major: tuple[int, ...] | None = None
     elements_of: tuple[Shape, ...] | None = None
+    pointer_bytes: int = POINTER_BYTES
 
     @property
     def is_tuple(self) -> bool:
@@ -43,7 +46,7 @@ class Shape:
     def bytes(self) -> int:
         """XLA's ByteSizeOf: element bytes for arrays, a pointer table for tuples."""
         if self.elements_of is not None:
-            return POINTER_BYTES * len(self.elements_of)
+            return self.pointer_bytes * len(self.elements_of)
         return self.elements * PRIMITIVE_BYTES.get(self.dtype, 0)
 
     def leaves(self) -> list[Shape]:
@@ -196,11 +199,13 @@ def split_top_level(text: str, separator: str = ",") -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
-def parse_shape(text: str) -> Shape:
-    """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``."""
+def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES) -> Shape:
+    """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``; a tuple's pointer table
+    counts ``pointer_bytes`` an element."""
     text = text.strip()
     if text.startswith("("):
-        return Shape(elements_of=tuple(parse_shape(part) for part in split_top_level(text[1:-1])))
+        return Shape(elements_of=tuple(parse_shape(part, pointer_bytes) for part in split_top_level(text[1:-1])),
+                     pointer_bytes=pointer_bytes)
     bracket = text.index("[")
     close = text.index("]", bracket)
     dims_text = text[bracket + 1:close].replace("<=", "")
@@ -213,7 +218,7 @@ def parse_shape(text: str) -> Shape:
     return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout)
 
 
-def _read_shape(text: str) -> tuple[Shape, str]:
+def _read_shape(text: str, pointer_bytes: int) -> tuple[Shape, str]:
     """Parse the shape at the start of ``text``; return it and the rest."""
     if text.startswith("("):
         end = _matching(text, 0)
@@ -221,17 +226,17 @@ def _read_shape(text: str) -> tuple[Shape, str]:
         end = text.index("]") + 1
         if end < len(text) and text[end] == "{":
             end = _matching(text, end)
-    return parse_shape(text[:end]), text[end:].lstrip()
+    return parse_shape(text[:end], pointer_bytes), text[end:].lstrip()
 
 
-def parse_instruction(line: str) -> Instruction:
+def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES) -> Instruction:
     """Parse one instruction line, e.g. ``%add.0 = f32[8]{0} add(%a, %b), metadata={...}``."""
     line = _COMMENT.sub("", line).strip()
     is_root = line.startswith("ROOT ")
     if is_root:
         line = line[5:]
     name, _, rest = line.partition(" = ")
-    shape, rest = _read_shape(rest)
+    shape, rest = _read_shape(rest, pointer_bytes)
     paren = rest.index("(")
     opcode = rest[:paren].strip()
     close = _matching(rest, paren)
@@ -250,8 +255,9 @@ def parse_instruction(line: str) -> Instruction:
                        attributes=attributes, is_root=is_root)
 
 
-def parse_module(text: str) -> Module:
-    """Parse a whole HLO module's text into computations; instructions know their users."""
+def parse_module(text: str, pointer_bytes: int = POINTER_BYTES) -> Module:
+    """Parse a whole HLO module's text into computations; instructions know their users. A tuple's pointer
+    table counts ``pointer_bytes`` an element, as the compiler that made the program counts it."""
     computations: dict[str, Computation] = {}
     current: Computation | None = None
     for raw in text.splitlines():
@@ -268,7 +274,7 @@ def parse_module(text: str) -> Module:
             computations[current.name] = current
             current = None
         elif raw.strip():
-            current.instructions.append(parse_instruction(raw))
+            current.instructions.append(parse_instruction(raw, pointer_bytes))
     return Module(computations)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxcost.compiler import check_arguments, check_function, default_device
+from jaxcost.compiler import check_arguments, check_function, default_device, tuple_pointer_bytes
 from jaxcost.hlo.program import recount
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, mac_trap
@@ -210,7 +210,7 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
     start = time.perf_counter()
     executable = jax.jit(function).lower(*abstract).compile()
     seconds_compile = time.perf_counter() - start
-    program = recount(executable.as_text())
+    program = recount(executable.as_text(), tuple_pointer_bytes())
     argument_sets = [_concrete(abstract, jax.random.PRNGKey(index)) for index in range(rotate)]
     for arguments in argument_sets:
         jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device

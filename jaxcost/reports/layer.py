@@ -47,8 +47,8 @@ def side_by_side(comparison: Comparison) -> str:
         analytic_intensity = comparison.analytic_flops / comparison.analytic_bytes
         recount_intensity = compiler.flops / max(compiler.bytes_accessed, 1)
         rows.append(["intensity", f"{analytic_intensity:.2f}",
-                     f"{compiler.xla_flops / compiler.xla_bytes_accessed:.2f}" if compiler.xla_bytes_accessed > 0
-                     else "?", f"{recount_intensity:.2f}", "FLOPs/byte"])
+                     f"{compiler.xla_flops / compiler.xla_bytes_accessed:.2f}"
+                     if compiler.xla_bytes_accessed > 0 and compiler.xla_flops >= 0 else "?", f"{recount_intensity:.2f}", "FLOPs/byte"])
     return table(["", "analytic", "XLA reports", "jaxcost recount", "units"], rows)
 
 
