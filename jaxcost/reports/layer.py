@@ -46,9 +46,10 @@ def side_by_side(comparison: Comparison) -> str:
     if comparison.analytic_bytes:
         analytic_intensity = comparison.analytic_flops / comparison.analytic_bytes
         recount_intensity = compiler.flops / max(compiler.bytes_accessed, 1)
-        rows.append(["intensity", f"{analytic_intensity:.2f}",
-                     f"{compiler.xla_flops / compiler.xla_bytes_accessed:.2f}"
-                     if compiler.xla_bytes_accessed > 0 and compiler.xla_flops >= 0 else "?", f"{recount_intensity:.2f}", "FLOPs/byte"])
+        xla_known = compiler.xla_bytes_accessed > 0 and compiler.xla_flops >= 0
+        xla_intensity = f"{compiler.xla_flops / compiler.xla_bytes_accessed:.2f}" if xla_known else "?"
+        rows.append(["intensity", f"{analytic_intensity:.2f}", xla_intensity, f"{recount_intensity:.2f}",
+                     "FLOPs/byte"])
     return table(["", "analytic", "XLA reports", "jaxcost recount", "units"], rows)
 
 
