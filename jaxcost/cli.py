@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
     devices.add_argument("--measure", action="store_true", help="also measure the matmul and triad ceilings")
     model = commands.add_parser("model", help="a whole model, layer by layer, from one compile")
-    model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1) or "
-                                    "path.to.module:Factory returning a flax.linen Module")
+    model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1), "
+                                    "path/to/file.py:Factory or package.module:Factory (a flax.linen Module, "
+                                    "its class, or a function returning one)")
     model.add_argument("--batch", type=int, default=1)
     model.add_argument("--resolution", type=int, default=224, help="input height and width")
     model.add_argument("--channels", type=int, default=3, help="input channels")
