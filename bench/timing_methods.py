@@ -16,7 +16,7 @@ import time
 import jax
 
 import jaxcost as jc
-from jaxcost.measure.timing import _concrete, benchmark, device_seconds
+from jaxcost.measure.timing import _concrete, benchmark, device_trace
 from jaxcost.modules import abstract_arguments, forward_function
 
 
@@ -50,10 +50,11 @@ def main() -> None:
     if jax.devices()[0].platform != "cpu":
         executable = jax.jit(forward_function(spec)).lower(*abstract_arguments(spec)).compile()
         arguments = [_concrete(abstract_arguments(spec), jax.random.PRNGKey(0))]
-        device = device_seconds(executable, arguments, loop.calls_per_repeat)
-        if device:
-            print(f"device trace:                         {device * 1e6:9.1f} us/call  "
-                  f"ratio back-to-back / device {loop.seconds_median / device:.3f}")
+        trace = device_trace(executable, arguments, loop.calls_per_repeat)
+        if trace:
+            print(f"device trace, kernel busy:            {trace.busy_seconds_per_call * 1e6:9.1f} us/call  "
+                  f"span {trace.span_seconds_per_call * 1e6:.1f} us/call; "
+                  f"ratio back-to-back / span {loop.seconds_median / trace.span_seconds_per_call:.3f}")
     else:
         print("device trace: none on the CPU (the profiler records no device kernels there)")
 

@@ -30,15 +30,18 @@ _LAZY = {
     "DevicePeaks": "jaxcost.measure.hardware",
     "device_peaks": "jaxcost.measure.hardware",
     "flax_module": "jaxcost.modules",
+    "read_trace": "jaxcost.measure.trace",
+    "DeviceTrace": "jaxcost.measure.trace",
 }
 #: Subpackages reachable as attributes after ``import jaxcost``.
 _SUBPACKAGES = ("hlo", "measure", "models", "reports")
 
 __all__ = [
-    "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "DevicePeaks", "Measurement",
+    "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "DevicePeaks", "DeviceTrace",
+    "Measurement",
     "ModelReport", "Recount", "TrainingCost", "analytic", "analyze", "benchmark", "compare", "compiled",
     "conventions", "dense", "depthwise_conv", "device_peaks", "flax_module", "format_bytes", "format_count",
-    "format_rate", "group_conv", "measure_ceilings", "recount", "reference_suite", "standard_conv",
+    "format_rate", "group_conv", "measure_ceilings", "read_trace", "recount", "reference_suite", "standard_conv",
 ]
 
 

@@ -60,7 +60,8 @@ def _measurement_dict(measurement: Any) -> dict[str, Any]:
     names = ("label", "seconds_median", "seconds_min", "seconds_max", "seconds_compile", "seconds_device",
              "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second",
              "bytes_per_second", "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization",
-             "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap")
+             "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap",
+             "seconds_device_span", "seconds_floor", "overhead_share", "roofline_seconds", "speed_of_light")
     result = {name: getattr(measurement, name) for name in names}
     result["measured_compute_utilization"] = measurement.measured_utilization.compute_utilization
     result["measured_memory_utilization"] = measurement.measured_utilization.memory_utilization
@@ -69,7 +70,7 @@ def _measurement_dict(measurement: Any) -> dict[str, Any]:
 
 def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
     """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
-    from jaxcost.reports.performance import ceilings_text, measurements_table, write_roofline
+    from jaxcost.reports.performance import ceilings_text, measurements_table, notes, write_roofline
 
     print(measurements[0].peaks)
     if ceilings:
@@ -78,9 +79,8 @@ def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
     print(measurements_table(measurements))
     print("\nTimed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
           "(2 per multiply-add), never from MACs.")
-    for measurement in measurements:
-        if measurement.cache_warning:
-            print(f"note: {measurement.label}: {measurement.cache_warning}")
+    for line in notes(measurements):
+        print(f"note: {line}")
     if plot:
         roofs = (ceilings[0].flops_per_second, ceilings[1].bytes_per_second) if ceilings else None
         try:

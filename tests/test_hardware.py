@@ -7,7 +7,7 @@ import pytest
 import jaxcost as jc
 from jaxcost.measure import hardware
 from jaxcost.measure.roofline import Utilization
-from jaxcost.measure.timing import benchmark, device_module_nanoseconds
+from jaxcost.measure.timing import benchmark
 from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline
 
 T = 1e12
@@ -153,26 +153,6 @@ def test_benchmark_a_function_and_bad_arguments():
         benchmark(jnp.matmul, x, x, rotate=-1)
     with pytest.raises(ValueError, match="^mode:"):
         benchmark(jc.dense((2, 3), 4), mode="inference")
-
-
-def test_device_time_is_read_from_device_planes_only():
-    class Event:
-        def __init__(self, duration_ns):
-            self.duration_ns = duration_ns
-
-    class Line:
-        def __init__(self, name, durations):
-            self.name, self.events = name, [Event(d) for d in durations]
-
-    class Plane:
-        def __init__(self, name, lines):
-            self.name, self.lines = name, lines
-
-    class Profile:
-        planes = [Plane("/host:CPU", [Line("XLA Modules", [999])]),
-                  Plane("/device:GPU:0", [Line("XLA Modules", [100, 150]), Line("XLA Ops", [40, 60])])]
-
-    assert device_module_nanoseconds(Profile()) == 250
 
 
 def test_roofline_plot_writes_png_and_svg(tmp_path):

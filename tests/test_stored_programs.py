@@ -76,3 +76,33 @@ def test_other_compilers_programs_are_reproduced_and_explained(name, entry):
     if "spec" in entry:
         comparison = compare_spec(spec_from(entry["spec"]), compiler, mode=entry["mode"])
         assert comparison.flops_remainder == 0 and comparison.bytes_remainder == 0
+
+
+GPU_PROGRAMS = json.loads((Path(__file__).parent / "fixtures" / "gpu_hlo_fixtures.json").read_text())["entries"]
+
+
+@pytest.mark.parametrize("entry", GPU_PROGRAMS, ids=[entry["name"] for entry in GPU_PROGRAMS])
+def test_gpu_programs_are_reproduced_by_xlas_rules(entry):
+    """Compiled on an NVIDIA H200: cuDNN and cuBLAS calls, loops, fusions."""
+    compiler = CompilerCost(xla=entry["compiled_cost_analysis"], recount=jc.recount(entry["hlo_optimized"]),
+                            memory={}, hlo_text=entry["hlo_optimized"], platform="gpu", seconds_compile=0.0)
+    for key in ("flops", "bytes_accessed", "transcendentals"):
+        assert compiler.xla_reproduced(key), key
+    assert compiler.unknown == []
+    assert compiler.flops >= compiler.xla_flops  # XLA's figure misses what its -1s and single loop bodies hide
+
+
+ZOO_GPU = json.loads(gzip.decompress((Path(__file__).parent / "fixtures" / "zoo_gpu.json.gz").read_bytes()))["models"]
+
+
+@pytest.mark.parametrize("model", ZOO_GPU, ids=[f"{m['name']}-{m['mode']}" for m in ZOO_GPU])
+def test_zoo_models_compiled_for_the_gpu_recount_as_they_did_there(model):
+    compiler = CompilerCost(xla=model["xla"], recount=jc.recount(model["hlo_optimized"]), memory={},
+                            hlo_text=model["hlo_optimized"], platform="gpu", seconds_compile=0.0)
+    for key in ("flops", "bytes_accessed", "transcendentals"):
+        assert compiler.xla_reproduced(key), key
+    assert (compiler.flops, compiler.bytes_accessed) == (model["recount_flops"], model["recount_bytes"])
+    assert compiler.unknown == model["unknown"] == []
+    assert sum(row["compiler_flops"] for row in model["rows"]) == compiler.flops
+    assert sum(row["compiler_bytes"] for row in model["rows"]) == compiler.bytes_accessed
+    assert compiler.xla_unknown and compiler.xla_flops < compiler.flops / 10  # each cuDNN/cuBLAS call is -1 there

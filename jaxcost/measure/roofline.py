@@ -57,6 +57,14 @@ class Utilization:
         return self.bytes_per_second / self.peak_bytes_per_second if self.peak_bytes_per_second else None
 
     @property
+    def roofline_seconds(self) -> float | None:
+        """The least time the roofs allow: the larger of flops / peak FLOP/s and bytes / peak bandwidth
+        (a roof that is unknown is left out; None when both are)."""
+        times = [amount / peak for amount, peak in ((self.flops, self.peak_flops_per_second),
+                                                    (self.bytes_accessed, self.peak_bytes_per_second)) if peak]
+        return max(times) if times else None
+
+    @property
     def attainable_flops_per_second(self) -> float | None:
         """The roofline at this intensity: min(peak FLOP/s, intensity x peak bandwidth)."""
         if not self.peak_flops_per_second or not self.peak_bytes_per_second:

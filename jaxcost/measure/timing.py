@@ -8,13 +8,13 @@ enough to dwarf dispatch.
 
 from __future__ import annotations
 
-import glob
+import functools
 import math
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -24,10 +24,14 @@ from jaxcost.compiler import check_arguments, check_function, default_device, tu
 from jaxcost.hlo.program import recount
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, mac_trap
+from jaxcost.measure.trace import DeviceTrace, read_trace
 from jaxcost.reports.performance import measurement_text
 from jaxcost.reports.text import format_bytes, format_rate, format_seconds
 from jaxcost.specs import Conv, Dense, Spec
 
+#: The share of a call's time that makes it overhead-bound: at half, the fixed cost of a call weighs as much
+#: as the work.
+OVERHEAD_SHARE = 0.5
 METHOD = "back-to-back: {calls} calls dispatched, then one block, per repeat; median of {repeats} repeats"
 
 
@@ -40,7 +44,6 @@ class Measurement:
     seconds_min: float
     seconds_max: float
     seconds_compile: float
-    seconds_device: float | None
     calls_per_repeat: int
     repeats: int
     flops: int
@@ -53,6 +56,8 @@ class Measurement:
     rotate: int
     measured_flops_per_second: float | None = None
     measured_bytes_per_second: float | None = None
+    trace: DeviceTrace | None = field(default=None, repr=False)
+    seconds_floor: float | None = None
 
     def __repr__(self) -> str:
         return (f"Measurement({self.label!r}, {format_seconds(self.seconds_median)} median, "
@@ -60,6 +65,26 @@ class Measurement:
 
     def __str__(self) -> str:
         return measurement_text(self)
+
+    @property
+    def seconds_device(self) -> float | None:
+        """Kernel time per call on the device (summed kernel durations), from the profiler trace."""
+        return self.trace.busy_seconds_per_call if self.trace else None
+
+    @property
+    def seconds_device_span(self) -> float | None:
+        """First kernel start to last kernel end of the traced calls, per call."""
+        return self.trace.span_seconds_per_call if self.trace else None
+
+    @property
+    def overhead_share(self) -> float | None:
+        """The share of each call's time that is not the program's work: the device idle between kernels
+        (from the trace), or else the time of a trivial program on the same device (``seconds_floor``)."""
+        if self.trace is not None:
+            return max(0.0, 1.0 - self.trace.busy_seconds_per_call / self.seconds_median)
+        if self.seconds_floor is not None:
+            return min(1.0, self.seconds_floor / self.seconds_median)
+        return None
 
     @property
     def method(self) -> str:
@@ -108,7 +133,23 @@ class Measurement:
 
     @property
     def bound(self) -> str | None:
+        """``overhead`` when at least half of each call is fixed per-call cost (halving the work would not
+        halve the time: the layer's size does not set its speed); else ``compute`` or ``memory`` by its
+        intensity against the ridge of the roofline."""
+        if self.overhead_share is not None and self.overhead_share >= OVERHEAD_SHARE:
+            return "overhead"
         return self.utilization.bound or self.measured_utilization.bound
+
+    @property
+    def roofline_seconds(self) -> float | None:
+        """The time the roofline allows: the larger of flops / peak FLOP/s and bytes / peak bandwidth."""
+        return self.utilization.roofline_seconds or self.measured_utilization.roofline_seconds
+
+    @property
+    def speed_of_light(self) -> float | None:
+        """Roofline time over measured time: 1.0 runs at the roof, 0.01 takes a hundred times longer."""
+        roofline = self.roofline_seconds
+        return roofline / self.seconds_median if roofline else None
 
     @property
     def cache_warning(self) -> str | None:
@@ -145,35 +186,17 @@ def _run(executable: Any, argument_sets: list[tuple], calls: int) -> float:
     return time.perf_counter() - start
 
 
-def device_seconds(executable: Any, argument_sets: list[tuple], calls: int) -> float | None:
-    """Device-side time per call from a ``jax.profiler`` trace (GPU/TPU), or None where there is none."""
-    try:
-        from jax.profiler import ProfileData
-    except ImportError:
-        return None
+def device_trace(executable: Any, argument_sets: list[tuple], calls: int) -> DeviceTrace | None:
+    """The kernels of ``calls`` back-to-back calls, from a ``jax.profiler`` trace; None where the profiler
+    cannot start or records no device kernels (the CPU)."""
     with tempfile.TemporaryDirectory() as folder:
         try:
             with jax.profiler.trace(folder):
                 _run(executable, argument_sets, calls)
-        except Exception:  # a profiler that cannot start on this backend
+            trace = read_trace(folder, calls)
+        except Exception:  # a profiler that cannot start on this backend, or wrote no trace
             return None
-        files = glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)
-        if not files:
-            return None
-        nanoseconds = device_module_nanoseconds(ProfileData.from_file(files[0]))
-    return nanoseconds / 1e9 / calls if nanoseconds else None
-
-
-def device_module_nanoseconds(profile: Any) -> float:
-    """Summed duration of the compiled-module executions on device planes (``/device:...``) of a trace."""
-    total = 0.0
-    for plane in profile.planes:
-        if not plane.name.startswith("/device:"):
-            continue
-        for line in plane.lines:
-            if line.name == "XLA Modules":
-                total += sum(event.duration_ns for event in line.events)
-    return total
+    return trace if trace.kernels else None
 
 
 def _callable_and_arguments(spec_or_function: Any, args: tuple, mode: str) -> tuple[Callable, tuple, Spec | None]:
@@ -231,12 +254,28 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
         label=label or (spec.describe() if spec is not None else getattr(function, "__name__", "function")),
         seconds_median=statistics.median(times), seconds_min=min(times), seconds_max=max(times),
         seconds_compile=seconds_compile,
-        seconds_device=device_seconds(executable, argument_sets, calls) if device.platform != "cpu" else None,
+        trace=device_trace(executable, argument_sets, calls) if device.platform != "cpu" else None,
+        seconds_floor=floor_seconds(),
         calls_per_repeat=calls, repeats=len(times), flops=program.flops, bytes_accessed=program.bytes_accessed,
         macs=macs, peaks=peaks, precision=key, precision_reason=reason,
         working_set_bytes=program.bytes_arguments_and_results, rotate=rotate,
         measured_flops_per_second=ceilings[0] if ceilings else None,
         measured_bytes_per_second=ceilings[1] if ceilings else None)
+
+
+def floor_seconds() -> float:
+    """The time of a call that does next to nothing (a scalar add) on the default device: the fixed cost of
+    dispatching a compiled program, measured once per device the way every benchmark is."""
+    return _floor_seconds(str(default_device()))
+
+
+@functools.cache
+def _floor_seconds(device: str) -> float:
+    executable = jax.jit(lambda x: x + 1.0).lower(jax.ShapeDtypeStruct((), jnp.float32)).compile()
+    argument_sets = [(jnp.zeros((), jnp.float32),)]
+    jax.block_until_ready(executable(*argument_sets[0]))
+    calls = max(1, math.ceil(0.02 / max(_run(executable, argument_sets, 10) / 10, 1e-7)))
+    return statistics.median(_run(executable, argument_sets, calls) / calls for _ in range(5))
 
 
 def _dominant_dtype(abstract: tuple) -> str:

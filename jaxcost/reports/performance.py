@@ -14,11 +14,14 @@ if TYPE_CHECKING:
 
 
 def _percent(fraction: float | None) -> str:
-    return f"{fraction:.1%}" if fraction is not None else "?"
+    """A share; one above 100 % is starred, and ``notes`` says why."""
+    if fraction is None:
+        return "?"
+    return f"{fraction:.1%}" + ("*" if fraction > 1 else "")
 
 
 def measurements_table(measurements: Sequence[Measurement]) -> str:
-    """One row per program: median time, spread, FLOP/s, bytes/s, utilizations, bound."""
+    """One row per program: median time, spread, FLOP/s, bytes/s, utilizations, speed of light, bound."""
     rows = []
     for index, m in enumerate(measurements, 1):
         datasheet, measured = m.utilization, m.measured_utilization
@@ -26,16 +29,38 @@ def measurements_table(measurements: Sequence[Measurement]) -> str:
                      format_rate(m.flops_per_second), format_bytes(m.bytes_per_second) + "/s",
                      f"{datasheet.intensity:.1f}", _percent(datasheet.compute_utilization),
                      _percent(measured.compute_utilization), _percent(datasheet.memory_utilization),
-                     _percent(measured.memory_utilization), m.bound or "?",
+                     _percent(measured.memory_utilization), _percent(m.speed_of_light), m.bound or "?",
                      "cache" if m.cache_warning else ""])
     headers = ["program", "median", "spread", "achieved", "bandwidth", "FLOPs/B", "of peak", "of measured",
-               "BW of peak", "BW of measured", "bound", "note"]
-    return table(headers, rows, align="l" + "r" * 10 + "l")
+               "BW of peak", "BW of measured", "of roofline", "bound", "note"]
+    return table(headers, rows, align="l" + "r" * 11 + "l")
+
+
+def notes(measurements: Sequence[Measurement]) -> list[str]:
+    """In words: which programs are overhead-bound and why, and the reason behind every share above 100 %."""
+    lines = []
+    for index, m in enumerate(measurements, 1):
+        label = f"{index}. {m.label}"
+        if m.bound == "overhead":
+            source = (f"the device idle between kernels ({format_seconds(m.seconds_device)} of kernels per call)"
+                      if m.seconds_device is not None else
+                      f"a call that does next to nothing takes {format_seconds(m.seconds_floor)} here")
+            lines.append(f"{label}: overhead-bound: {m.overhead_share:.0%} of each call is fixed cost ({source}); "
+                         "its size does not set its speed: give it more work per call (a larger batch)")
+        shares = (m.compute_utilization, m.measured_utilization.compute_utilization, m.memory_utilization,
+                  m.measured_utilization.memory_utilization, m.speed_of_light)
+        if any(share is not None and share > 1 for share in shares):
+            why = m.cache_warning or ("the roof is a measured ceiling or an estimate that this program beats: "
+                                      "it is no hard limit")
+            lines.append(f"{label}: * above 100 %: {why}")
+        elif m.cache_warning:
+            lines.append(f"{label}: {m.cache_warning}")
+    return lines
 
 
 def measurement_text(measurement: Measurement) -> str:
     """What ``print(measurement)`` shows: its row, the peak it is held against, and how it was timed."""
-    return "\n".join([measurements_table([measurement]),
+    return "\n".join([measurements_table([measurement]), *notes([measurement]),
                       f"held against {measurement.precision}: {measurement.precision_reason}",
                       f"timed {measurement.method}"])
 
