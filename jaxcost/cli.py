@@ -28,6 +28,9 @@ EXIT_STATUSES = """exit status:
   141  the reader of the output went away (| head)"""
 
 
+BATCH_HELP = "images per layer call (default: 1 on a CPU, 128 on an accelerator)"
+
+
 class _Subcommands:
     """``add_parser`` that gives every subcommand the common options."""
 
@@ -107,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", leaf=False,
                                 help="measure one layer, or the reference suite, on the default device")
     bench_kinds = _add_layer_kinds(bench, timing=True)
-    _add_timing_arguments(bench_kinds.add_parser("suite", help="the reference layer suite"))
+    suite = bench_kinds.add_parser("suite", help="the reference layer suite")
+    _add_timing_arguments(suite)
+    suite.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
     devices = commands.add_parser("devices", help="the devices found and the peaks that apply")
     devices.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
     devices.add_argument("--measure", action="store_true", help="also measure the matmul and triad ceilings")
@@ -137,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plot", default="jaxcost-roofline", metavar="PATH",
                         help="roofline plot, written as PATH.png and PATH.svg ('' for none)")
     report.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
+    report.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
     return parser
 
 

@@ -336,19 +336,20 @@ def dense(input_shape: Sequence[int], features: int, **kwargs: Any) -> Dense:
 
 
 #: Reference layers for ``jaxcost report``: the four classic layer types at the sizes papers quote.
-REFERENCE_INPUT = (1, 56, 56, 64)
+REFERENCE_SPATIAL, REFERENCE_CHANNELS = (56, 56), 64
 
 
-def reference_suite() -> list[Spec]:
-    """Standard (stride 1 and 2, SAME and VALID), group (g=4), depthwise and dense layers."""
+def reference_suite(batch: int = 1) -> list[Spec]:
+    """Standard (stride 1 and 2, SAME and VALID), group (g=4), depthwise and dense layers, ``batch`` images."""
+    image = (_positive_int("batch", batch), *REFERENCE_SPATIAL, REFERENCE_CHANNELS)
     return [
-        standard_conv(REFERENCE_INPUT, 128, 3, strides=1, padding="SAME"),
-        standard_conv(REFERENCE_INPUT, 128, 3, strides=2, padding="SAME"),
-        standard_conv(REFERENCE_INPUT, 128, 3, strides=1, padding="VALID"),
-        standard_conv(REFERENCE_INPUT, 128, 1, strides=1, padding="SAME"),
-        group_conv(REFERENCE_INPUT, 128, 4, 3, strides=1, padding="SAME"),
-        depthwise_conv(REFERENCE_INPUT, 3, strides=1, padding="SAME"),
-        depthwise_conv(REFERENCE_INPUT, 3, strides=2, padding="SAME"),
-        standard_conv(REFERENCE_INPUT, 128, 3, padding="SAME", dtype="bfloat16"),
-        dense((1, 2048), 1000),
+        standard_conv(image, 128, 3, strides=1, padding="SAME"),
+        standard_conv(image, 128, 3, strides=2, padding="SAME"),
+        standard_conv(image, 128, 3, strides=1, padding="VALID"),
+        standard_conv(image, 128, 1, strides=1, padding="SAME"),
+        group_conv(image, 128, 4, 3, strides=1, padding="SAME"),
+        depthwise_conv(image, 3, strides=1, padding="SAME"),
+        depthwise_conv(image, 3, strides=2, padding="SAME"),
+        standard_conv(image, 128, 3, padding="SAME", dtype="bfloat16"),
+        dense((batch, 2048), 1000),
     ]

@@ -48,6 +48,13 @@ def test_report_covers_the_reference_suite(tmp_path, capsys):
     assert "FLOPs/B" in out and "device: cpu" in out
 
 
+def test_report_takes_a_batch(capsys):
+    assert main(["report", "--no-timing", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "batch 2\n" in out and "2x56x56x128" in out and "2x1000" in out
+    assert "remainder   FLOPs 0, bytes 0" in out and "unexplained" not in out
+
+
 def test_report_json(capsys):
     assert main(["report", "--json", "--no-timing"]) == 0
     rows = json.loads(capsys.readouterr().out)

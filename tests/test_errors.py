@@ -88,6 +88,7 @@ CLI_CASES = [
     (["bench", "conv", "--input", "1,8,8,3", "--features", "8", "--repeats", "0"], EXIT_USAGE, "repeats:"),
     (["devices", "--peaks", "/no/such/peaks.json"], EXIT_USAGE, "peaks: cannot read overrides"),
     (["sweep", "/no/such/grid.json"], EXIT_USAGE, "grid: cannot read"),
+    (["report", "--no-timing", "--batch", "0"], EXIT_USAGE, "--batch: must be a positive integer, got 0"),
 ]
 
 
