@@ -61,8 +61,15 @@ def _measurement_dict(measurement: Any) -> dict[str, Any]:
              "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second",
              "bytes_per_second", "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization",
              "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap",
-             "seconds_device_span", "seconds_floor", "overhead_share", "roofline_seconds", "speed_of_light")
+             "seconds_device_span", "seconds_floor", "overhead_share", "roofline_seconds", "speed_of_light",
+             "seconds_sustained", "clocks_reason")
     result = {name: getattr(measurement, name) for name in names}
+    clocks, adjusted = measurement.clocks, measurement.clock_adjusted_utilization
+    result["clocks"] = None if clocks is None else {
+        "sm_clock_median_mhz": clocks.sm_clock_median_mhz, "max_sm_clock_mhz": clocks.max_sm_clock_mhz,
+        "power_watts_max": max(clocks.power_watts), "power_limit_watts": clocks.power_limit_watts,
+        "temperature_celsius_max": max(clocks.temperature_celsius), "samples": len(clocks.sm_clock_mhz),
+        "clock_adjusted_compute_utilization": adjusted.compute_utilization}
     result["measured_compute_utilization"] = measurement.measured_utilization.compute_utilization
     result["measured_memory_utilization"] = measurement.measured_utilization.memory_utilization
     return result

@@ -8,6 +8,7 @@ enough to dwarf dispatch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import statistics
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 
 from jaxcost.compiler import check_arguments, check_function, default_device, tuple_pointer_bytes
 from jaxcost.hlo.program import recount
+from jaxcost.measure.clocks import ClockSampler, ClockSamples
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, mac_trap
 from jaxcost.measure.trace import DeviceTrace, read_trace
@@ -58,6 +60,8 @@ class Measurement:
     measured_bytes_per_second: float | None = None
     trace: DeviceTrace | None = field(default=None, repr=False)
     seconds_floor: float | None = None
+    clocks: ClockSamples | None = field(default=None, repr=False)
+    clocks_reason: str = ""
 
     def __repr__(self) -> str:
         return (f"Measurement({self.label!r}, {format_seconds(self.seconds_median)} median, "
@@ -65,6 +69,20 @@ class Measurement:
 
     def __str__(self) -> str:
         return measurement_text(self)
+
+    @property
+    def seconds_sustained(self) -> float:
+        """How long the timed repeats ran back to back: the sustained figure (a trace is a short burst)."""
+        return self.seconds_median * self.calls_per_repeat * self.repeats
+
+    @property
+    def clock_adjusted_utilization(self) -> Utilization | None:
+        """Against the datasheet peaks scaled to the SM clock the GPU ran at (None where clocks were not sampled)."""
+        if self.clocks is None:
+            return None
+        peak = self.peaks.peak(self.precision)
+        return Utilization(self.flops, self.bytes_accessed, self.seconds_median,
+                           self.clocks.clock_adjusted(peak) if peak else None, self.peaks.bytes_per_second)
 
     @property
     def seconds_device(self) -> float | None:
@@ -242,10 +260,11 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
     calls = max(1, min(100_000, math.ceil(seconds_per_repeat / max(one_call, 1e-7))))
     _run(executable, argument_sets, calls)  # one untimed repeat: caches, clocks and thread pools settle
     times: list[float] = []
-    deadline = time.perf_counter() + seconds_budget
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-        times.append(_run(executable, argument_sets, calls) / calls)
     device = default_device()
+    deadline = time.perf_counter() + seconds_budget
+    with ClockSampler(device.id) if device.platform == "gpu" else contextlib.nullcontext() as sampler:
+        while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
+            times.append(_run(executable, argument_sets, calls) / calls)
     peaks = peaks or device_peaks(device.device_kind, device.platform)
     dtype = dtype or (spec.dtype if spec is not None else _dominant_dtype(abstract))
     key, reason = precision_for(peaks, dtype, precision)
@@ -255,6 +274,8 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
         seconds_median=statistics.median(times), seconds_min=min(times), seconds_max=max(times),
         seconds_compile=seconds_compile,
         trace=device_trace(executable, argument_sets, calls) if device.platform != "cpu" else None,
+        clocks=sampler.samples if sampler else None,
+        clocks_reason=sampler.reason if sampler else f"not sampled on a {device.platform} (NVIDIA GPUs only)",
         seconds_floor=floor_seconds(),
         calls_per_repeat=calls, repeats=len(times), flops=program.flops, bytes_accessed=program.bytes_accessed,
         macs=macs, peaks=peaks, precision=key, precision_reason=reason,

@@ -55,12 +55,22 @@ def notes(measurements: Sequence[Measurement]) -> list[str]:
             lines.append(f"{label}: * above 100 %: {why}")
         elif m.cache_warning:
             lines.append(f"{label}: {m.cache_warning}")
+        if m.clocks is not None:
+            adjusted = m.clock_adjusted_utilization
+            share = f"; {_percent(adjusted.compute_utilization)} of the clock-adjusted {m.precision} peak " \
+                    f"({format_rate(adjusted.peak_flops_per_second)})" if adjusted.peak_flops_per_second else ""
+            lines.append(f"{label}: {m.clocks}{share}")
+        if m.trace is not None:
+            lines.append(f"{label}: sustained {m.seconds_sustained:.2f} s of back-to-back calls; a traced burst of "
+                         f"{m.trace.calls} calls: kernels {format_seconds(m.seconds_device)} and span "
+                         f"{format_seconds(m.seconds_device_span)} per call")
     return lines
 
 
 def measurement_text(measurement: Measurement) -> str:
     """What ``print(measurement)`` shows: its row, the peak it is held against, and how it was timed."""
-    return "\n".join([measurements_table([measurement]), *notes([measurement]),
+    clocks = [] if measurement.clocks else [f"clocks: {measurement.clocks_reason}"]
+    return "\n".join([measurements_table([measurement]), *notes([measurement]), *clocks,
                       f"held against {measurement.precision}: {measurement.precision_reason}",
                       f"timed {measurement.method}"])
 
