@@ -122,8 +122,11 @@ def evaluate(spec: Spec, mode: str, timing: bool) -> dict[str, Any]:
 
         measurement = benchmark(spec, mode=mode, repeats=5, seconds_budget=5.0)
         record.update(seconds_median=measurement.seconds_median, spread=measurement.spread,
-                      flops_per_second=measurement.flops_per_second,
-                      compute_utilization=measurement.compute_utilization)
+                      flops_per_second=measurement.flops_per_second, bytes_per_second=measurement.bytes_per_second,
+                      compute_utilization=measurement.compute_utilization,
+                      memory_utilization=measurement.memory_utilization, bound=measurement.bound,
+                      overhead_share=measurement.overhead_share, seconds_device=measurement.seconds_device,
+                      speed_of_light=measurement.speed_of_light, precision=measurement.precision)
     return record
 
 
@@ -186,7 +189,9 @@ class ResultsFile:
 
 CSV_COLUMNS = ["key", "config", "status", "reason", "kind", "output_shape", "params", "macs", "textbook_macs",
                "flops", "bytes_accessed", "compiler_flops", "compiler_bytes", "xla_flops", "xla_bytes", "verdict",
-               "seconds_median", "spread", "flops_per_second", "compute_utilization", "seconds"]
+               "seconds_median", "spread", "flops_per_second", "bytes_per_second", "compute_utilization",
+               "memory_utilization", "bound", "overhead_share", "seconds_device", "speed_of_light", "precision",
+               "seconds"]
 
 
 @contextlib.contextmanager
