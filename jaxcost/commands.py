@@ -141,9 +141,10 @@ def run_devices(args: argparse.Namespace) -> int:
     from jaxcost.measure.timing import measure_ceilings
     from jaxcost.reports.performance import ceilings_text
 
+    peaks = _peaks(args)  # a bad --peaks file is reported before anything is printed
     for device in jax.devices(default_device().platform):
         print(f"{device.platform}:{device.id} {device.device_kind}")
-    print(_peaks(args))
+    print(peaks)
     if args.measure:
         print(ceilings_text(*measure_ceilings()))
     return 0

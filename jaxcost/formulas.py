@@ -234,9 +234,9 @@ def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
 #: against its output on batched and N-d layers: fvcore 0.1.5, thop 0.1.1, ptflops 0.7.5, torchinfo 1.8.0,
 #: torch 2.13, calflops 0.3.2).
 CONVENTION_RULES: dict[str, str] = {
-    "xla": "FLOPs: 2 per multiply-add on real input (taps on padding skipped) + 1 per bias add; "
+    "xla": "FLOPs: 2 per multiply-add on real input (a conv's taps on padding skipped) + 1 per bias add; "
            "XLA HloCostAnalysis (convolution: valid positions only; dot: 2*M*N*K; add: 1 per element)",
-    "textbook": "FLOPs: 2 per multiply-add counting every tap (padding included) + 1 per bias add; "
+    "textbook": "FLOPs: 2 per multiply-add, every tap of a conv (padding included) + 1 per bias add; "
                 "the classic (2*k*k*Cin/g + 1)*Hout*Wout*Cout",
     "fvcore": "MACs labelled flops, every tap, bias ignored; fvcore jit_handles conv_flop_jit "
               "(batch * prod(w_shape) * prod(out_spatial)) and linear_flop_jit (prod(input) * out_features)",
@@ -247,8 +247,8 @@ CONVENTION_RULES: dict[str, str] = {
                "linear_flops_counter_hook, compute_average_flops_cost",
     "ptflops-aten": "MACs, every tap + 1 per bias add, whole batch (backend='aten'); ptflops aten_ops conv_flop, "
                     "addmm_flop",
-    "torchinfo": "mult-adds = params * N * prod(out_spatial) for convs (bias once per output element); "
-                 "output_size[0] * params for Linear (the first dimension only); torchinfo LayerInfo.calculate_macs",
+    "torchinfo": "mult-adds: params times output positions for convs, times the output's first dimension only "
+                 "for Linear; torchinfo LayerInfo.calculate_macs",
     "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count, "
              "mm/addmm 2*M*N*K",
     "calflops": "FLOPs: 2 per multiply-add, every tap, + 1 per bias add for convs, no bias for Linear; "

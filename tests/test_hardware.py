@@ -92,6 +92,8 @@ def test_cpu_estimate_counts_physical_cores_and_vector_width(monkeypatch):
     assert hardware.physical_cores(CPUINFO) == 2  # three hardware threads on two cores
     assert peaks.peak("fp32") == 2 * 3.0e9 * 32  # AVX2 + FMA: 2 units x 8 lanes x 2 flops
     assert peaks.estimate and "estimate" in peaks.source and peaks.bytes_per_second is None
+    for dtype in ("bfloat16", "float16"):  # converted to float32 around each operation on the CPU
+        assert hardware.precision_for(peaks, dtype)[0] == "fp32"
     assert hardware.fp32_flops_per_cycle({"avx512f"}) == 64
     assert hardware.fp32_flops_per_cycle(set()) == 8
 

@@ -39,7 +39,8 @@ class Recount:
                 f"transcendentals={self.transcendentals:,}, bytes_accessed={self.bytes_accessed:,})")
 
     def __str__(self) -> str:
-        return f"{self!r}\n{ops_table(self.ops)}"
+        moving = sum(1 for op in self.ops if op.cost.flops or op.cost.bytes_accessed)
+        return f"{self!r}; the {moving} that compute or move data:\n{ops_table(self.ops)}"
 
     @cached_property
     def xla_ops(self) -> list[OpRecord]:

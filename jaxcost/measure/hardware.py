@@ -33,6 +33,7 @@ class DevicePeaks:
     source: str
     last_level_cache_bytes: int | None = None
     estimate: bool = False
+    platform: str = ""
 
     def peak(self, precision: str) -> float | None:
         return self.flops_per_second.get(precision)
@@ -111,8 +112,11 @@ def precision_for(peaks: DevicePeaks, dtype: str, precision: str = "default") ->
     """The peak that matches what ran: (precision key, why).
 
     float32 at JAX's default precision runs as TF32 on Ampere and Hopper tensor cores, and as one
-    bfloat16 pass on TPUs; ``precision="highest"`` keeps true float32.
+    bfloat16 pass on TPUs; ``precision="highest"`` keeps true float32. On the CPU bfloat16 and float16
+    run in float32.
     """
+    if dtype in ("bfloat16", "float16") and peaks.platform == "cpu":
+        return "fp32", f"{dtype} runs in float32 on the CPU (converted around each operation)"
     if dtype in ("bfloat16", "float16"):
         key = "bf16" if dtype == "bfloat16" else "fp16"
         return key, f"{dtype} runs on the {key} units"
@@ -202,8 +206,8 @@ def cpu_peaks(cpuinfo: str | None = None) -> DevicePeaks:
     name = model.group(1).strip() if model else "CPU"
     note = (f"estimate: {cores} physical cores x {clock / 1e9:.2f} GHz x {per_cycle} fp32 FLOPs/cycle; "
             "bfloat16 and float16 convolutions run in float32 on the CPU")
-    return DevicePeaks(name, {"fp32": fp32, "bf16": fp32, "fp16": fp32, "int8": 2 * fp32}, None, note,
-                       last_level_cache_bytes(), estimate=True)
+    return DevicePeaks(name, {"fp32": fp32, "int8": 2 * fp32}, None, note, last_level_cache_bytes(), estimate=True,
+                       platform="cpu")
 
 
 def with_overrides(peaks: DevicePeaks, overrides: dict) -> DevicePeaks:
