@@ -15,24 +15,10 @@ from dataclasses import dataclass, field
 
 from jaxcost.hlo.convolution import convolution_flops, reduce_window_count, window
 from jaxcost.hlo.library_calls import backend_config, custom_call_target, library_cost
+from jaxcost.hlo.opcodes import DEFAULT, ELEMENTWISE, FREE, TRANSCENDENTAL, UNKNOWN
 from jaxcost.hlo.registry import registrar
 from jaxcost.hlo.roles import flop_role
 from jaxcost.hlo.text import AboutInstruction, Computation, Instruction, Module, Shape
-
-#: Opcodes HloCostAnalysis counts as transcendentals, one per output element.
-TRANSCENDENTAL = frozenset({
-    "acosh", "erf", "exp", "log", "logistic", "power", "sqrt", "cbrt", "rsqrt", "tanh", "sin", "cos",
-    "exponential", "exponential-minus-one", "expm1", "log-plus-one", "log1p", "atan2", "tan",
-})
-#: Opcodes counted as one flop per output element.
-ELEMENTWISE = frozenset({
-    "abs", "add", "and", "ceil", "clamp", "clz", "compare", "complex", "convert", "divide", "floor", "imag",
-    "is-finite", "maximum", "minimum", "multiply", "negate", "not", "or", "popcnt", "real", "reduce-precision",
-    "remainder", "round-nearest-afz", "round-nearest-even", "select", "shift-left", "shift-right-arithmetic",
-    "shift-right-logical", "sign", "stochastic-convert", "subtract", "xor", "bitcast-convert", "erf-inv",
-}) | TRANSCENDENTAL
-#: Opcodes that touch no memory and do no arithmetic.
-FREE = frozenset({"parameter", "constant", "get-tuple-element", "bitcast", "after-all", "add-dependency", "domain"})
 
 
 @dataclass
@@ -87,6 +73,11 @@ _RULES: dict[str, Rule] = {}
 rule = registrar(_RULES)
 
 
+def registered_opcodes() -> frozenset[str]:
+    """The opcodes that have a rule of their own."""
+    return frozenset(_RULES)
+
+
 class Analyzer:
     """Costs instructions of one module, by XLA's rules or the true count; memoizes called computations."""
 
@@ -118,6 +109,10 @@ class Analyzer:
                 cost.flops_by_opcode[role] = elements
         elif opcode in _RULES:
             _RULES[opcode](self, instruction, computation, cost)
+        elif opcode not in DEFAULT and not self.xla_rules:
+            known = "no rule" if opcode in UNKNOWN else "not in XLA's opcode list"
+            cost.unknown.append(f"{instruction.name} ({opcode}: {known}; its bytes by XLA's default, its flops not "
+                                "counted)")
         unattributed = cost.flops - sum(cost.flops_by_source.values())
         if unattributed:
             cost.flops_by_source[instruction.op_name] += unattributed
@@ -282,9 +277,27 @@ def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computat
 
 @rule("sort")
 def _sort(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """n log2(n) comparisons; a sort of several operands writes each of them (its tuple counted by its leaves)."""
     elements = analyzer.operand_shapes(instruction, computation)[0].elements
     cost.flops = elements * max(elements - 1, 0).bit_length()
     cost.flops_by_opcode["sort"] = cost.flops
+    cost.bytes_written = sum(leaf.bytes for leaf in instruction.shape.leaves())
+
+
+@rule("all-to-all")
+def _all_to_all(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """No arithmetic; a tuple-shaped result is counted by its leaves."""
+    cost.bytes_written = sum(leaf.bytes for leaf in instruction.shape.leaves())
+
+
+@rule("fft")
+def _fft(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """XLA's count: 2 flops per FMA x 4 FMAs per complex multiply x the product of floor(log2(length)) over the
+    transformed dimensions x the input's elements (checked on FFT, RFFT, IRFFT and 2-D transforms)."""
+    lengths = [int(n) for n in instruction.attribute("fft_length").strip("{}").split(",") if n.strip()]
+    operand = analyzer.operand_shapes(instruction, computation)[0]
+    cost.flops = 2 * 4 * math.prod(max(length, 1).bit_length() - 1 for length in lengths) * operand.elements
+    cost.flops_by_opcode["fft"] = cost.flops
 
 
 @rule("rng", "rng-bit-generator")

@@ -20,6 +20,7 @@ PRIMITIVE_BYTES: dict[str, int] = {
 #: XLA sizes a tuple as a table of one pointer per element; most backends count 8 bytes a pointer (the CPU
 #: backend of jaxlib 0.11 counts 4: ``compiler.tuple_pointer_bytes`` reads it off the compiler in use).
 POINTER_BYTES = 8
+_ELEMENT_BITS = re.compile(r"E\((\d+)\)")  # a layout's element size in bits: s4[64]{0:E(4)} packs two a byte
 _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple element: /*index=5*/
 
 
@@ -32,6 +33,7 @@ class Shape:
     minor_to_major: tuple[int, ...] | None = None
     elements_of: tuple[Shape, ...] | None = None
     pointer_bytes: int = POINTER_BYTES
+    element_bits: int | None = None
 
     @property
     def is_tuple(self) -> bool:
@@ -44,9 +46,12 @@ class Shape:
 
     @property
     def bytes(self) -> int:
-        """XLA's ByteSizeOf: element bytes for arrays, a pointer table for tuples."""
+        """XLA's ByteSizeOf: element bytes for arrays (packed when the layout gives the element size in bits,
+        ``E(4)``), a pointer table for tuples."""
         if self.elements_of is not None:
             return self.pointer_bytes * len(self.elements_of)
+        if self.element_bits:  # packed sub-byte elements, as the layout says
+            return -(-self.elements * self.element_bits // 8)
         return self.elements * PRIMITIVE_BYTES.get(self.dtype, 0)
 
     def leaves(self) -> list[Shape]:
@@ -210,12 +215,14 @@ def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES) -> Shape:
     close = text.index("]", bracket)
     dims_text = text[bracket + 1:close].replace("<=", "")
     dims = tuple(int(d) for d in dims_text.split(",") if d.strip())
-    layout = None
+    layout, element_bits = None, None
     rest = text[close + 1:]
     if rest.startswith("{"):
-        layout_text = rest[1:_matching(rest, 0) - 1].split(":")[0]
+        layout_text, _, tiling = rest[1:_matching(rest, 0) - 1].partition(":")
         layout = tuple(int(d) for d in layout_text.split(",") if d.strip())
-    return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout)
+        packed = _ELEMENT_BITS.search(tiling)
+        element_bits = int(packed.group(1)) if packed else None
+    return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout, element_bits=element_bits)
 
 
 def _read_shape(text: str, pointer_bytes: int) -> tuple[Shape, str]:
