@@ -28,13 +28,16 @@ from jaxcost.reports.layer import comparison_text, delta_line
 from jaxcost.specs import Conv, Dense, Spec
 
 MAIN_OPCODES = ("convolution", "dot")
+INTEGER_DTYPES = ("int8",)
 ACTIVATION_OPCODES = frozenset({"maximum", "minimum", "clamp", "select", "compare", "sign", "abs"})
 LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", "reverse", "reshape",
                             "broadcast", "dynamic-slice", "dynamic-update-slice", "gather"})
 #: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
 REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
 KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
-         "loop", "tuple", "unknown", "rounding")
+         "loop", "tuple", "unknown", "rounding", "no gradient")
+#: Verdicts from weakest to strongest; ``upper bound``: explained, but the program's work depends on data.
+VERDICTS = ("unknown", "unexplained", "upper bound", "explained", "exact")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class Comparison:
             return "unknown"
         if remainder:
             return "unexplained"
+        if self.compiler.bounds:
+            return "upper bound"
         return "exact" if analytic_value == xla_value else "explained"
 
     @property
@@ -116,10 +121,10 @@ class Comparison:
     def verdict(self) -> str:
         """``exact`` when analytic equals XLA for flops and bytes; else the weaker of the two verdicts.
 
-        ``unknown`` when XLA reported nothing or the program holds something jaxcost cannot recount.
+        ``unknown`` when XLA reported nothing or the program holds something jaxcost cannot recount;
+        ``upper bound`` when every difference is itemized but the work depends on data (a conditional).
         """
-        order = ("unknown", "unexplained", "explained", "exact")
-        return min(self.flops_verdict, self.bytes_verdict, key=order.index)
+        return min(self.flops_verdict, self.bytes_verdict, key=VERDICTS.index)
 
     @property
     def analytic_matches_program(self) -> bool:
@@ -158,7 +163,8 @@ def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
 
     ``pass_flops`` is one analytic pass of the main op (2 * MACs), to say which op does more.
     """
-    rewritten = any(actual[main] != expected[main] for main in MAIN_OPCODES)
+    loops = {record.name for record in records if record.opcode == "while"}
+    rewritten = any(actual[main] != expected[main] and not set(ops.get(main, ())) <= loops for main in MAIN_OPCODES)
     replacing = tuple(dict.fromkeys(name for role in (*MAIN_OPCODES, *REPLACING_ROLES)
                                     if not expected[role] for name in ops.get(role, ())))
     deltas = []
@@ -171,17 +177,29 @@ def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
                 what = f"{role} ({expected[role]:,} flops) rewritten by the compiler into other ops"
                 deltas.append(Delta("rewrite", what, replacing, flops=delta))
             else:
-                ratio = actual[role] / expected[role]
-                what = (f"{role} counted {actual[role]:,} flops against {expected[role]:,} analytic ({ratio:.3g}x); "
-                        f"per op: {_per_op(role, records, pass_flops)}: the compiler changed the operation "
-                        "(a grouped or depthwise conv computed as a dense one, say)")
-                deltas.append(Delta("rewrite", what, tuple(ops[role]), flops=delta))
+                deltas.append(_changed_main_op(role, expected[role], actual[role], ops[role], records, pass_flops))
         elif expected[role]:
             what = f"{role}: {actual[role]:,} flops in the program against {expected[role]:,} analytic"
             deltas.append(Delta("bias" if role == BIAS_ADD else "elementwise", what, tuple(ops[role]), flops=delta))
         else:
             deltas.extend(_extra_op_deltas(role, records, rewritten))
     return deltas
+
+
+def _changed_main_op(role: str, expected: int, actual: int, names: list[str], records: list[OpRecord],
+                     pass_flops: int) -> Delta:
+    """A main op whose flops differ: run by a loop more often than written, or changed by the compiler."""
+    ratio = actual / expected
+    loops = [record for record in records if record.opcode == "while" and record.name in names]
+    if loops:
+        trips = "; ".join(note for record in loops for note in record.cost.notes)
+        what = (f"{role} counted {actual:,} flops against {expected:,} as written ({ratio:.3g}x): inside "
+                f"{', '.join(r.name for r in loops)}, whose body the program as written counts once ({trips})")
+        return Delta("loop", what, tuple(names), flops=actual - expected)
+    what = (f"{role} counted {actual:,} flops against {expected:,} analytic ({ratio:.3g}x); "
+            f"per op: {_per_op(role, records, pass_flops)}: the compiler changed the operation "
+            "(a grouped or depthwise conv computed as a dense one, say)")
+    return Delta("rewrite", what, tuple(names), flops=actual - expected)
 
 
 def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> list[Delta]:
@@ -204,7 +222,10 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
     for record in records:
         flops = record.cost.flops_by_opcode.get(role, 0) if role in record.cost.flops_by_opcode else (
             record.cost.flops - sum(record.cost.flops_by_opcode.values()) if record.opcode == role else 0)
-        if flops:
+        if flops and record.opcode == "while" and role not in MAIN_OPCODES:
+            deltas.append(Delta("loop", f"{role} in {record.name}'s body and condition, its trip count times "
+                                f"({flops:,} flops)", (record.name,), flops=flops))
+        elif flops:
             deltas.append(Delta(kind, f"{what} ({flops:,} flops)", (record.name,), flops=flops))
     return deltas
 
@@ -302,15 +323,18 @@ def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "
     cost = analytic(spec, mode)
     compiler = compiler or compiled(spec, mode=mode)
     main = "dot" if isinstance(spec, Dense) else "convolution"
-    if mode == "train":
-        forward = cost.forward
-        expected = Counter({main: 3 * 2 * forward.macs, BIAS_ADD: forward.bias_adds, "reduce": cost.grad_bias_adds})
-        label = spec.describe() + " train"
-    else:
-        forward = cost
-        expected = Counter({main: 2 * cost.macs, BIAS_ADD: cost.bias_adds})
-        label = spec.describe()
-    deltas = explain(compiler, expected, pass_flops=2 * forward.macs)
+    forward = cost.forward if mode == "train" else cost
+    expected = Counter({main: 2 * forward.macs, BIAS_ADD: forward.bias_adds})
+    no_gradient: list[Delta] = []
+    if mode == "train" and spec.dtype in INTEGER_DTYPES:
+        gradients = 2 * 2 * forward.macs + cost.grad_bias_adds
+        no_gradient.append(Delta("no gradient", f"JAX takes no gradient through {spec.dtype} inputs and weights: the "
+                                 f"grad-input and grad-weight passes and the bias gradient ({gradients:,} FLOPs) are "
+                                 "not in the program", (), flops=-gradients))
+    elif mode == "train":
+        expected += Counter({main: 2 * 2 * forward.macs, "reduce": cost.grad_bias_adds})
+    deltas = no_gradient + explain(compiler, expected, pass_flops=2 * forward.macs)
+    label = spec.describe() + (" train" if mode == "train" else "")
     return Comparison(label, cost.flops, cost.bytes_accessed, compiler, deltas, cost=cost, spec=spec)
 
 

@@ -105,13 +105,20 @@ class CompilerCost:
     @property
     def xla_unknown(self) -> list[str]:
         """What XLA does not know: its keys reported as -1, and the instructions it counted as -1."""
-        keys = [f"XLA '{key}' = -1" for key, number in self.xla.items() if number < 0]
+        calls = len(self.recount.xla_unknown)
+        keys = [f"XLA '{key}' = {number:g}" + (f" (-1 for each of {calls} library calls)" if calls > 1 else "")
+                for key, number in self.xla.items() if number < 0]
         return keys + self.recount.xla_unknown
 
     @property
     def unknown(self) -> list[str]:
         """What even the recount does not know: unknown custom calls, loops of unknown trip count."""
         return self.recount.unknown
+
+    @property
+    def bounds(self) -> list[str]:
+        """Where the recount is an upper bound: work that depends on data (a conditional's costliest branch)."""
+        return self.recount.bounds
 
     @property
     def xla_known(self) -> bool:

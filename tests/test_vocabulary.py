@@ -147,3 +147,42 @@ def _build(steps):
 def test_random_programs_are_reproduced_with_nothing_silently_zero(program):
     steps, shape, dtype = program
     _reproduced(_build(steps), jax.ShapeDtypeStruct(shape, dtype))
+
+
+def test_a_data_dependent_conditional_is_an_upper_bound():
+    def alternate(a):
+        step = lambda carry, k: (lax.cond(k % 2 == 0, lambda z: z @ z, lambda z: z + 1.0, carry), None)  # noqa: E731
+        return lax.scan(step, a, jnp.arange(6))[0]
+
+    comparison = jc.compare(alternate, jnp.ones((32, 32)))
+    compiler = comparison.compiler
+    assert all(compiler.xla_reproduced(key) for key in KEYS)
+    assert comparison.verdict == "upper bound" and comparison.flops_remainder == 0
+    assert len(compiler.bounds) == 1 and "the costliest is counted each time" in compiler.bounds[0]
+    assert "upper bound" in str(comparison)
+
+
+def test_a_loops_difference_is_a_loop_item():
+    comparison = jc.compare(lambda a, w: lax.fori_loop(0, 10, lambda i, z: z @ w, a), jnp.ones((32, 32)),
+                            jnp.ones((32, 32)))
+    program_items = [delta for delta in comparison.deltas if delta.stage == "program" and delta.flops]
+    assert {delta.kind for delta in program_items} == {"loop"}
+    assert program_items[0].flops == 9 * 2 * 32 ** 3 and "10x" in program_items[0].description
+    assert comparison.verdict == "explained"
+
+
+def test_an_integer_training_step_says_no_gradient_was_taken():
+    spec = jc.standard_conv((1, 8, 8, 4), 8, 3, dtype="int8")
+    comparison = jc.compare(spec, mode="train")
+    (item,) = [delta for delta in comparison.deltas if delta.kind == "no gradient"]
+    forward = jc.analytic(spec)
+    assert item.flops == -(2 * 2 * forward.macs + jc.analytic(spec, "train").grad_bias_adds)
+    assert comparison.flops_remainder == 0 and not any(d.kind == "rewrite" and d.flops for d in comparison.deltas)
+
+
+def test_xlas_minus_n_is_labelled_with_its_n_library_calls():
+    compiler = jc.compiled(lambda a: jnp.linalg.inv(a) + jnp.linalg.det(a), jnp.eye(8) + 0.1)
+    calls = len(compiler.recount.xla_unknown)
+    assert calls > 1
+    negative = [label for label in compiler.xla_unknown if label.startswith("XLA '")]
+    assert negative and all(f"(-1 for each of {calls} library calls)" in label for label in negative)

@@ -91,6 +91,11 @@ class Recount:
         return [name for op in self.xla_ops for name in op.cost.unknown]
 
     @property
+    def bounds(self) -> list[str]:
+        """Where the executed work depends on data and the recount takes the most it can be (conditionals)."""
+        return [bound for op in self.ops for bound in op.cost.bounds]
+
+    @property
     def notes(self) -> list[str]:
         return [note for op in self.ops for note in op.cost.notes]
 

@@ -34,6 +34,7 @@ class OpCost:
     flops_by_source: Counter = field(default_factory=Counter)
     unknown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    bounds: list[str] = field(default_factory=list)
 
     @property
     def bytes_accessed(self) -> int:
@@ -53,6 +54,7 @@ class OpCost:
                 self.flops_by_source[source] += flops * times
         self.unknown.extend(other.unknown)
         self.notes.extend(other.notes)
+        self.bounds.extend(other.bounds)
         if with_bytes:
             self.bytes_other += other.bytes_accessed * times
 
@@ -243,7 +245,8 @@ def _conditional(analyzer: Analyzer, instruction: Instruction, computation: Comp
     cost.flops_by_opcode["conditional"] = cost.flops
     if not analyzer.xla_rules:
         per_branch = ", ".join(f"{name}: {branch.flops:,} flops" for name, branch in zip(names, branches))
-        cost.notes.append(f"{instruction.name}: conditional, the costliest branch counted ({per_branch})")
+        cost.bounds.append(f"{instruction.name}: which branch runs depends on data; the costliest is counted each "
+                           f"time ({per_branch}): an upper bound")
 
 
 @rule("reduce", "reduce-window", "map", "scatter", "select-and-scatter")

@@ -73,6 +73,8 @@ def explanation(comparison: Comparison, indent: str = "  ") -> str:
         lines += xla_stage
     for unknown in comparison.compiler.unknown:
         lines.append(f"{indent}{'unknown':<11} {'':<26} {unknown}")
+    for bound in comparison.compiler.bounds:
+        lines.append(f"{indent}{'bound':<11} {'':<26} {bound}")
     lines.append(f"{indent}remainder   FLOPs {figure(comparison.flops_remainder)}, bytes "
                  f"{figure(comparison.bytes_remainder)}   verdict: {comparison.verdict} "
                  f"(flops {comparison.flops_verdict}, bytes {comparison.bytes_verdict})")
