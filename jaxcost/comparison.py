@@ -164,7 +164,8 @@ def _flop_deltas(expected: Counter, actual: Counter, ops: dict[str, list[str]],
     ``pass_flops`` is one analytic pass of the main op (2 * MACs), to say which op does more.
     """
     loops = {record.name for record in records if record.opcode == "while"}
-    rewritten = any(actual[main] != expected[main] and not set(ops.get(main, ())) <= loops for main in MAIN_OPCODES)
+    rewritten = any(actual[main] != expected[main] and not (ops.get(main) and set(ops[main]) <= loops)
+                    for main in MAIN_OPCODES)
     replacing = tuple(dict.fromkeys(name for role in (*MAIN_OPCODES, *REPLACING_ROLES)
                                     if not expected[role] for name in ops.get(role, ())))
     deltas = []
