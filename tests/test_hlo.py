@@ -89,8 +89,8 @@ def test_conditional_reports_each_branch():
 
     result = jc.compiled(branchy, jax.ShapeDtypeStruct((32, 32), jnp.float32))
     assert result.xla_reproduced("flops")
-    (note,) = [n for n in result.recount.notes if "conditional" in n]
-    assert f"{2 * 32**3:,} flops" in note and f"{32 * 32:,} flops" in note
+    (bound,) = result.bounds  # which branch runs depends on data: the count is an upper bound
+    assert f"{2 * 32**3:,} flops" in bound and f"{32 * 32:,} flops" in bound and "upper bound" in bound
 
 
 def test_parse_shapes():
