@@ -5,11 +5,14 @@ import gzip
 import json
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
 from jaxcost.comparison import compare_spec
 from jaxcost.compiler import CompilerCost, pointer_bytes_of
+from jaxcost.models.analysis import attribute
 
 FIXTURE_FILES = sorted((Path(__file__).parent / "fixtures").glob("layer_suite_*.json"))
 ENTRIES = [(path.stem, entry) for path in FIXTURE_FILES for entry in json.loads(path.read_text())["entries"]]
@@ -106,3 +109,16 @@ def test_zoo_models_compiled_for_the_gpu_recount_as_they_did_there(model):
     assert sum(row["compiler_flops"] for row in model["rows"]) == compiler.flops
     assert sum(row["compiler_bytes"] for row in model["rows"]) == compiler.bytes_accessed
     assert compiler.xla_unknown and compiler.xla_flops < compiler.flops / 10  # each cuDNN/cuBLAS call is -1 there
+
+
+@pytest.mark.parametrize("model", ZOO_GPU, ids=[f"{m['name']}-{m['mode']}" for m in ZOO_GPU])
+def test_todays_attribution_of_the_gpu_programs_adds_up_and_matches_the_stored_rows(model):
+    compiler = CompilerCost(xla=model["xla"], recount=jc.recount(model["hlo_optimized"]), memory={},
+                            hlo_text=model["hlo_optimized"], platform="gpu", seconds_compile=0.0)
+    image = jax.ShapeDtypeStruct(tuple(model["input"]), jnp.float32)
+    kwargs = {"train": True} if model["mode"] == "train" else {}
+    report = attribute(jc.models.build(model["name"]), image, compiler=compiler, mode=model["mode"], **kwargs)
+    assert sum(row.compiler_flops for row in report.rows) == compiler.flops
+    assert sum(row.compiler_bytes for row in report.rows) == compiler.bytes_accessed
+    stored = {row["path"]: (row["compiler_flops"], row["compiler_bytes"]) for row in model["rows"]}
+    assert {row.path: (row.compiler_flops, row.compiler_bytes) for row in report.rows} == stored

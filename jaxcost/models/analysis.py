@@ -292,6 +292,28 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
     return ModelReport(label, mode, rows, compiler, params, seconds)
 
 
+def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str = "forward", name: str = "",
+              variables: Any = None, **kwargs: Any) -> ModelReport:
+    """The rows of a program compiled elsewhere (on another backend, or stored) for a ``flax.linen`` model.
+
+    The model's calls are recorded by an abstract trace here; nothing is compiled. ``compiler`` is the
+    program's ``CompilerCost`` (for a stored program: its HLO text recounted, and XLA's figures).
+    """
+    check_mode(mode)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: attribute() takes a flax.linen Module, got {describe(model)}")
+    check_arguments(inputs, "inputs")
+    if variables is None:
+        variables = jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
+    forward, _ = _training(model.apply, variables, kwargs)
+    recorder = _Recorder()
+    with nn.intercept_methods(recorder):
+        others = {collection: value for collection, value in variables.items() if collection != "params"}
+        jax.eval_shape(forward, variables["params"], others, *inputs)
+    rows = _rows(recorder.calls, compiler, type(model).__name__, mode)
+    return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(variables.get("params", {})))
+
+
 def _count(tree: Any) -> int:
     return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree))
 
