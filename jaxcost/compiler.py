@@ -121,6 +121,15 @@ class CompilerCost:
         return self.recount.bounds
 
     @property
+    def silent_zeros(self) -> list[str]:
+        """XLA's keys that are positive where the recount is 0 with nothing in ``unknown`` to say why: none, or a
+        rule is missing."""
+        pairs = (("flops", self.xla_flops, self.flops), ("transcendentals", self.xla_transcendentals,
+                                                          self.transcendentals),
+                 ("bytes accessed", self.xla_bytes_accessed, self.bytes_accessed))
+        return [] if self.unknown else [key for key, xla, ours in pairs if xla > 0 and ours == 0]
+
+    @property
     def xla_known(self) -> bool:
         """True when XLA reported totals and no -1 went into them."""
         return bool(self.xla) and not self.xla_unknown

@@ -4,6 +4,8 @@ they run with the CPU as JAX's default device, so the suite passes on a machine 
 import jax
 import pytest
 
+from jaxcost.compiler import CompilerCost
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cpu: runs with the CPU as JAX's default device (asserts CPU compiler output)")
@@ -20,3 +22,19 @@ def _cpu_when_marked(request):
 
 #: For tests that start a jaxcost process and assert CPU output.
 CPU_ONLY_ENVIRONMENT = {"JAX_PLATFORMS": "cpu"}
+
+
+@pytest.fixture(autouse=True)
+def _nothing_silently_zero(monkeypatch):
+    """Every program compiled or replayed in any test: no key XLA reports as non-zero is 0 in the recount
+    unless ``unknown`` names why."""
+    made: list[CompilerCost] = []
+    original = CompilerCost.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(CompilerCost, "__init__", record)
+    yield
+    assert [(compiler.silent_zeros, compiler.recount) for compiler in made if compiler.silent_zeros] == []
