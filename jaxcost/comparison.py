@@ -13,6 +13,7 @@ remainder, XLA's figure minus analytic and all items, is what no op explains.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -329,9 +330,12 @@ def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "
     no_gradient: list[Delta] = []
     if mode == "train" and spec.dtype in INTEGER_DTYPES:
         gradients = 2 * 2 * forward.macs + cost.grad_bias_adds
-        no_gradient.append(Delta("no gradient", f"JAX takes no gradient through {spec.dtype} inputs and weights: the "
-                                 f"grad-input and grad-weight passes and the bias gradient ({gradients:,} FLOPs) are "
-                                 "not in the program", (), flops=-gradients))
+        zeros = math.prod(spec.input_shape) + forward.params  # JAX's zero cotangents, one boolean byte an element
+        no_gradient.append(Delta(
+            "no gradient", f"JAX takes no gradient through {spec.dtype} inputs and weights: the grad-input and "
+            f"grad-weight passes and the bias gradient ({gradients:,} FLOPs) are not in the program, which reads no "
+            f"output gradient and writes zero cotangents as booleans ({zeros:,} B) instead of gradients",
+            (), flops=-gradients, bytes=zeros - forward.bytes_accessed))
     elif mode == "train":
         expected += Counter({main: 2 * 2 * forward.macs, "reduce": cost.grad_bias_adds})
     deltas = no_gradient + explain(compiler, expected, pass_flops=2 * forward.macs)

@@ -182,6 +182,7 @@ def test_an_integer_training_step_says_no_gradient_was_taken():
     forward = jc.analytic(spec)
     assert item.flops == -(2 * 2 * forward.macs + jc.analytic(spec, "train").grad_bias_adds)
     assert comparison.flops_remainder == 0 and not any(d.kind == "rewrite" and d.flops for d in comparison.deltas)
+    assert comparison.bytes_remainder == 0 and comparison.verdict == "explained"
 
 
 def test_xlas_minus_n_is_labelled_with_its_n_library_calls():
