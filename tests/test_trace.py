@@ -94,7 +94,6 @@ def test_bad_trace_arguments(tmp_path):
 def test_a_tiny_layer_is_overhead_bound_and_a_conv_is_not():
     tiny = jc.benchmark(jc.dense((1, 8), 8), repeats=3, seconds_per_repeat=0.05)
     assert tiny.bound == "overhead" and tiny.overhead_share >= OVERHEAD_SHARE
-    assert tiny.seconds_floor <= tiny.seconds_median * 1.5
     assert any("overhead-bound" in line and "larger batch" in line for line in notes([tiny]))
     conv = jc.benchmark(jc.standard_conv((8, 56, 56, 64), 64, 3), repeats=3, seconds_per_repeat=0.05,
                         ceilings=(1e11, 1e10))
