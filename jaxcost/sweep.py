@@ -36,6 +36,8 @@ SHORTHANDS = {"kernel": "kernel_size", "stride": "strides", "groups": "feature_g
 def load_grid(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a grid file (``.json`` or ``.toml``)."""
     path = Path(path)
+    if path.suffix not in (".json", ".toml"):
+        raise ValueError(f"grid: {str(path)!r} must be a .json or .toml file")
     try:
         text = path.read_text()
     except OSError as error:
@@ -50,11 +52,13 @@ def load_grid(path: str | os.PathLike) -> dict[str, Any]:
         else:
             grid = json.loads(text)
     except ValueError as error:
-        raise ValueError(f"grid: {str(path)!r} is not valid {path.suffix.lstrip('.') or 'JSON'}: {error}") from None
+        raise ValueError(f"grid: {str(path)!r} is not valid {path.suffix.lstrip('.')}: {error}") from None
     return check_grid(grid)
 
 
 def check_grid(grid: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(grid, dict):
+        raise ValueError(f"grid: must be a table with layer, base and axes, got a {type(grid).__name__}")
     if grid.get("layer", "conv") not in LAYERS:
         raise ValueError(f"grid: layer must be one of {', '.join(LAYERS)}, got {grid.get('layer')!r}")
     if not isinstance(grid.get("base", {}), dict):

@@ -100,6 +100,19 @@ def test_cli_errors_are_one_line_with_the_documented_status(argv, status, messag
     assert "Traceback" not in captured.err
 
 
+@pytest.mark.parametrize(("name", "text", "argv", "message"), [
+    ("grid.json", "[1, 2]", ["sweep"], "grid: must be a table with layer, base and axes, got a list"),
+    ("grid.yaml", "layer: conv", ["sweep"], "grid: '{path}' must be a .json or .toml file"),
+    ("peaks.json", "[1, 2]", ["devices", "--peaks"], "peaks: '{path}' must hold a JSON object"),
+])
+def test_malformed_files_are_one_line_errors(name, text, argv, message, tmp_path, capsys):
+    path = tmp_path / name
+    path.write_text(text)
+    assert main([*argv, str(path)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(path=path) in err and "Traceback" not in err
+
+
 def test_sweep_plot_axis_is_checked_before_the_sweep(tmp_path, capsys):
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps(BAD_GRID))

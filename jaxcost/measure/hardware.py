@@ -227,9 +227,13 @@ def with_overrides(peaks: DevicePeaks, overrides: dict) -> DevicePeaks:
 def load_overrides(path: str | os.PathLike) -> dict:
     """User overrides from a JSON file (see ``with_overrides``)."""
     try:
-        return json.loads(Path(path).read_text())
+        overrides = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"peaks: cannot read overrides from {str(path)!r}: {error}") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"peaks: {str(path)!r} must hold a JSON object such as "
+                         '{"flops_per_second": {"bf16": 9e14}, "bytes_per_second": 3e12}')
+    return overrides
 
 
 def device_peaks(device_kind: str, platform: str) -> DevicePeaks:
