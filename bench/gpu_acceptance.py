@@ -108,12 +108,7 @@ def main() -> None:
     suite = [jc.benchmark(spec) for spec in jc.reference_suite(1)]
     measured = [matmul, conv, depthwise, *suite]
     lines += [str(matmul.peaks), measurements_table(measured), *notes(measured)]
-    results["measurements"] = [{"label": m.label, "seconds_median": m.seconds_median,
-                                "seconds_device": m.seconds_device, "seconds_device_span": m.seconds_device_span,
-                                "flops": m.flops, "bytes_accessed": m.bytes_accessed, "bound": m.bound,
-                                "overhead_share": m.overhead_share, "compute_utilization": m.compute_utilization,
-                                "memory_utilization": m.memory_utilization, "clocks": str(m.clocks or m.clocks_reason)}
-                               for m in measured]
+    results["measurements"] = [m.as_dict() for m in measured]
     if not args.smoke:
         span = matmul.seconds_device_span
         check("matmul loop vs device span", span is not None and abs(matmul.seconds_median / span - 1) <= 0.03,

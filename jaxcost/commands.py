@@ -56,25 +56,6 @@ def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tu
     return measurements, ceilings_measured
 
 
-def _measurement_dict(measurement: Any) -> dict[str, Any]:
-    names = ("label", "seconds_median", "seconds_min", "seconds_max", "seconds_compile", "seconds_device",
-             "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second",
-             "bytes_per_second", "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization",
-             "memory_utilization", "bound", "precision", "precision_reason", "method", "cache_warning", "mac_trap",
-             "seconds_device_span", "seconds_floor", "overhead_share", "roofline_seconds", "speed_of_light",
-             "seconds_sustained", "clocks_reason")
-    result = {name: getattr(measurement, name) for name in names}
-    clocks, adjusted = measurement.clocks, measurement.clock_adjusted_utilization
-    result["clocks"] = None if clocks is None else {
-        "sm_clock_median_mhz": clocks.sm_clock_median_mhz, "max_sm_clock_mhz": clocks.max_sm_clock_mhz,
-        "power_watts_max": max(clocks.power_watts), "power_limit_watts": clocks.power_limit_watts,
-        "temperature_celsius_max": max(clocks.temperature_celsius), "samples": len(clocks.sm_clock_mhz),
-        "clock_adjusted_compute_utilization": adjusted.compute_utilization}
-    result["measured_compute_utilization"] = measurement.measured_utilization.compute_utilization
-    result["measured_memory_utilization"] = measurement.measured_utilization.memory_utilization
-    return result
-
-
 def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
     """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
     from jaxcost.reports.performance import ceilings_text, measurements_table, notes, write_roofline
@@ -97,11 +78,11 @@ def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    specs = reference_suite(suite_batch(args)) if args.kind == "suite" else [spec_from_arguments(args)]
+    specs = reference_suite(suite_batch(args)[0]) if args.kind == "suite" else [spec_from_arguments(args)]
     mode = "train" if getattr(args, "train", False) else "forward"
     measurements, ceilings = _measure(specs, args, mode)
     if args.json:
-        print(json.dumps([_measurement_dict(m) for m in measurements], indent=2))
+        print(json.dumps([m.as_dict() for m in measurements], indent=2))
     else:
         _print_measurements(measurements, ceilings, args.plot)
     return 0
@@ -150,27 +131,23 @@ def run_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The reference suite's batch where none is given: one image on a CPU; on an accelerator enough images that
-#: each call carries work rather than dispatch (at batch 1 an H200 spends 40-80 µs a layer, mostly waiting).
-DEFAULT_BATCH = {"cpu": 1}
-ACCELERATOR_BATCH = 128
-BATCH_REASON = {True: "one image, as papers quote the layers",
-                False: "enough images per call to leave the overhead regime"}
+#: The reference suite's batch where none is given, and why: one image on a CPU; on an accelerator enough images
+#: that each call carries work rather than dispatch (at batch 1 an H200 spends 40-80 µs a layer, mostly waiting).
+CPU_BATCH = (1, "one image, as papers quote the layers")
+ACCELERATOR_BATCH = (128, "enough images per call to leave the overhead regime")
 
 
-def default_platform() -> str:
-    from jaxcost.compiler import default_device
-
-    return default_device().platform
-
-
-def suite_batch(args: argparse.Namespace) -> int:
-    """``--batch``, or the default batch for this device."""
+def suite_batch(args: argparse.Namespace) -> tuple[int, str]:
+    """``--batch``, or the default batch for this device; and, for a default, why it is the default."""
     if args.batch is not None:
         if args.batch <= 0:
             raise ValueError(f"--batch: must be a positive integer, got {args.batch}")
-        return args.batch
-    return DEFAULT_BATCH.get(default_platform(), ACCELERATOR_BATCH)
+        return args.batch, ""
+    from jaxcost.compiler import default_device
+
+    platform = default_device().platform
+    batch, reason = CPU_BATCH if platform == "cpu" else ACCELERATOR_BATCH
+    return batch, f"the default on a {platform}: {reason}"
 
 
 def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
@@ -220,19 +197,18 @@ def run_report(args: argparse.Namespace) -> int:
     from jaxcost.reports.layer import comparison_dict, explanation, suite_table
 
     start = time.perf_counter()
-    batch = suite_batch(args)
+    batch, why = suite_batch(args)
     comparisons = [compare(spec) for spec in reference_suite(batch)]
     measurements, ceilings = ([], None) if args.no_timing else _measure([c.spec for c in comparisons], args)
     if args.json:
         rows = [comparison_dict(c) for c in comparisons]
         for row, measurement in zip(rows, measurements):
-            row["measured"] = _measurement_dict(measurement)
+            row["measured"] = measurement.as_dict()
         print(json.dumps(rows, indent=2))
         return 0
     print("jaxcost report: the classic layer types, analytic against the XLA compiler, and measured")
     print(device_line())
-    print(f"batch {batch}" + ("" if args.batch else f" (the default on a {default_platform()}: "
-                                                     f"{BATCH_REASON[default_platform() == 'cpu']})"))
+    print(f"batch {batch}" + (f" ({why})" if why else ""))
     print()
     print(suite_table(comparisons))
     print()

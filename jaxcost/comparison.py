@@ -19,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jaxcost.compiler import CompilerCost, check_arguments, check_function, compiled
-from jaxcost.formulas import analytic, check_mode
+from jaxcost.compiler import CompilerCost, compiled, program_of
+from jaxcost.formulas import analytic
 from jaxcost.hlo.buffers import BufferTraffic
 from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.roles import BIAS_ADD
 from jaxcost.hlo.rules import OpRecord
 from jaxcost.reports.layer import comparison_text, delta_line
-from jaxcost.specs import Conv, Dense, Spec
+from jaxcost.specs import Dense, Spec
 
 MAIN_OPCODES = ("convolution", "dot")
 INTEGER_DTYPES = ("int8",)
@@ -360,10 +360,7 @@ def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str 
 
     For a spec, ``mode="train"`` compares a training step (forward, grad-input, grad-weights, grad-bias).
     """
-    if isinstance(spec_or_function, (Conv, Dense)):
-        if args:
-            raise ValueError("args: a layer spec brings its own arguments; pass none")
-        return compare_spec(spec_or_function, mode=check_mode(mode))
-    check_function(spec_or_function)
-    check_arguments(args)
-    return compare_function(spec_or_function, *args, label=label)
+    function, arguments, spec = program_of(spec_or_function, args, mode)
+    if spec is not None:
+        return compare_spec(spec, mode=mode)
+    return compare_function(function, *arguments, label=label)

@@ -13,7 +13,7 @@ import jax
 from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.text import POINTER_BYTES
 from jaxcost.reports.program import compiler_table
-from jaxcost.specs import Conv, Dense, describe
+from jaxcost.specs import Conv, Dense, describe_value, is_flax_module
 
 XLA_FLOPS, XLA_TRANSCENDENTALS, XLA_BYTES = "flops", "transcendentals", "bytes accessed"
 
@@ -142,12 +142,12 @@ class CompilerCost:
 
 def check_function(function: Any, argument: str = "spec_or_function") -> None:
     """A one-line error for what cannot be jit-compiled as ``function(*args)`` (a flax Module, a non-callable)."""
-    if "a flax Module" in describe(function):
-        raise ValueError(f"{argument}: got {describe(function)}, which is not a function of arrays; for a model use "
-                         "jaxcost.analyze(module, x), or pass module.apply with its variables: "
+    if is_flax_module(function):
+        raise ValueError(f"{argument}: got {describe_value(function)}, which is not a function of arrays; for a "
+                         "model use jaxcost.analyze(module, x), or pass module.apply with its variables: "
                          "(module.apply, variables, x)")
     if not callable(function):
-        raise ValueError(f"{argument}: expected a jaxcost.Conv/Dense or a function, got {describe(function)}")
+        raise ValueError(f"{argument}: expected a jaxcost.Conv/Dense or a function, got {describe_value(function)}")
 
 
 def check_arguments(args: tuple, argument: str = "args") -> None:
@@ -155,12 +155,12 @@ def check_arguments(args: tuple, argument: str = "args") -> None:
     for index, value in enumerate(args):
         leaves = jax.tree_util.tree_leaves(value)
         if any(isinstance(leaf, str) for leaf in leaves):
-            raise ValueError(f"{argument}[{index}]: a string where an array goes ({describe(value)}); pass an array "
-                             "or jax.ShapeDtypeStruct(shape, dtype)")
+            raise ValueError(f"{argument}[{index}]: a string where an array goes ({describe_value(value)}); pass an "
+                             "array or jax.ShapeDtypeStruct(shape, dtype)")
         if isinstance(value, (list, tuple)) and leaves and all(
                 isinstance(leaf, (bool, int, float, complex)) for leaf in leaves):
             raise ValueError(f"{argument}[{index}]: a Python {type(value).__name__} of numbers where an array goes "
-                             f"({describe(value)}); pass jnp.asarray(...) or jax.ShapeDtypeStruct(shape, dtype)")
+                             f"({describe_value(value)}); pass jnp.asarray(...) or jax.ShapeDtypeStruct(shape, dtype)")
 
 
 def default_device() -> Any:
@@ -233,12 +233,10 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     )
 
 
-def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: str = "forward") -> CompilerCost:
-    """What the compiler says a layer spec, or ``function(*args)``, costs.
-
-    For a spec, ``mode="train"`` compiles a training step: the forward pass and the gradients with
-    respect to input and parameters, given an output gradient.
-    """
+def program_of(spec_or_function: Conv | Dense | Callable[..., Any], args: tuple,
+               mode: str = "forward") -> tuple[Callable[..., Any], tuple, Conv | Dense | None]:
+    """What to compile, checked: a layer spec's forward pass (or, with ``mode="train"``, its training step) with
+    its abstract arguments, or ``function`` with ``args``; and the spec when one was given."""
     if isinstance(spec_or_function, (Conv, Dense)):
         from jaxcost.formulas import check_mode
         from jaxcost.modules import abstract_arguments, forward_function, training_arguments, training_function
@@ -247,8 +245,18 @@ def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mo
             raise ValueError("args: a layer spec brings its own arguments; pass none")
         spec = spec_or_function
         if check_mode(mode) == "train":
-            return compile_function(training_function(spec), *training_arguments(spec))
-        return compile_function(forward_function(spec), *abstract_arguments(spec))
+            return training_function(spec), training_arguments(spec), spec
+        return forward_function(spec), abstract_arguments(spec), spec
     check_function(spec_or_function)
     check_arguments(args)
-    return compile_function(spec_or_function, *args)
+    return spec_or_function, args, None
+
+
+def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: str = "forward") -> CompilerCost:
+    """What the compiler says a layer spec, or ``function(*args)``, costs.
+
+    For a spec, ``mode="train"`` compiles a training step: the forward pass and the gradients with
+    respect to input and parameters, given an output gradient.
+    """
+    function, arguments, _ = program_of(spec_or_function, args, mode)
+    return compile_function(function, *arguments)

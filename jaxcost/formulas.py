@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from jaxcost.reports.text import format_bytes, format_count, format_si, table
-from jaxcost.specs import Conv, Dense, Spec, describe
+from jaxcost.specs import Conv, Dense, Spec, describe_value
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def conv_taps(spec: Conv) -> int:
 def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
     """Exact analytic cost of a layer spec: its forward pass, or with ``mode="train"`` a training step."""
     if not isinstance(spec, (Conv, Dense)):
-        raise ValueError(f"spec: analytic() takes a jaxcost.Conv or jaxcost.Dense, got {describe(spec)}; "
+        raise ValueError(f"spec: analytic() takes a jaxcost.Conv or jaxcost.Dense, got {describe_value(spec)}; "
                          "for a function use jaxcost.compare(function, *args), for a model jaxcost.analyze(model, x)")
     if check_mode(mode) == "train":
         forward = analytic(spec)

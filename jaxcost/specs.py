@@ -37,12 +37,17 @@ def dtype_name(dtype: Any) -> str:
     return name
 
 
-def describe(value: Any) -> str:
-    """What a wrong argument is, for an error message: ``function 'f'``, ``flax Module Conv``, ``list [1, 2]``."""
+def is_flax_module(value: Any) -> bool:
+    """Whether ``value`` is a flax Module (linen or nnx), told from its class names: no flax import here."""
+    return any(base.__module__.startswith("flax") and base.__name__ == "Module" for base in type(value).__mro__)
+
+
+def describe_value(value: Any) -> str:
+    """What a wrong argument is, for an error message: ``function 'f'``, ``a flax Module (Conv)``, ``list [1, 2]``."""
     kind = type(value)
     if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
         return f"{kind.__name__} {value.__name__!r}"
-    if any(base.__module__.startswith("flax") and base.__name__ == "Module" for base in kind.__mro__):
+    if is_flax_module(value):
         return f"a flax Module ({kind.__name__})"
     text = repr(value)
     return f"{kind.__name__} {text if len(text) <= 40 else text[:37] + '...'}"

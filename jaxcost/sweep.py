@@ -29,6 +29,9 @@ from typing import Any
 from jaxcost.specs import Conv, Dense, Spec, depthwise_conv
 
 LAYERS = ("conv", "depthwise", "dense")
+#: The measurement's figures a timed record keeps.
+MEASURED_FIELDS = ("seconds_median", "spread", "flops_per_second", "bytes_per_second", "compute_utilization",
+                   "memory_utilization", "bound", "overhead_share", "seconds_device", "speed_of_light", "precision")
 SHORTHANDS = {"kernel": "kernel_size", "stride": "strides", "groups": "feature_group_count",
               "multiplier": "depth_multiplier"}
 
@@ -124,13 +127,8 @@ def evaluate(spec: Spec, mode: str, timing: bool) -> dict[str, Any]:
     if timing:
         from jaxcost.measure.timing import benchmark
 
-        measurement = benchmark(spec, mode=mode, repeats=5, seconds_budget=5.0)
-        record.update(seconds_median=measurement.seconds_median, spread=measurement.spread,
-                      flops_per_second=measurement.flops_per_second, bytes_per_second=measurement.bytes_per_second,
-                      compute_utilization=measurement.compute_utilization,
-                      memory_utilization=measurement.memory_utilization, bound=measurement.bound,
-                      overhead_share=measurement.overhead_share, seconds_device=measurement.seconds_device,
-                      speed_of_light=measurement.speed_of_light, precision=measurement.precision)
+        measured = benchmark(spec, mode=mode, repeats=5, seconds_budget=5.0).as_dict()
+        record.update({name: measured[name] for name in MEASURED_FIELDS})
     return record
 
 
@@ -193,9 +191,7 @@ class ResultsFile:
 
 CSV_COLUMNS = ["key", "config", "status", "reason", "kind", "output_shape", "params", "macs", "textbook_macs",
                "flops", "bytes_accessed", "compiler_flops", "compiler_bytes", "xla_flops", "xla_bytes", "verdict",
-               "seconds_median", "spread", "flops_per_second", "bytes_per_second", "compute_utilization",
-               "memory_utilization", "bound", "overhead_share", "seconds_device", "speed_of_light", "precision",
-               "seconds"]
+               *MEASURED_FIELDS, "seconds"]
 
 
 @contextlib.contextmanager

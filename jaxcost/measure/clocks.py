@@ -42,6 +42,13 @@ class ClockSamples:
         """A datasheet peak scaled to the median SM clock the chip ran at."""
         return peak * self.clock_fraction
 
+    def as_dict(self) -> dict[str, float]:
+        """The summary figures, JSON-ready."""
+        return {"sm_clock_median_mhz": self.sm_clock_median_mhz, "max_sm_clock_mhz": self.max_sm_clock_mhz,
+                "power_watts_max": max(self.power_watts), "power_limit_watts": self.power_limit_watts,
+                "temperature_celsius_max": max(self.temperature_celsius), "samples": len(self.sm_clock_mhz),
+                "seconds": self.seconds}
+
     def __str__(self) -> str:
         return (f"SM clock {self.sm_clock_median_mhz:.0f} MHz median ({min(self.sm_clock_mhz):.0f}-"
                 f"{max(self.sm_clock_mhz):.0f}) of {self.max_sm_clock_mhz:.0f} max = {self.clock_fraction:.0%}; "

@@ -14,14 +14,13 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxcost.compiler import check_arguments, check_function, default_device, tuple_pointer_bytes
+from jaxcost.compiler import default_device, program_of, tuple_pointer_bytes
 from jaxcost.hlo.program import recount
 from jaxcost.measure.clocks import ClockSampler, ClockSamples
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
@@ -29,11 +28,17 @@ from jaxcost.measure.roofline import Utilization, mac_trap
 from jaxcost.measure.trace import DeviceTrace, read_trace
 from jaxcost.reports.performance import measurement_text
 from jaxcost.reports.text import format_bytes, format_rate, format_seconds
-from jaxcost.specs import Conv, Dense, Spec
 
 #: The share of a call's time that makes it overhead-bound: at half, the fixed cost of a call weighs as much
 #: as the work.
 OVERHEAD_SHARE = 0.5
+#: What ``Measurement.as_dict`` holds beside the measured and clock-adjusted utilizations.
+FIELDS = ("label", "seconds_median", "seconds_min", "seconds_max", "seconds_compile", "seconds_device",
+          "calls_per_repeat", "repeats", "spread", "flops", "bytes_accessed", "flops_per_second", "bytes_per_second",
+          "peak_flops_per_second", "peak_bytes_per_second", "compute_utilization", "memory_utilization", "bound",
+          "precision", "precision_reason", "method", "cache_warning", "mac_trap", "seconds_device_span",
+          "seconds_floor", "overhead_share", "roofline_seconds", "speed_of_light", "seconds_sustained",
+          "clocks_reason")
 METHOD = "back-to-back: {calls} calls dispatched, then one block, per repeat; median of {repeats} repeats"
 
 
@@ -181,6 +186,16 @@ class Measurement:
     def mac_trap(self) -> str:
         return mac_trap(self.macs, self.seconds_median)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Every figure of the measurement, JSON-ready."""
+        result: dict[str, Any] = {name: getattr(self, name) for name in FIELDS}
+        result["measured_compute_utilization"] = self.measured_utilization.compute_utilization
+        result["measured_memory_utilization"] = self.measured_utilization.memory_utilization
+        adjusted = self.clock_adjusted_utilization
+        result["clocks"] = None if self.clocks is None else {
+            **self.clocks.as_dict(), "clock_adjusted_compute_utilization": adjusted.compute_utilization}
+        return result
+
 
 def _concrete(argument: Any, key: Any) -> Any:
     """Device arrays for abstract arguments (random normals; small integers for integer dtypes)."""
@@ -217,19 +232,6 @@ def device_trace(executable: Any, argument_sets: list[tuple], calls: int) -> Dev
     return trace if trace.kernels else None
 
 
-def _callable_and_arguments(spec_or_function: Any, args: tuple, mode: str) -> tuple[Callable, tuple, Spec | None]:
-    if isinstance(spec_or_function, (Conv, Dense)):
-        from jaxcost.modules import abstract_arguments, forward_function, training_arguments, training_function
-
-        spec = spec_or_function
-        if mode == "train":
-            return training_function(spec), training_arguments(spec), spec
-        return forward_function(spec), abstract_arguments(spec), spec
-    check_function(spec_or_function)
-    check_arguments(args)
-    return spec_or_function, args, None
-
-
 def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 9,
               seconds_per_repeat: float = 0.2, seconds_budget: float = 10.0, rotate: int = 1,
               peaks: DevicePeaks | None = None, precision: str = "default", dtype: str | None = None,
@@ -247,7 +249,7 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
             raise ValueError(f"{name}: must be a positive integer, got {value!r}")
     if not seconds_per_repeat > 0 or not seconds_budget > 0:
         raise ValueError("seconds_per_repeat, seconds_budget: must be positive")
-    function, abstract, spec = _callable_and_arguments(spec_or_function, args, mode)
+    function, abstract, spec = program_of(spec_or_function, args, mode)
     start = time.perf_counter()
     executable = jax.jit(function).lower(*abstract).compile()
     seconds_compile = time.perf_counter() - start

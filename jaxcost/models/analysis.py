@@ -26,7 +26,7 @@ from jaxcost.compiler import CompilerCost, check_arguments, compile_function
 from jaxcost.formulas import analytic, check_mode
 from jaxcost.hlo.rules import OpRecord
 from jaxcost.reports.model import render, summary
-from jaxcost.specs import Conv, Dense, Spec, describe
+from jaxcost.specs import Conv, Dense, Spec, describe_value
 
 _WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
 _JIT = re.compile(r"^p?jit\(.*\)$")
@@ -235,13 +235,24 @@ class _Attribution:
         return tuple(p for p in inner if "(" not in p), primitive
 
 
-def _training(apply: Callable, variables: Any, kwargs: dict) -> tuple[Callable, Callable]:
-    """A training step: forward (mutable collections updated), then the pullback of an output gradient.
+def _abstract_variables(model: nn.Module, inputs: tuple, kwargs: dict) -> Any:
+    """The model's variables as ``jax.ShapeDtypeStruct`` s: initialised abstractly, nothing allocated."""
+    return jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
+
+
+def _collections(variables: Any) -> tuple[Any, dict]:
+    """The parameters, and every other collection (``batch_stats``, ...)."""
+    return variables.get("params", {}), {name: value for name, value in variables.items() if name != "params"}
+
+
+def _training(apply: Callable, others: dict, kwargs: dict) -> tuple[Callable, Callable]:
+    """A training step: forward (the ``others`` collections mutable and updated), then the pullback of an
+    output gradient.
 
     Returns ``forward(params, others, *inputs) -> (y, updates)`` and
     ``step(params, others, output_gradient, *inputs) -> (y, updates, gradients)``.
     """
-    mutable = [name for name in variables if name != "params"] or False
+    mutable = list(others) or False
 
     def forward(params: Any, others: Any, *inputs: Any) -> Any:
         out = apply({"params": params, **others}, *inputs, mutable=mutable, **kwargs)
@@ -283,7 +294,7 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
                                     *_step_arguments(function, inputs, mode))
         calls, params, root = [], 0, ""
     else:
-        raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe(model)}")
+        raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe_value(model)}")
     seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
     start = time.perf_counter()
     rows = _rows(calls, compiler, root, mode)
@@ -301,17 +312,15 @@ def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str 
     """
     check_mode(mode)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model: attribute() takes a flax.linen Module, got {describe(model)}")
+        raise ValueError(f"model: attribute() takes a flax.linen Module, got {describe_value(model)}")
     check_arguments(inputs, "inputs")
-    if variables is None:
-        variables = jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
-    forward, _ = _training(model.apply, variables, kwargs)
+    params, others = _collections(variables if variables is not None else _abstract_variables(model, inputs, kwargs))
+    forward, _ = _training(model.apply, others, kwargs)
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
-        others = {collection: value for collection, value in variables.items() if collection != "params"}
-        jax.eval_shape(forward, variables["params"], others, *inputs)
+        jax.eval_shape(forward, params, others, *inputs)
     rows = _rows(recorder.calls, compiler, type(model).__name__, mode)
-    return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(variables.get("params", {})))
+    return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params))
 
 
 def _count(tree: Any) -> int:
@@ -336,19 +345,18 @@ def _step_arguments(function: Callable, args: tuple, mode: str) -> tuple:
 def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str,
                  kwargs: dict) -> tuple[list[_Call], CompilerCost, int]:
     if variables is None:
-        variables = jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
+        variables = _abstract_variables(model, inputs, kwargs)
+    params, others = _collections(variables)
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
         if mode == "train":
-            forward, step = _training(model.apply, variables, kwargs)
-            params = variables["params"]
-            others = {name: value for name, value in variables.items() if name != "params"}
+            forward, step = _training(model.apply, others, kwargs)
             output = jax.eval_shape(forward, params, others, *inputs)[0]
             recorder.calls.clear()
             compiler = compile_function(step, params, others, output, *inputs)
         else:
             compiler = compile_function(lambda v, *xs: model.apply(v, *xs, **kwargs), variables, *inputs)
-    return recorder.calls, compiler, _count(variables.get("params", {}))
+    return recorder.calls, compiler, _count(params)
 
 
 def _is_nnx_module(model: Any) -> bool:
