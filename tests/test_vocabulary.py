@@ -17,6 +17,7 @@ import jaxcost as jc
 from jaxcost.hlo import opcodes
 from jaxcost.hlo.rules import registered_opcodes
 from jaxcost.hlo.text import parse_shape
+from jaxcost.reports.layer import comparison_dict
 
 pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
 
@@ -164,6 +165,7 @@ def test_a_data_dependent_conditional_is_an_upper_bound():
     assert comparison.verdict == "upper bound" and comparison.flops_remainder == 0
     assert len(compiler.bounds) == 1 and "the costliest is counted each time" in compiler.bounds[0]
     assert "upper bound" in str(comparison)
+    assert comparison_dict(comparison)["bounds"] == compiler.bounds
 
 
 def test_a_loops_difference_is_a_loop_item():

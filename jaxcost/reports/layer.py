@@ -135,6 +135,7 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
         "recount": {"flops": compiler.flops, "transcendentals": compiler.transcendentals,
                     "bytes_accessed": compiler.bytes_accessed},
         "unknown": compiler.unknown,
+        "bounds": compiler.bounds,
         "xla_unknown": compiler.xla_unknown,
         "notes": compiler.recount.notes,
         "ops": [{"name": r.name, "opcode": r.opcode, "shape": str(r.instruction.shape), "flops": r.cost.flops,
