@@ -131,11 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     output = model.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--csv", action="store_true", help="print CSV")
-    sweep = commands.add_parser("sweep", help="a grid of layer configurations; resumable; one record each")
-    sweep.add_argument("grid", help="grid file, .json or .toml")
+    sweep = commands.add_parser("sweep", help="a grid of layer configurations in worker processes; resumable; "
+                                              "one record each; 'sweep merge' joins results")
+    sweep.add_argument("grid", help="grid file (.json, .toml, or .yaml with PyYAML), or 'merge'")
+    sweep.add_argument("files", nargs="*", help="after 'merge': the results files to merge into --out")
     sweep.add_argument("--out", help="results, .jsonl or .csv (default: the grid's name with .jsonl)")
+    sweep.add_argument("--jobs", type=int, default=None,
+                       help="worker processes (default: one per core up to 8 without timing; with timing one per "
+                            "GPU, else 1)")
+    sweep.add_argument("--shard", metavar="K/N", help="run only this machine's share K of N of the grid")
+    sweep.add_argument("--retry-failed", action="store_true", help="run configurations whose last record failed again")
     sweep.add_argument("--plot", metavar="AXIS", help="plot cost (and time) along AXIS to OUT.AXIS.png/.svg")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a "
+                                                          "terminal)")
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     report.add_argument("--no-timing", action="store_true", help="counts only, no measurements")

@@ -7,6 +7,7 @@ A bad argument raises ValueError naming it; an error raised by a user's own mode
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -93,26 +94,44 @@ class Interrupted(Exception):
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    from jaxcost.sweep import load_grid, plot_axis, progress_bar, run_sweep
+    if args.grid == "merge":
+        return _merge(args)
+    from jaxcost.sweep import load_grid, parse_shard, plot_axis, run_sweep
+    from jaxcost.sweep.progress import ProgressBar
+    from jaxcost.sweep.results import check_path
 
+    if args.files:
+        raise ValueError(f"grid: one grid file per sweep, got {len(args.files) + 1} files; "
+                         "'jaxcost sweep merge A B --out R' merges results")
     grid = load_grid(args.grid)
-    out = Path(args.out) if args.out else Path(args.grid).with_suffix(".jsonl")
-    if out.suffix not in (".jsonl", ".csv"):
-        raise ValueError(f"--out: results go to a .jsonl or .csv file, got {str(out)!r}")
-    if args.plot and args.plot not in grid["axes"]:
-        raise ValueError(f"--plot: {args.plot!r} is not an axis of the grid; its axes are {', '.join(grid['axes'])}")
-    start = time.perf_counter()
+    out = check_path(args.out or Path(args.grid).with_suffix(".jsonl"), "--out")
+    if args.plot and args.plot not in grid.axes:
+        raise ValueError(f"--plot: {args.plot!r} is not an axis of the grid; its axes are {', '.join(grid.axes)}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs: must be a positive integer, got {args.jobs}")
+    shard = parse_shard(args.shard) if args.shard else None
+    show = not args.quiet and sys.stderr.isatty()
     try:
-        counts = run_sweep(grid, out, progress=None if args.quiet else progress_bar)
+        with ProgressBar() if show else contextlib.nullcontext() as bar:
+            summary = run_sweep(grid, out, jobs=args.jobs, shard=shard, retry_failed=args.retry_failed,
+                                progress=bar)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; every finished configuration is in {out}: run the same command to resume") \
             from None
-    print(f"{out}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already there "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(summary)
     if args.plot:
         written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"))
         print("plot: " + ", ".join(map(str, written)))
-    return EXIT_SOME_FAILED if counts["failed"] else 0
+    return EXIT_SOME_FAILED if summary.any_failed else 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from jaxcost.sweep import merge
+
+    if not args.out:
+        raise ValueError("--out: 'jaxcost sweep merge A B ... --out R' needs the merged file's path")
+    print(merge(args.files, args.out))
+    return 0
 
 
 def run_devices(args: argparse.Namespace) -> int:

@@ -102,7 +102,9 @@ def test_cli_errors_are_one_line_with_the_documented_status(argv, status, messag
 
 @pytest.mark.parametrize(("name", "text", "argv", "message"), [
     ("grid.json", "[1, 2]", ["sweep"], "grid: must be a table with layer, base and axes, got a list"),
-    ("grid.yaml", "layer: conv", ["sweep"], "grid: '{path}' must be a .json or .toml file"),
+    ("grid.ini", "layer = conv", ["sweep"], "grid: '{path}' must be a .json, .toml or .yaml file"),
+    ("grid.json", '{"layer": "conv", "axes": {"featurs": [1]}}', ["sweep"],
+     "grid: axes.featurs is not a field of a conv layer"),
     ("peaks.json", "[1, 2]", ["devices", "--peaks"], "peaks: '{path}' must hold a JSON object"),
 ])
 def test_malformed_files_are_one_line_errors(name, text, argv, message, tmp_path, capsys):

@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxcost.compiler import default_device, program_of, tuple_pointer_bytes
 from jaxcost.hlo.program import recount
@@ -197,17 +198,18 @@ class Measurement:
         return result
 
 
-def _concrete(argument: Any, key: Any) -> Any:
-    """Device arrays for abstract arguments (random normals; small integers for integer dtypes)."""
-    def make(leaf: Any, leaf_key: Any) -> Any:
+def _concrete(argument: Any, seed: int) -> Any:
+    """Device arrays for abstract arguments: random normals (small integers for integer dtypes), drawn on
+    the host, so that no random-number program is compiled for each new shape."""
+    generator = np.random.default_rng(seed)
+
+    def make(leaf: Any) -> Any:
         if not isinstance(leaf, jax.ShapeDtypeStruct):
             return jax.device_put(leaf)
         if jnp.issubdtype(leaf.dtype, jnp.integer):
-            return jax.random.randint(leaf_key, leaf.shape, -8, 8).astype(leaf.dtype)
-        return jax.random.normal(leaf_key, leaf.shape, jnp.float32).astype(leaf.dtype)
-    leaves, tree = jax.tree_util.tree_flatten(argument)
-    keys = jax.random.split(key, max(len(leaves), 1))
-    return jax.tree_util.tree_unflatten(tree, [make(leaf, k) for leaf, k in zip(leaves, keys)])
+            return jax.device_put(generator.integers(-8, 8, leaf.shape).astype(leaf.dtype))
+        return jax.device_put(generator.standard_normal(leaf.shape, np.float32).astype(leaf.dtype))
+    return jax.tree_util.tree_map(make, argument)
 
 
 def _run(executable: Any, argument_sets: list[tuple], calls: int) -> float:
@@ -254,7 +256,7 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
     executable = jax.jit(function).lower(*abstract).compile()
     seconds_compile = time.perf_counter() - start
     program = recount(executable.as_text(), tuple_pointer_bytes())
-    argument_sets = [_concrete(abstract, jax.random.PRNGKey(index)) for index in range(rotate)]
+    argument_sets = [_concrete(abstract, index) for index in range(rotate)]
     for arguments in argument_sets:
         jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device
     calibration_calls = 3

@@ -1,0 +1,170 @@
+"""Running a grid: what the results file lacks for this grid (and this shard) is computed by worker
+processes and appended record by record; what it holds already is counted, failures included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jaxcost.sweep.grid import Grid, check_grid, shard_keys
+from jaxcost.sweep.pool import Pool, Setup, Task, WorkerError
+from jaxcost.sweep.results import ResultsFile, check_path
+
+#: Workers for a count-only sweep at most: compiles are single-threaded, each worker holds a JAX runtime.
+MOST_JOBS = 8
+
+
+@dataclass
+class SweepSummary:
+    """What a run did, and what the results file already held for this grid."""
+
+    path: Path
+    done: Counter = field(default_factory=Counter)
+    already_ok: int = 0
+    already_failed: int = 0
+    jobs: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.done["ok"]
+
+    @property
+    def failed(self) -> int:
+        return sum(self.done.values()) - self.ok
+
+    @property
+    def any_failed(self) -> bool:
+        """Whether any configuration of this grid has a failed result, from this run or an earlier one."""
+        return bool(self.failed or self.already_failed)
+
+    def __str__(self) -> str:
+        kinds = [f"{count} {status}" for status, count in sorted(self.done.items()) if status not in ("ok", "failed")]
+        text = f"{self.path}: {self.ok} ok, {self.failed} failed" + (f" ({', '.join(kinds)})" if kinds else "")
+        text += f", {self.already_ok + self.already_failed} already there"
+        if self.already_failed:
+            text += f" ({self.already_failed} of them failed: --retry-failed runs them again)"
+        return text + f" ({self.seconds:.1f} s, {self.jobs} worker{'s' if self.jobs != 1 else ''})"
+
+
+def cores() -> list[int]:
+    """The cores this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _accelerators() -> tuple[str, int]:
+    """The default JAX platform here and its device count, asked of a separate process so that this
+    one neither loads JAX nor holds a device the workers need."""
+    probe = "import jax; devices = jax.devices(); print(devices[0].platform, len(devices))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
+    if result.returncode != 0:
+        last = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
+        raise WorkerError(f"JAX could not start in a sweep worker: {last[0]}")
+    platform, count = result.stdout.split()
+    return platform, int(count)
+
+
+def worker_setups(grid: Grid, jobs: int | None, tasks: int) -> list[Setup]:
+    """How to start each worker. Count-only: a worker per core (at most ``MOST_JOBS``) sharing the devices
+    (no device memory preallocated). Timed: a worker per GPU, each on its own; one elsewhere, since timed
+    runs must not share a device. Several workers on no more than the cores here get a share each: the
+    threads a compiler starts beside its main one then do not slow the other workers down."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs: must be a positive integer, got {jobs!r}")
+    if not grid.timing:
+        count = max(1, min(jobs or min(len(cores()), MOST_JOBS), tasks))
+        environments = [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}] * count
+    else:
+        platform, devices = _accelerators()
+        if platform != "gpu":
+            if jobs not in (None, 1):
+                raise ValueError(f"jobs: timed configurations on {platform} share its one device and must run one "
+                                 "at a time; use --jobs 1")
+            return [Setup()]
+        if jobs is not None and jobs > devices:
+            raise ValueError(f"jobs: timed configurations need a GPU each; this machine has {devices}, "
+                             f"got --jobs {jobs}")
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(devices)))).split(",")
+        environments = [{"CUDA_VISIBLE_DEVICES": visible[slot]} for slot in range(max(1, min(jobs or devices, tasks)))]
+    return [Setup(environment, share) for environment, share in zip(environments, core_shares(len(environments)))]
+
+
+def core_shares(workers: int) -> list[tuple[int, ...] | None]:
+    """The cores each of ``workers`` workers runs on: disjoint shares when there are cores enough for
+    more than one worker, otherwise no restriction."""
+    available = cores()
+    if workers == 1 or workers > len(available):
+        return [None] * workers
+    size, extra = divmod(len(available), workers)
+    shares, start = [], 0
+    for index in range(workers):
+        end = start + size + (index < extra)
+        shares.append(tuple(available[start:end]))
+        start = end
+    return shares
+
+
+def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: int | None = None,
+              shard: tuple[int, int] | None = None, retry_failed: bool = False,
+              progress: Callable[[int, int, str], None] | None = None) -> SweepSummary:
+    """Compute every configuration of ``grid`` (of shard K of N when ``shard`` is (K, N)) that ``results``
+    lacks, in ``jobs`` worker processes, appending each record as it finishes.
+
+    ``retry_failed`` runs the configurations whose last record failed again. ``progress(done, total,
+    status)`` is called after each record.
+    """
+    grid = check_grid(grid)
+    output = ResultsFile(check_path(results, "results"))
+    start = time.perf_counter()
+    output.repair()
+    latest = output.latest()
+    summary = SweepSummary(output.path)
+    tasks = []
+    configurations = {grid.key(config): config for config in grid.configurations()}
+    selected = shard_keys(list(configurations), shard)
+    for key, config in configurations.items():
+        if key not in selected:
+            continue
+        status = latest[key].get("status") if key in latest else None
+        if status == "ok":
+            summary.already_ok += 1
+        elif status is not None and not retry_failed:
+            summary.already_failed += 1
+        else:
+            tasks.append(Task(key, {"config": config, **grid.settings, "repeats": grid.repeats,
+                                    "precision": grid.precision}))
+    if not tasks:
+        summary.seconds = time.perf_counter() - start
+        return summary
+    setups = worker_setups(grid, jobs, len(tasks))
+    summary.jobs = len(setups)
+    for index, (task, answer) in enumerate(Pool(setups, grid.seconds_limit).run(tasks), 1):
+        record = {"key": task.key, **grid.settings, "config": task.payload["config"], **answer}
+        output.append(record)
+        summary.done[record["status"]] += 1
+        if progress:
+            progress(index, len(tasks), record["status"])
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def same_records(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> bool:
+    """Whether two runs recorded the same results, whatever their order, their run times, and whether a
+    missing figure is absent (``.jsonl``) or empty (``.csv``)."""
+    def canonical(records: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps({k: v for k, v in record.items() if k != "seconds" and v is not None},
+                                 sort_keys=True) for record in records)
+    return canonical(first) == canonical(second)
