@@ -25,6 +25,7 @@ from jaxcost.sweep import (
     shard_keys,
     spec_of,
 )
+from jaxcost.sweep.run import probe
 
 GRID_200 = {"layer": "conv", "base": {"input_shape": [1, 12, 12, 8], "kernel_size": 3},
             "axes": {"features": [8, 16, 24, 32, 40], "groups": [1, 2, 4, 8], "kernel": [1, 3],
@@ -52,18 +53,20 @@ def write_grid(folder: Path, grid: dict, name: str = "grid.json") -> Path:
 def test_grid_has_200_configurations_with_distinct_keys():
     grid = check_grid(GRID_200)
     assert len(grid.configurations()) == 5 * 4 * 2 * 5
-    assert len({grid.key(config) for config in grid.configurations()}) == 200
+    assert len({grid.key(config, "cpu") for config in grid.configurations()}) == 200
 
 
-def test_a_key_holds_the_settings_that_change_a_result():
+def test_a_key_holds_the_settings_and_the_device_that_change_a_result():
     config = {"input_shape": [4, 8], "features": 2}
-    keys = {check_grid({**SMALL, **settings}).key(config) for settings in (
+    keys = {check_grid({**SMALL, **settings}).key(config, "cpu") for settings in (
         {}, {"mode": "train"}, {"timing": True}, {"timing": True, "repeats": 9},
         {"timing": True, "precision": "highest"},
         {"layer": "conv", "base": {"input_shape": [1, 4, 4, 8]}})}
     assert len(keys) == 6
+    # the compiled program, and so every compiler figure, depends on the backend
+    assert check_grid(SMALL).key(config, "NVIDIA H200") != check_grid(SMALL).key(config, "cpu")
     # a time limit decides only whether a run finishes, not what it records
-    assert check_grid({**SMALL, "seconds_limit": 5}).key(config) == check_grid(SMALL).key(config)
+    assert check_grid({**SMALL, "seconds_limit": 5}).key(config, "cpu") == check_grid(SMALL).key(config, "cpu")
 
 
 def test_killed_sweep_resumes_to_exactly_200_records(tmp_path):
@@ -134,7 +137,8 @@ def test_a_retried_failure_that_now_succeeds_clears_the_exit_status(tmp_path):
     out = tmp_path / "results.jsonl"
     grid = check_grid(SMALL)
     config = grid.configurations()[0]
-    ResultsFile(out).append({"key": grid.key(config), "config": config, "status": "timeout", "reason": "timeout"})
+    key = grid.key(config, probe().device_kind)
+    ResultsFile(out).append({"key": key, "config": config, "status": "timeout", "reason": "timeout"})
     assert run_sweep(SMALL, out).any_failed
     summary = run_sweep(SMALL, out, retry_failed=True)
     assert (summary.ok, summary.failed, summary.already_ok, summary.any_failed) == (1, 0, 5, False)
@@ -198,7 +202,7 @@ def test_shards_are_even_and_do_not_depend_on_the_order_of_the_grid_file():
     shares = []
     for grid in (GRID_200, reordered):
         grid = check_grid(grid)
-        keys = [grid.key(config) for config in grid.configurations()]
+        keys = [grid.key(config, "cpu") for config in grid.configurations()]
         shares.append([shard_keys(keys, (k, 3)) for k in (1, 2, 3)])
     assert shares[0] == shares[1]
     assert sorted(map(len, shares[0])) == [66, 67, 67] and set.union(*shares[0]) == set(keys)
@@ -208,16 +212,29 @@ def test_shards_are_even_and_do_not_depend_on_the_order_of_the_grid_file():
     assert all(batch.count(5) >= 5 for batch in batches)
 
 
-def test_merge_keeps_a_success_over_a_failure_of_the_same_configuration(tmp_path):
+def test_a_success_is_kept_over_a_failure_by_merge_and_by_the_sweep_alike(tmp_path):
     grid = check_grid(SMALL)
-    config = grid.configurations()[0]
-    good = {"key": grid.key(config), "config": config, "status": "ok", "flops": 64}
+    configs = grid.configurations()
+    key = grid.key(configs[0], probe().device_kind)
+    good = {"key": key, "config": configs[0], "status": "ok", "flops": 64}
     bad = {**good, "status": "timeout", "flops": None}
-    for name, records in (("a.jsonl", [good]), ("b.jsonl", [bad])):
-        for record in records:
-            ResultsFile(tmp_path / name).append(record)
+    ResultsFile(tmp_path / "a.jsonl").append(good)
+    ResultsFile(tmp_path / "b.jsonl").append(bad)
     merge([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "a.jsonl")  # out may be a source
     assert list(ResultsFile(tmp_path / "a.jsonl").records()) == [good]
+    both = tmp_path / "both.jsonl"  # two writers: one succeeded, the other timed out after
+    for record in (good, bad):
+        ResultsFile(both).append(record)
+    summary = run_sweep({**SMALL, "axes": {"features": [configs[0]["features"]], "use_bias": [True]}}, both)
+    assert (summary.already_ok, summary.any_failed) == (1, False)
+
+
+def test_a_torn_shard_still_merges(tmp_path):
+    shard = tmp_path / "shard.jsonl"
+    run_sweep(SMALL, shard)
+    text = shard.read_text()
+    shard.write_text(text + text.splitlines()[0][:40])  # a machine crash mid-write
+    assert merge([shard], tmp_path / "merged.jsonl").records == 6
 
 
 def test_merge_from_the_command_line(tmp_path, capsys):
@@ -247,7 +264,7 @@ def test_csv_cells_are_plain_and_pandas_reads_them(tmp_path):
 def test_a_csv_file_with_other_columns_is_refused(tmp_path):
     out = tmp_path / "results.csv"
     out.write_text("key,config,status\n")
-    with pytest.raises(ValueError, match="^--out: .* has other columns"):
+    with pytest.raises(ValueError, match="^results: .* holds other columns"):
         run_sweep(SMALL, out)
 
 
@@ -424,3 +441,52 @@ def test_a_sweep_in_a_thread_of_a_process_with_jax_loaded(tmp_path):
     thread.start()
     thread.join(timeout=120)
     assert results["summary"].ok == 6
+
+
+def test_a_file_that_is_not_a_sweeps_results_is_refused_untouched(tmp_path, capsys):
+    grid = write_grid(tmp_path, SMALL)
+    for name, text in (("notes.jsonl", "my notes\nline two without newline"), ("data.csv", "name,value"),
+                       ("list.jsonl", "[1, 2]\n")):
+        path = tmp_path / name
+        path.write_text(text)
+        assert main(["sweep", str(grid), "--out", str(path)]) == 2
+        assert "holds other" in capsys.readouterr().err
+        assert path.read_text() == text
+
+
+def test_the_output_folder_is_checked_before_any_work(tmp_path, capsys):
+    grid = write_grid(tmp_path, SMALL)
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "no" / "r.jsonl")]) == 2
+    assert "--out: the folder" in capsys.readouterr().err
+    assert main(["sweep", "merge", str(grid), "--out", str(tmp_path / "no" / "m.jsonl")]) == 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('layer = "dense"\n[base]\ninput_shape = [4, 8]\n[axes]\nfeatures = [1979-05-27]\n',
+     "grid: axes.features\\[0\\] must be text, a number, true/false, a list or a table, got a date"),
+    ('seconds_limit = inf\n[base]\ninput_shape = [1, 4, 4, 2]\n[axes]\nfeatures = [2]\n',
+     "grid: seconds_limit must be a finite number, got inf"),
+    ('[base]\ninput_shape = [1, 4, 4, 2]\n[axes]\nfeatures = [2]\nkernel = [1]\nkernel_size = [3]\n',
+     "grid: axes gives kernel and kernel_size, the same field; give one of them"),
+])
+def test_what_toml_holds_and_json_does_not_is_refused(tmp_path, text, message):
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^{message}"):
+        load_grid(path)
+
+
+def test_a_time_limit_of_weeks_is_a_limit_like_any_other(tmp_path):
+    assert run_sweep({**SMALL, "seconds_limit": 1e12}, tmp_path / "r.jsonl").ok == 6
+
+
+def test_plot_an_axis_of_sizes_in_a_file_shared_with_another_grid(tmp_path, capsys):
+    grid = write_grid(tmp_path, {"layer": "conv", "base": {"input_shape": [1, 8, 8, 4], "features": 4},
+                                 "axes": {"kernel": [3, [1, 3], 1]}})
+    out = tmp_path / "shared.jsonl"
+    run_sweep(SMALL, out)  # another grid's records first
+    assert main(["sweep", str(grid), "--out", str(out), "--plot", "kernel"]) == 0
+    assert f"plot: {tmp_path / 'shared.kernel.png'}" in capsys.readouterr().out
+    failing = write_grid(tmp_path, {**WITH_FAILURES, "axes": {"groups": [4], "features": [6]}}, "failing.json")
+    assert main(["sweep", str(failing), "--out", str(out), "--plot", "groups"]) == 1  # the sweep's status
+    assert "jaxcost: plot: no configuration succeeded: nothing to plot" in capsys.readouterr().err

@@ -25,7 +25,9 @@ def pyplot() -> Any:
 def save(figure: Any, path: str | Path, dpi: int = 130) -> list[Path]:
     """Write ``path`` with .png and .svg suffixes, close the figure, return both paths."""
     base = Path(path)
-    written = [base.with_suffix(".png"), base.with_suffix(".svg")]
+    if base.suffix.lower() in (".png", ".svg"):
+        base = base.with_suffix("")
+    written = [Path(f"{base}.png"), Path(f"{base}.svg")]  # "results.size" keeps its ".size"
     for target in written:
         figure.savefig(target, dpi=dpi, bbox_inches="tight")
     pyplot().close(figure)

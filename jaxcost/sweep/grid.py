@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +99,11 @@ class Grid:
         return [{**self.base, **dict(zip(names, values))}
                 for values in itertools.product(*(self.axes[name] for name in names))]
 
-    def key(self, config: dict[str, Any]) -> str:
-        """A configuration's identity in a results file: the configuration and the grid's settings."""
-        return json.dumps({**self.settings, "config": config}, sort_keys=True, separators=(",", ":"))
+    def key(self, config: dict[str, Any], device_kind: str) -> str:
+        """A configuration's identity in a results file: the configuration, the grid's settings, and the kind
+        of device it runs on (the compiled program, and so its figures, depend on the backend)."""
+        return json.dumps({**self.settings, "config": config, "device_kind": device_kind}, sort_keys=True,
+                          separators=(",", ":"))
 
 
 def load_grid(path: str | os.PathLike) -> Grid:
@@ -109,9 +113,11 @@ def load_grid(path: str | os.PathLike) -> Grid:
     if path.suffix not in readers:
         raise ValueError(f"grid: {str(path)!r} must be a .json, .toml or .yaml file")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ValueError(f"grid: cannot read {str(path)!r}: {error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"grid: {str(path)!r} is not UTF-8 text") from None
     try:
         grid = readers[path.suffix](text)
     except MissingReader:
@@ -155,7 +161,9 @@ def check_grid(grid: Any) -> Grid:
     if isinstance(grid, Grid):
         return grid
     if not isinstance(grid, dict):
-        raise ValueError(f"grid: must be a table with layer, base and axes, got a {type(grid).__name__}")
+        kind = "nothing" if grid is None else f"a {type(grid).__name__}"
+        raise ValueError(f"grid: must be a table with layer, base and axes, got {kind}")
+    _check_plain("", grid)
     for name in grid:
         if name not in GRID_KEYS:
             raise ValueError(f"grid: unknown setting {name!r}; a grid has {', '.join(GRID_KEYS)}")
@@ -173,6 +181,10 @@ def check_grid(grid: Any) -> Grid:
             if name not in fields:
                 raise ValueError(f"grid: {place}.{name} is not a field of a {layer} layer; "
                                  f"its fields are {', '.join(fields)}")
+    for place, names in (("base", base), ("axes", axes)):  # an axis may vary what the base gives, by either name
+        for short, full in SHORTHANDS.items():
+            if short in names and full in names:
+                raise ValueError(f"grid: {place} gives {short} and {full}, the same field; give one of them")
     for name, value in base.items():
         _check_value(f"base.{name}", fields[name], value)
     for name, values in axes.items():
@@ -196,6 +208,23 @@ def _check_value(where: str, check: Callable[[Any], str | None], value: Any) -> 
         raise ValueError(f"grid: {where} must be {expected}, got {json.dumps(value)}")
 
 
+def _check_plain(where: str, value: Any) -> None:
+    """Only what JSON holds (text, numbers, booleans, lists, tables): TOML dates and YAML bytes are refused."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"grid: {where or 'the grid'} has a key {name!r} that is not text")
+            _check_plain(f"{where}.{name}" if where else name, item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_plain(f"{where}[{index}]", item)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"grid: {where} must be a finite number, got {value}")
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"grid: {where} must be text, a number, true/false, a list or a table, got a "
+                         f"{type(value).__name__} ({value!r})")
+
+
 def _settings(grid: dict[str, Any]) -> dict[str, Any]:
     settings = {name: grid[name] for name in SETTINGS if name in grid}
     if settings.get("mode", "forward") not in MODES:
@@ -215,10 +244,10 @@ def _settings(grid: dict[str, Any]) -> dict[str, Any]:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """``"K/N"`` as (K, N), 1 ≤ K ≤ N."""
-    parts = text.split("/")
-    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+    match = re.fullmatch(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*", text)
+    if not match:
         raise ValueError(f"--shard: must be K/N (this machine's share K of N, 1 ≤ K ≤ N), got {text!r}")
-    index, count = int(parts[0]), int(parts[1])
+    index, count = int(match.group(1)), int(match.group(2))
     if not 1 <= index <= count:
         raise ValueError(f"--shard: K/N needs 1 ≤ K ≤ N, got {text!r}")
     return index, count

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 #: How long a worker may take to start (import JAX, open its device) before the sweep gives up.
 SECONDS_TO_START = 300.0
+SECONDS_LONGEST_WAIT = 3600.0
 
 
 class WorkerError(OSError):
@@ -180,7 +181,8 @@ class Pool:
     def _seconds_to_wait(self) -> float | None:
         deadlines = [worker.seconds_started + limit for worker in self.workers if worker is not None
                      for limit in [self._limit(worker)] if limit is not None]
-        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        # woken at least hourly: the selector cannot wait for a limit of weeks in one go
+        return min(max(0.0, min(deadlines) - time.monotonic()), SECONDS_LONGEST_WAIT) if deadlines else None
 
     def _limit(self, worker: _Worker) -> float | None:
         if worker.environment is None:

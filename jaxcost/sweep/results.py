@@ -81,34 +81,60 @@ class ResultsFile:
         self.path = Path(path)
         self.csv = self.path.suffix == ".csv"
 
-    def repair(self) -> None:
-        """Drop an incomplete last line, and refuse a CSV file whose columns are not this version's."""
+    def repair(self, argument: str = "results") -> None:
+        """Check that the file is a sweep's results (refusing anything else, untouched, in an error that
+        names ``argument``), then drop an incomplete last line left by a crash mid-write."""
         if not self.path.exists():
             return
-        text = self.path.read_text()
+        text = self._text_read()
+        lines = text.splitlines()
+        if lines and not self._is_results(lines[0]):
+            kind = "columns than this jaxcost writes" if self.csv else "lines than a sweep's records"
+            raise ValueError(f"{argument}: {str(self.path)!r} holds other {kind}; give a new file or a sweep's "
+                             "results (jaxcost sweep merge OLD --out NEW converts older results)")
         if text and not text.endswith("\n"):
-            text = text[:text.rfind("\n") + 1]
-            self.path.write_text(text)
-        if self.csv and text and text.splitlines()[0] != ",".join(COLUMNS):
-            raise ValueError(f"--out: {str(self.path)!r} has other columns than this jaxcost writes; write to a new "
-                             "file (jaxcost sweep merge OLD --out NEW converts it)")
+            self.path.write_text(text[:text.rfind("\n") + 1])
+
+    def _is_results(self, first_line: str) -> bool:
+        if self.csv:
+            return first_line == ",".join(COLUMNS)
+        try:
+            record = json.loads(first_line)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and "key" in record
+
+    def _text_read(self) -> str:
+        try:
+            return self.path.read_text()
+        except UnicodeDecodeError:
+            raise ValueError(f"files: {str(self.path)!r} is not text, so not a sweep's results") from None
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every record, in the order written."""
+        """Every record, in the order written; an incomplete last line (a crash mid-write) is left out."""
         if not self.path.exists():
             return
+        text = self._text_read()
+        if text and not text.endswith("\n"):
+            text = text[:text.rfind("\n") + 1]
         if self.csv:
-            with self.path.open(newline="") as handle:
-                for row in csv.DictReader(handle):
-                    yield {name: _value(name, cell) for name, cell in row.items() if name is not None}
+            for row in csv.DictReader(io.StringIO(text, newline="")):
+                yield {name: _value(name, cell) for name, cell in row.items() if name is not None}
             return
-        for line in self.path.read_text().splitlines():
-            if line.strip():
-                yield json.loads(line)
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                raise ValueError(f"files: {str(self.path)!r} line {number} is not a sweep's record (a JSON object)")
+            yield record
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """Each configuration's result: its last record, by key."""
-        return {record["key"]: record for record in self.records() if record.get("key")}
+        """Each configuration's result, by key (see ``results_by_key``)."""
+        return results_by_key(self.records())
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record whole, and sync it. The file is locked meanwhile, so that of two sweeps
@@ -150,6 +176,31 @@ class ResultsFile:
         return buffer.getvalue()
 
 
+def results_by_key(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each key's result among records in the order written: its last ``ok`` record, or its last record
+    when none succeeded. A success is never undone by a later failure (two writers, merged files)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for record in records:
+        key = record.get("key")
+        if not key:
+            continue
+        kept = by_key.get(key)
+        if kept is None or record.get("status") == "ok" or kept.get("status") != "ok":
+            by_key.pop(key, None)  # the result takes its place at the end: files keep their order
+            by_key[key] = record
+    return by_key
+
+
+def check_writable(path: Path, argument: str) -> None:
+    """Fail now, naming the argument, when ``path`` cannot be written (before any work is done)."""
+    if not path.parent.is_dir():
+        raise ValueError(f"{argument}: the folder {str(path.parent)!r} does not exist")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as error:
+        raise ValueError(f"{argument}: cannot write {str(path)!r}: {error.strerror}") from None
+
+
 @dataclass(frozen=True)
 class Merged:
     """What ``merge`` wrote: how many records, and how many duplicates it dropped."""
@@ -171,21 +222,18 @@ def merge(sources: Iterable[str | os.PathLike], out: str | os.PathLike) -> Merge
     sources = [Path(source) for source in sources]
     if not sources:
         raise ValueError("files: name the results files to merge")
-    by_key: dict[str, dict[str, Any]] = {}
-    total = 0
+    records = []
     for source in sources:
         check_path(source, "files")
         if not source.exists():
             raise ValueError(f"files: no such results file {str(source)!r}")
         for record in ResultsFile(source).records():
-            total += 1
-            key = record.get("key")
-            if not key:
+            if not record.get("key"):
                 raise ValueError(f"files: {str(source)!r} holds a record without a key; is it a sweep's results?")
-            kept = by_key.get(key)
-            if kept is None or record.get("status") == "ok" or kept.get("status") != "ok":
-                by_key.pop(key, None)
-                by_key[key] = record
+            records.append(record)
     target = ResultsFile(check_path(out, "--out"))
-    target.replace(by_key.values())
-    return Merged(target.path, len(by_key), total - len(by_key))
+    if not target.path.parent.is_dir():
+        raise ValueError(f"--out: the folder {str(target.path.parent)!r} does not exist")
+    merged = results_by_key(records)
+    target.replace(merged.values())
+    return Merged(target.path, len(merged), len(records) - len(merged))

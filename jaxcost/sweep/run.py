@@ -17,7 +17,7 @@ from typing import Any
 
 from jaxcost.sweep.grid import Grid, check_grid, shard_keys
 from jaxcost.sweep.pool import Pool, Setup, Task, WorkerError
-from jaxcost.sweep.results import ResultsFile, check_path
+from jaxcost.sweep.results import ResultsFile, check_path, check_writable
 
 #: Workers for a count-only sweep at most: compiles are single-threaded, each worker holds a JAX runtime.
 MOST_JOBS = 8
@@ -33,6 +33,8 @@ class SweepSummary:
     already_failed: int = 0
     jobs: int = 0
     seconds: float = 0.0
+    #: The keys of this grid (and shard) on this machine's device: what its results are.
+    keys: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> int:
@@ -64,20 +66,30 @@ def cores() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def _accelerators() -> tuple[str, int]:
-    """The default JAX platform here and its device count, asked of a separate process so that this
-    one neither loads JAX nor holds a device the workers need."""
-    probe = "import jax; devices = jax.devices(); print(devices[0].platform, len(devices))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+@dataclass(frozen=True)
+class Devices:
+    """What the workers will run on: the default JAX platform here, its device kind and device count."""
+
+    platform: str
+    device_kind: str
+    count: int
+
+
+def probe() -> Devices:
+    """The devices a worker gets, asked of a separate process so that this one neither loads JAX nor holds
+    a device the workers need."""
+    script = ("import json, jax; devices = jax.devices(); "
+              "print(json.dumps([devices[0].platform, devices[0].device_kind, len(devices)]))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
         raise WorkerError(f"JAX could not start in a sweep worker: {last[0]}")
-    platform, count = result.stdout.split()
-    return platform, int(count)
+    platform, device_kind, count = json.loads(result.stdout.strip().splitlines()[-1])
+    return Devices(platform, device_kind, count)
 
 
-def worker_setups(grid: Grid, jobs: int | None, tasks: int) -> list[Setup]:
+def worker_setups(grid: Grid, jobs: int | None, tasks: int, devices: Devices) -> list[Setup]:
     """How to start each worker. Count-only: a worker per core (at most ``MOST_JOBS``) sharing the devices
     (no device memory preallocated). Timed: a worker per GPU, each on its own; one elsewhere, since timed
     runs must not share a device. Several workers on no more than the cores here get a share each: the
@@ -88,17 +100,17 @@ def worker_setups(grid: Grid, jobs: int | None, tasks: int) -> list[Setup]:
         count = max(1, min(jobs or min(len(cores()), MOST_JOBS), tasks))
         environments = [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}] * count
     else:
-        platform, devices = _accelerators()
-        if platform != "gpu":
+        if devices.platform != "gpu":
             if jobs not in (None, 1):
-                raise ValueError(f"jobs: timed configurations on {platform} share its one device and must run one "
-                                 "at a time; use --jobs 1")
+                raise ValueError(f"jobs: timed configurations on {devices.platform} share its one device and must "
+                                 "run one at a time; use 1")
             return [Setup()]
-        if jobs is not None and jobs > devices:
-            raise ValueError(f"jobs: timed configurations need a GPU each; this machine has {devices}, "
-                             f"got --jobs {jobs}")
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(devices)))).split(",")
-        environments = [{"CUDA_VISIBLE_DEVICES": visible[slot]} for slot in range(max(1, min(jobs or devices, tasks)))]
+        if jobs is not None and jobs > devices.count:
+            raise ValueError(f"jobs: timed configurations need a GPU each; this machine has {devices.count}, "
+                             f"got {jobs}")
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(devices.count)))).split(",")
+        count = max(1, min(jobs or devices.count, tasks))
+        environments = [{"CUDA_VISIBLE_DEVICES": visible[slot]} for slot in range(count)]
     return [Setup(environment, share) for environment, share in zip(environments, core_shares(len(environments)))]
 
 
@@ -130,11 +142,14 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
     output = ResultsFile(check_path(results, "results"))
     start = time.perf_counter()
     output.repair()
+    check_writable(output.path, "results")
     latest = output.latest()
     summary = SweepSummary(output.path)
     tasks = []
-    configurations = {grid.key(config): config for config in grid.configurations()}
+    devices = probe()
+    configurations = {grid.key(config, devices.device_kind): config for config in grid.configurations()}
     selected = shard_keys(list(configurations), shard)
+    summary.keys = selected
     for key, config in configurations.items():
         if key not in selected:
             continue
@@ -144,15 +159,16 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
         elif status is not None and not retry_failed:
             summary.already_failed += 1
         else:
-            tasks.append(Task(key, {"config": config, **grid.settings, "repeats": grid.repeats,
-                                    "precision": grid.precision}))
+            tasks.append(Task(key, {"config": config, "layer": grid.layer, "mode": grid.mode, "timing": grid.timing,
+                                    "repeats": grid.repeats, "precision": grid.precision}))
     if not tasks:
         summary.seconds = time.perf_counter() - start
         return summary
-    setups = worker_setups(grid, jobs, len(tasks))
+    setups = worker_setups(grid, jobs, len(tasks), devices)
     summary.jobs = len(setups)
     for index, (task, answer) in enumerate(Pool(setups, grid.seconds_limit).run(tasks), 1):
-        record = {"key": task.key, **grid.settings, "config": task.payload["config"], **answer}
+        record = {"key": task.key, "layer": grid.layer, "mode": grid.mode, "timing": grid.timing,
+                  "config": task.payload["config"], **answer}
         output.append(record)
         summary.done[record["status"]] += 1
         if progress:
