@@ -118,11 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--measure", action="store_true", help="also measure the matmul and triad ceilings")
     model = commands.add_parser("model", help="a whole model, layer by layer, from one compile")
     model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1), "
-                                    "path/to/file.py:Factory or package.module:Factory (a flax.linen Module, "
-                                    "its class, or a function returning one)")
-    model.add_argument("--batch", type=int, default=1)
-    model.add_argument("--resolution", type=int, default=224, help="input height and width")
-    model.add_argument("--channels", type=int, default=3, help="input channels")
+                                    "path/to/file.py:Factory or package.module:Factory (a flax.linen or flax.nnx "
+                                    "Module, a linen Module class, or a function returning a Module)")
+    model.add_argument("--input", action="append", metavar="SHAPE[:DTYPE]",
+                       help="one model input, e.g. 1,128:int32 or 1,224,224,3 (the --dtype by default); once per "
+                            "input, in the order the model takes them (default: one image, from the next three)")
+    model.add_argument("--batch", type=int, default=None, help="images (default 1)")
+    model.add_argument("--resolution", type=int, default=None, help="input height and width (default 224)")
+    model.add_argument("--channels", type=int, default=None, help="input channels (default 3)")
+    model.add_argument("--kwarg", action="append", metavar="NAME=VALUE",
+                       help="a keyword argument for the model's call, the value in JSON (train=true, depth=4) or "
+                            "else as text; repeatable")
+    model.add_argument("--rng", action="append", metavar="STREAM",
+                       help="seed this random stream of a linen model (dropout); repeatable")
     model.add_argument("--alpha", type=float, default=1.0, help="width multiplier (MobileNets)")
     model.add_argument("--dtype", default="float32")
     model.add_argument("--train", action="store_true", help="a training step: forward, then all gradients")

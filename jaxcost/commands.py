@@ -98,7 +98,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         return _merge(args)
     from jaxcost.sweep import load_grid, parse_shard, plot_axis, run_sweep
     from jaxcost.sweep.progress import ProgressBar
-    from jaxcost.sweep.results import check_path
+    from jaxcost.sweep.results import ResultsFile, check_path, check_writable
 
     if args.files:
         raise ValueError(f"grid: one grid file per sweep, got {len(args.files) + 1} files; "
@@ -109,7 +109,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot: {args.plot!r} is not an axis of the grid; its axes are {', '.join(grid.axes)}")
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs: must be a positive integer, got {args.jobs}")
-    shard = parse_shard(args.shard) if args.shard else None
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    ResultsFile(out).repair("--out")  # what run_sweep checks too, said here in the command line's words
+    check_writable(out, "--out")
     show = not args.quiet and sys.stderr.isatty()
     try:
         with ProgressBar() if show else contextlib.nullcontext() as bar:
@@ -120,8 +122,11 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             from None
     print(summary)
     if args.plot:
-        written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"))
-        print("plot: " + ", ".join(map(str, written)))
+        try:
+            written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"), keys=summary.keys)
+            print("plot: " + ", ".join(map(str, written)))
+        except ValueError as error:  # nothing to draw: said, and the sweep's own status kept
+            print(f"jaxcost: plot: {error}", file=sys.stderr)
     return EXIT_SOME_FAILED if summary.any_failed else 0
 
 
@@ -253,6 +258,9 @@ def _load_attribute(name: str) -> Any:
         path = Path(location)
         if not path.is_file():
             raise ValueError(f"name: no such file {location!r}")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # the file's own imports of its neighbours work, as with python file.py
+            sys.path.insert(0, folder)
         loader = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(loader)
         sys.modules[path.stem] = module
@@ -278,19 +286,26 @@ def _load_attribute(name: str) -> Any:
     return getattr(module, attribute)
 
 
+def _is_model(value: Any) -> bool:
+    """A flax.linen or flax.nnx Module instance."""
+    import flax.linen as nn
+
+    from jaxcost.models.analysis import is_nnx_module
+
+    return isinstance(value, nn.Module) or is_nnx_module(value)
+
+
 def model_from_arguments(args: argparse.Namespace) -> Any:
     """The zoo model, or the module a ``module:Factory`` or ``file.py:Factory`` builds."""
     from jaxcost.models import build
 
     if ":" not in args.name:
         return build(args.name, alpha=args.alpha, dtype=args.dtype)
-    import flax.linen as nn
-
     factory = _load_attribute(args.name)
-    if isinstance(factory, nn.Module):
+    if _is_model(factory):
         model = factory
     elif not callable(factory):
-        raise ValueError(f"name: {args.name!r} is neither a flax.linen Module nor a factory that builds one")
+        raise ValueError(f"name: {args.name!r} is neither a flax Module nor a factory that builds one")
     else:
         try:
             model = factory()
@@ -298,30 +313,78 @@ def model_from_arguments(args: argparse.Namespace) -> Any:
             raise ValueError(f"name: {args.name!r} must be a Module or take no arguments: {error}") from None
         except Exception as error:
             raise ModelError(args.name, "the factory", error) from error
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"name: {args.name!r} did not give a flax.linen Module (got {type(model).__name__})")
+    if not _is_model(model):
+        raise ValueError(f"name: {args.name!r} did not give a flax.linen or flax.nnx Module "
+                         f"(got {type(model).__name__})")
     return model
 
 
-def run_model(args: argparse.Namespace) -> int:
+def model_inputs(args: argparse.Namespace) -> list[Any]:
+    """The model's inputs as ``jax.ShapeDtypeStruct`` s: each ``--input SHAPE[:DTYPE]``, or one image
+    (batch, resolution, resolution, channels)."""
     import jax
 
-    from jaxcost.models.analysis import analyze
     from jaxcost.modules import jax_dtype
-    from jaxcost.reports.model import render, summary, to_csv, to_json
     from jaxcost.specs import dtype_name
 
-    for name in ("batch", "resolution", "channels"):
-        if getattr(args, name) <= 0:
-            raise ValueError(f"--{name}: must be a positive integer, got {getattr(args, name)}")
-    dtype = jax_dtype(dtype_name(args.dtype))
+    image = {"batch": args.batch, "resolution": args.resolution, "channels": args.channels}
+    for name, value in image.items():
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name}: must be a positive integer, got {value}")
+    if not args.input:
+        return [jax.ShapeDtypeStruct((args.batch or 1, args.resolution or 224, args.resolution or 224,
+                                      args.channels or 3), jax_dtype(dtype_name(args.dtype)))]
+    given = [f"--{name}" for name, value in image.items() if value is not None]
+    if given:
+        raise ValueError(f"--input: gives the input shapes; drop {', '.join(given)}")
+    inputs = []
+    for text in args.input:
+        shape_text, _, dtype = text.partition(":")
+        try:
+            shape = tuple(int(size) for size in shape_text.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or any(size <= 0 for size in shape):
+            raise ValueError(f"--input: {text!r} must be positive sizes, comma-separated, then :dtype if not "
+                             "--dtype, like 1,128:int32")
+        try:
+            element = jax.numpy.dtype(dtype or args.dtype)
+        except TypeError:
+            raise ValueError(f"--input: {text!r}: unknown dtype {dtype or args.dtype!r}; numpy's names, like int32, "
+                             "float32, bfloat16, bool") from None
+        inputs.append(jax.ShapeDtypeStruct(shape, element))
+    return inputs
+
+
+def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """``--kwarg NAME=VALUE`` s as keyword arguments: the value read as JSON, or else kept as text."""
+    keywords: dict[str, Any] = {}
+    for text in args.kwarg or []:
+        name, equals, value = text.partition("=")
+        if not equals or not name.isidentifier():
+            raise ValueError(f"--kwarg: {text!r} must be NAME=VALUE, like train=true")
+        try:
+            keywords[name] = json.loads(value)
+        except ValueError:
+            keywords[name] = value
+    return keywords
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from jaxcost.models.analysis import analyze
+    from jaxcost.reports.model import render, summary, to_csv, to_json
+
+    inputs = model_inputs(args)
+    kwargs = model_keywords(args)
     model = model_from_arguments(args)
-    x = jax.ShapeDtypeStruct((args.batch, args.resolution, args.resolution, args.channels), dtype)
-    kwargs = {"train": True} if args.train and ":" not in args.name else {}
+    if args.train and ":" not in args.name:
+        kwargs.setdefault("train", True)
+    rngs = {stream: 0 for stream in args.rng or []}
     try:
-        report = analyze(model, x, mode="train" if args.train else "forward", name=args.name, **kwargs)
+        report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
+                         rngs=rngs or None, **kwargs)
     except Exception as error:
-        if ":" not in args.name:
+        if ":" not in args.name or (isinstance(error, ValueError) and str(error).startswith("rngs:")):
             raise
         raise ModelError(args.name, "tracing the model", error) from error
     if args.json:

@@ -36,6 +36,11 @@ def test_exact_parameter_counts(reports_224):
     assert reports_224["mobilenet_v1"].params == 4_231_976  # Keras MobileNet 1.0 trainable parameters
     assert reports_224["mobilenet_v2"].params == 3_504_872  # torchvision mobilenet_v2
     assert reports_224["resnet50"].params == reports_224["resnet50_v1"].params == 25_557_032  # torchvision
+    for report in reports_224.values():  # every parameter is in a row: normalization scales and biases too
+        assert sum(row.params for row in report.rows) == report.params
+        # a BatchNorm holds a scale and a bias per channel, and a mean and a variance beside them
+        assert report.collections["batch_stats"] == next(row.params for row in report.rows
+                                                         if row.kind == "normalization")
 
 
 def test_resnet_v1_5_moves_work_into_the_3x3_convs(reports_224):

@@ -90,6 +90,8 @@ class ModelReport:
     compiler: CompilerCost
     params: int
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Values in each variable collection other than the parameters (``batch_stats``): state, not trained.
+    collections: dict[str, int] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"ModelReport({self.name!r}, mode={self.mode!r}, {len(self.layers)} layers, params={self.params:,}, "
@@ -203,6 +205,10 @@ class _Attribution:
         if not op_name or "/" not in op_name:
             return "layout and copies"
         path, primitive = self._split(op_name)
+        return self.module_key(path) or _kind_of_primitive(primitive)
+
+    def module_key(self, path: tuple[str, ...]) -> str | None:
+        """The row of what the module at ``path`` (or the innermost module around it that has one) does."""
         for length in range(len(path), 0, -1):
             prefix = path[:length]
             if prefix in self.layers:
@@ -214,7 +220,7 @@ class _Attribution:
                 return "dropout"
             if module_type in ("Conv", "Dense", "ConvTranspose", "Embed"):
                 return module_type.lower()
-        return _kind_of_primitive(primitive)
+        return None
 
     def _split(self, op_name: str) -> tuple[tuple[str, ...], str]:
         """Module path and primitive of an op_name: nested ``jit(...)`` scopes (``jit(main)`` in older JAX,
@@ -235,9 +241,9 @@ class _Attribution:
         return tuple(p for p in inner if "(" not in p), primitive
 
 
-def _abstract_variables(model: nn.Module, inputs: tuple, kwargs: dict) -> Any:
+def _abstract_variables(model: nn.Module, inputs: tuple, kwargs: dict, keys: dict) -> Any:
     """The model's variables as ``jax.ShapeDtypeStruct`` s: initialised abstractly, nothing allocated."""
-    return jax.eval_shape(lambda *xs: model.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
+    return jax.eval_shape(lambda *xs: model.init({"params": jax.random.PRNGKey(0), **keys}, *xs, **kwargs), *inputs)
 
 
 def _collections(variables: Any) -> tuple[Any, dict]:
@@ -245,33 +251,68 @@ def _collections(variables: Any) -> tuple[Any, dict]:
     return variables.get("params", {}), {name: value for name, value in variables.items() if name != "params"}
 
 
+def random_keys(rngs: Any) -> dict[str, Any]:
+    """``rngs`` as flax takes them: a PRNG key per stream name; a stream given as an integer is seeded with it."""
+    if rngs is None:
+        return {}
+    if not isinstance(rngs, dict) or not all(isinstance(name, str) for name in rngs):
+        raise ValueError(f"rngs: must map stream names to keys or integer seeds, like {{'dropout': 0}}, "
+                         f"got {describe_value(rngs)}")
+    return {name: jax.random.PRNGKey(value) if isinstance(value, int) else value for name, value in rngs.items()}
+
+
+def _updated_collections(model: nn.Module, variables: Any, keys: dict, inputs: tuple, kwargs: dict) -> list[str]:
+    """The collections a forward call writes (``batch_stats`` with ``train=True``, say): flax refuses to
+    write them unless they are declared mutable, and a model that writes none is left as it is."""
+    from flax.errors import ModifyScopeVariableError
+
+    others = [name for name in variables if name != "params"]
+    if not others:
+        return []
+    try:
+        jax.eval_shape(lambda v, k, *xs: model.apply(v, *xs, rngs=k or None, **kwargs), variables, keys, *inputs)
+    except ModifyScopeVariableError:
+        return others
+    return []
+
+
 def _training(apply: Callable, others: dict, kwargs: dict) -> tuple[Callable, Callable]:
     """A training step: forward (the ``others`` collections mutable and updated), then the pullback of an
     output gradient.
 
-    Returns ``forward(params, others, *inputs) -> (y, updates)`` and
-    ``step(params, others, output_gradient, *inputs) -> (y, updates, gradients)``.
+    Returns ``forward(params, others, keys, *inputs) -> (y, updates)`` and
+    ``step(params, others, keys, output_gradient, *inputs) -> (y, updates, gradients)``.
     """
     mutable = list(others) or False
 
-    def forward(params: Any, others: Any, *inputs: Any) -> Any:
-        out = apply({"params": params, **others}, *inputs, mutable=mutable, **kwargs)
+    def forward(params: Any, others: Any, keys: dict, *inputs: Any) -> Any:
+        out = apply({"params": params, **others}, *inputs, rngs=keys or None, mutable=mutable, **kwargs)
         return out if mutable else (out, {})
 
-    def step(params: Any, others: Any, output_gradient: Any, *inputs: Any) -> Any:
-        y, pullback, updates = jax.vjp(lambda p, *xs: forward(p, others, *xs), params, *inputs, has_aux=True)
+    def step(params: Any, others: Any, keys: dict, output_gradient: Any, *inputs: Any) -> Any:
+        y, pullback, updates = jax.vjp(lambda p, *xs: forward(p, others, keys, *xs), params, *inputs, has_aux=True)
         return y, updates, pullback(output_gradient)
 
     return forward, step
 
 
+def _rng_error(error: Exception) -> ValueError:
+    """A missing random stream, said as what to pass."""
+    stream = re.search(r'PRNG for "(\w+)"', str(error))
+    name = stream.group(1) if stream else "<stream>"
+    return ValueError(f"rngs: the model draws random numbers from the {name!r} stream; pass "
+                      f"rngs={{{name!r}: 0}} (on the command line: --rng {name})")
+
+
 def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
-            **kwargs: Any) -> ModelReport:
+            rngs: Any = None, **kwargs: Any) -> ModelReport:
     """Per-layer cost of a model from one compile of the whole model.
 
     ``model`` is a ``flax.linen`` Module, a ``flax.nnx`` Module or a plain JAX function of ``inputs``.
     ``inputs`` may be arrays or ``jax.ShapeDtypeStruct``; linen ``variables`` default to an abstract
-    initialisation (nothing is allocated). ``kwargs`` go to the model's call (``train=True``, say).
+    initialisation (nothing is allocated). ``kwargs`` go to the model's call (``train=True``, say);
+    collections the call writes (``batch_stats``) are made mutable in both modes. ``rngs`` seeds the
+    random streams a linen model draws from (``{"dropout": 0}``; keys or integer seeds).
     ``mode="train"`` costs a training step: forward, then gradients w.r.t. params and inputs.
     """
     check_mode(mode)
@@ -283,28 +324,38 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
     check_arguments(inputs, "inputs")
     start = time.perf_counter()
     if isinstance(model, nn.Module):
-        calls, compiler, params = _trace_linen(model, inputs, variables, mode, kwargs)
+        from flax.errors import InvalidRngError
+
+        try:
+            calls, compiler, params, others = _trace_linen(model, inputs, variables, mode, kwargs,
+                                                           random_keys(rngs))
+        except InvalidRngError as error:
+            raise _rng_error(error) from None
         root = type(model).__name__
-    elif _is_nnx_module(model):
+    elif rngs is not None:
+        raise ValueError("rngs: only a flax.linen model takes rngs; an nnx model holds its own streams (nnx.Rngs), "
+                         "a function takes its keys as inputs")
+    elif is_nnx_module(model):
         calls, compiler, params = _trace_nnx(model, inputs, mode, kwargs)
-        root = ""
+        root, others = "", {}
     elif callable(model):
         function = (lambda *xs: model(*xs, **kwargs)) if kwargs else model
         compiler = compile_function(_pullback_step(function) if mode == "train" else function,
                                     *_step_arguments(function, inputs, mode))
-        calls, params, root = [], 0, ""
+        calls, params, root, others = [], {}, "", {}
     else:
         raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe_value(model)}")
     seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
     start = time.perf_counter()
-    rows = _rows(calls, compiler, root, mode)
+    rows = _rows(calls, compiler, root, mode, params)
     seconds["attribute"] = time.perf_counter() - start
     label = name or getattr(model, "__name__", type(model).__name__)
-    return ModelReport(label, mode, rows, compiler, params, seconds)
+    return ModelReport(label, mode, rows, compiler, _count(params), seconds,
+                       {name: _count(values) for name, values in others.items()})
 
 
 def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str = "forward", name: str = "",
-              variables: Any = None, **kwargs: Any) -> ModelReport:
+              variables: Any = None, rngs: Any = None, **kwargs: Any) -> ModelReport:
     """The rows of a program compiled elsewhere (on another backend, or stored) for a ``flax.linen`` model.
 
     The model's calls are recorded by an abstract trace here; nothing is compiled. ``compiler`` is the
@@ -314,13 +365,17 @@ def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str 
     if not isinstance(model, nn.Module):
         raise ValueError(f"model: attribute() takes a flax.linen Module, got {describe_value(model)}")
     check_arguments(inputs, "inputs")
-    params, others = _collections(variables if variables is not None else _abstract_variables(model, inputs, kwargs))
+    keys = random_keys(rngs)
+    if variables is None:
+        variables = _abstract_variables(model, inputs, kwargs, keys)
+    params, others = _collections(variables)
     forward, _ = _training(model.apply, others, kwargs)
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
-        jax.eval_shape(forward, params, others, *inputs)
-    rows = _rows(recorder.calls, compiler, type(model).__name__, mode)
-    return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params))
+        jax.eval_shape(forward, params, others, keys, *inputs)
+    rows = _rows(recorder.calls, compiler, type(model).__name__, mode, params)
+    return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params),
+                       collections={name: _count(values) for name, values in others.items()})
 
 
 def _count(tree: Any) -> int:
@@ -342,24 +397,29 @@ def _step_arguments(function: Callable, args: tuple, mode: str) -> tuple:
     return (jax.eval_shape(function, *args), *args)
 
 
-def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str,
-                 kwargs: dict) -> tuple[list[_Call], CompilerCost, int]:
+def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str, kwargs: dict,
+                 keys: dict) -> tuple[list[_Call], CompilerCost, Any, dict]:
     if variables is None:
-        variables = _abstract_variables(model, inputs, kwargs)
+        variables = _abstract_variables(model, inputs, kwargs, keys)
     params, others = _collections(variables)
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
         if mode == "train":
             forward, step = _training(model.apply, others, kwargs)
-            output = jax.eval_shape(forward, params, others, *inputs)[0]
+            output = jax.eval_shape(forward, params, others, keys, *inputs)[0]
             recorder.calls.clear()
-            compiler = compile_function(step, params, others, output, *inputs)
+            compiler = compile_function(step, params, others, keys, output, *inputs)
         else:
-            compiler = compile_function(lambda v, *xs: model.apply(v, *xs, **kwargs), variables, *inputs)
-    return recorder.calls, compiler, _count(params)
+            mutable = _updated_collections(model, variables, keys, inputs, kwargs) or False
+            recorder.calls.clear()
+            compiler = compile_function(
+                lambda v, k, *xs: model.apply(v, *xs, rngs=k or None, mutable=mutable, **kwargs),
+                variables, keys, *inputs)
+    return recorder.calls, compiler, params, others
 
 
-def _is_nnx_module(model: Any) -> bool:
+def is_nnx_module(model: Any) -> bool:
+    """Whether ``model`` is a ``flax.nnx`` Module (False where flax has no nnx)."""
     try:
         from flax import nnx
     except ImportError:
@@ -377,7 +437,7 @@ def _nnx_spec(module: Any, x: Any, y: Any) -> Spec | None:
     return conv_spec(module, x, module.out_features, dtype)
 
 
-def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[_Call], CompilerCost, int]:
+def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[_Call], CompilerCost, Any]:
     """Trace an nnx module with its Conv and Linear calls recorded and named by their path.
 
     nnx names no scopes itself, so each recorded call runs inside ``jax.named_scope(path)``: the
@@ -418,8 +478,7 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
     finally:
         for cls, original in originals.items():
             cls.__call__ = original
-    params = _count(nnx.state(model, nnx.Param))
-    return calls, compiler, params
+    return calls, compiler, nnx.state(model, nnx.Param)
 
 
 def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[_Call], used: Counter) -> str | None:
@@ -461,7 +520,25 @@ def _op_keys(compiler: CompilerCost, attribution: _Attribution, layers: list[_Ca
     return keys
 
 
-def _rows(calls: list[_Call], compiler: CompilerCost, root: str, mode: str) -> list[Row]:
+def _key_name(key: Any) -> str:
+    """One step of a pytree path as the name it has in a module path."""
+    for attribute in ("key", "name", "idx"):
+        if hasattr(key, attribute):
+            return str(getattr(key, attribute))
+    return str(key)
+
+
+def _params_by_row(params: Any, attribution: _Attribution) -> Counter:
+    """Parameters counted into the rows of the modules that hold them (normalization scales and
+    biases, embeddings, ...); what no recorded module holds is its own row."""
+    counts: Counter = Counter()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        names = tuple(_key_name(key) for key in path)
+        counts[attribution.module_key(names) or "parameters outside modules"] += math.prod(leaf.shape)
+    return counts
+
+
+def _rows(calls: list[_Call], compiler: CompilerCost, root: str, mode: str, params: Any) -> list[Row]:
     attribution = _Attribution(calls, root)
     rows: dict[str, Row] = {}
     for call in calls:
@@ -484,9 +561,10 @@ def _rows(calls: list[_Call], compiler: CompilerCost, root: str, mode: str) -> l
         for op_name, amount in op.cost.flops_by_source.items():
             flops[attribution.row_key(op_name) if op_name else op_keys[op.name]] += amount
         bytes_moved[op_keys[op.name]] += op.cost.bytes_accessed
-    for key in list(flops) + list(bytes_moved):
+    params_held = _params_by_row(params, attribution)
+    for key in list(flops) + list(bytes_moved) + list(params_held):
         if key not in rows:
-            rows[key] = Row(key, key)
+            rows[key] = Row(key, key, params=params_held[key])
     total = compiler.flops or 1
     for key, row in rows.items():
         row.compiler_flops = flops[key]

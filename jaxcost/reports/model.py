@@ -82,8 +82,9 @@ def render(report: ModelReport, depth: int | None = None, collapse: bool = True)
             *(_count(group.total(name)) for name in ("params", "macs", "textbook_macs", "flops", "compiler_flops")),
             format_bytes(group.total("compiler_bytes")), f"{group.total('compiler_flops') / total:.1%}"])
     for row in report.rows:
-        if not row.is_layer and (row.compiler_flops or row.compiler_bytes):
-            rows.append([f"({row.kind})", "other", "", "", "", "", "", "", _count(row.compiler_flops),
+        if not row.is_layer and (row.compiler_flops or row.compiler_bytes or row.params):
+            rows.append([f"({row.kind})", "other", "", "", _count(row.params) if row.params else "", "", "", "",
+                         _count(row.compiler_flops),
                          format_bytes(row.compiler_bytes), f"{row.share:.1%}"])
     rows.append(["total", "", "", "", *(_count(getattr(report, name)) for name in (
         "params", "macs", "textbook_macs", "flops", "compiler_flops")), format_bytes(report.compiler_bytes), "100.0%"])
@@ -115,6 +116,8 @@ def summary(report: ModelReport) -> str:
         f"  rows add up to {sum(row.compiler_flops for row in report.rows):,} FLOPs and "
         f"{sum(row.compiler_bytes for row in report.rows):,} bytes",
     ]
+    for name, count in report.collections.items():
+        lines.append(f"  {name}: {count:,} values beside the params (state, not trained)")
     if compiler.unknown:
         lines.append("  unknown: " + "; ".join(compiler.unknown))
     return "\n".join(lines)
@@ -131,7 +134,8 @@ def to_json(report: ModelReport) -> str:
     return json.dumps({
         "name": report.name, "mode": report.mode, "params": report.params, "macs": report.macs,
         "textbook_macs": report.textbook_macs, "flops": report.flops, "compiler_flops": compiler.flops,
-        "compiler_bytes": compiler.bytes_accessed, "xla": compiler.xla, "unknown": compiler.unknown,
+        "compiler_bytes": compiler.bytes_accessed, "collections": report.collections, "xla": compiler.xla,
+        "unknown": compiler.unknown,
         "seconds": report.seconds, "rows": to_records(report)}, indent=2)
 
 
