@@ -1,14 +1,15 @@
 """jaxcost's per-layer model report against flax's ``tabulate(compute_flops=True)``, in the same run.
 
-Both analyse MobileNetV2 1.0/224 at batch 1 on this machine's default device. Printed:
+Both analyse each model (MobileNetV2 1.0/224 and ViT-B/16 by default) at batch 1 on this machine's default
+device. Printed, per model:
 - wall time of each (median of several runs, JAX already warm), and their ratio;
 - the same with JAX's persistent compilation cache warm, for jaxcost;
-- for every Conv/Dense layer where flax gives flops, whether flax's figure equals jaxcost's.
+- for every Conv/Dense/DenseGeneral layer where flax gives flops, whether flax's figure equals jaxcost's.
 
 flax compiles every submodule call on its own (lowered, unoptimized cost analysis); jaxcost compiles
 the whole model once and attributes the optimized program to layers through HLO metadata.
 
-Run: python bench/vs_tabulate.py [--repeats 3]
+Run: python bench/vs_tabulate.py [--repeats 3] [--model vit_b16 ...]
 """
 
 from __future__ import annotations
@@ -40,20 +41,17 @@ def flax_layer_flops(model: nn.Module, x: jax.Array) -> dict[str, int]:
     """flax's per-module flops, from the table tabulate renders (flax.linen.summary internals)."""
     rows = flax_summary._get_module_table(model, depth=None, show_repeated=True, compute_flops=True,
                                          compute_vjp_flops=False)(jax.random.PRNGKey(0), x)
-    return {"/".join(row.path): row.flops for row in rows if row.path and type(row.module_copy) in (nn.Conv, nn.Dense)}
+    return {"/".join(row.path): row.flops for row in rows
+            if row.path and isinstance(row.module_copy, (nn.Conv, nn.Dense, nn.DenseGeneral))}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    model = build("mobilenet_v2")
+def compare(name: str, repeats: int) -> None:
+    model = build(name)
     x = jnp.ones((1, 224, 224, 3), jnp.float32)
     abstract = jax.ShapeDtypeStruct(x.shape, x.dtype)
-    analyze(build("mobilenet_v1", alpha=0.25), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32))  # warm JAX up
-
-    seconds_flax = seconds(lambda: nn.tabulate(model, jax.random.PRNGKey(0), compute_flops=True)(x), args.repeats)
-    seconds_jaxcost = seconds(lambda: analyze(model, abstract), args.repeats)
+    print(f"== {name}")
+    seconds_flax = seconds(lambda: nn.tabulate(model, jax.random.PRNGKey(0), compute_flops=True)(x), repeats)
+    seconds_jaxcost = seconds(lambda: analyze(model, abstract), repeats)
     print(f"flax tabulate(compute_flops=True): {seconds_flax:.2f} s")
     print(f"jaxcost analyze (one compile):     {seconds_jaxcost:.2f} s")
     print(f"ratio flax / jaxcost: {seconds_flax / seconds_jaxcost:.1f}x (target: at least 4x)")
@@ -73,10 +71,20 @@ def main() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         analyze(model, abstract)  # fills the cache
-        seconds_warm = seconds(lambda: analyze(model, abstract), args.repeats)
+        seconds_warm = seconds(lambda: analyze(model, abstract), repeats)
         jax.config.update("jax_compilation_cache_dir", None)
     print(f"jaxcost analyze, warm compilation cache: {seconds_warm:.2f} s "
           f"(ratio {seconds_flax / seconds_warm:.1f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", action="append", help="zoo image models (default: mobilenet_v2 and vit_b16)")
+    args = parser.parse_args()
+    analyze(build("mobilenet_v1", alpha=0.25), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32))  # warm JAX up
+    for name in args.model or ["mobilenet_v2", "vit_b16"]:
+        compare(name, args.repeats)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
     devices.add_argument("--measure", action="store_true", help="also measure the matmul and triad ceilings")
     model = commands.add_parser("model", help="a whole model, layer by layer, from one compile")
-    model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1), "
+    model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1, vit_b16, "
+                                    "gpt2_small), "
                                     "path/to/file.py:Factory or package.module:Factory (a flax.linen or flax.nnx "
                                     "Module, a linen Module class, or a function returning a Module)")
     model.add_argument("--input", action="append", metavar="SHAPE[:DTYPE]",
@@ -134,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--alpha", type=float, default=1.0, help="width multiplier (MobileNets)")
     model.add_argument("--dtype", default="float32")
     model.add_argument("--train", action="store_true", help="a training step: forward, then all gradients")
-    model.add_argument("--depth", type=int, default=None, help="group layers to this many path components")
+    model.add_argument("--depth", type=int, default=None, help="group modules to this many path components")
+    model.add_argument("--sort", choices=("compiler_flops", "compiler_bytes", "flops", "macs", "params"),
+                       help="largest first by this column (default: call order)")
+    model.add_argument("--by", choices=("module", "op"), default="module",
+                       help="rows by module (default) or by operator of the compiled program")
     model.add_argument("--no-collapse", action="store_true", help="show repeated blocks one by one")
     output = model.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")

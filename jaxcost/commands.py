@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import json
 import sys
 import time
@@ -324,6 +325,7 @@ def model_inputs(args: argparse.Namespace) -> list[Any]:
     (batch, resolution, resolution, channels)."""
     import jax
 
+    from jaxcost.models import ZOO
     from jaxcost.modules import jax_dtype
     from jaxcost.specs import dtype_name
 
@@ -331,6 +333,12 @@ def model_inputs(args: argparse.Namespace) -> list[Any]:
     for name, value in image.items():
         if value is not None and value <= 0:
             raise ValueError(f"--{name}: must be a positive integer, got {value}")
+    tokens = ZOO[args.name].tokens if args.name in ZOO else 0
+    if tokens and not args.input:
+        if args.resolution is not None or args.channels is not None:
+            raise ValueError(f"--resolution: {args.name} takes tokens, not images; --input BATCH,LENGTH:int32 "
+                             f"gives their shape (default {args.batch or 1},{tokens}:int32)")
+        return [jax.ShapeDtypeStruct((args.batch or 1, tokens), jax.numpy.int32)]
     if not args.input:
         return [jax.ShapeDtypeStruct((args.batch or 1, args.resolution or 224, args.resolution or 224,
                                       args.channels or 3), jax_dtype(dtype_name(args.dtype)))]
@@ -372,13 +380,13 @@ def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_model(args: argparse.Namespace) -> int:
     from jaxcost.models.analysis import analyze
-    from jaxcost.reports.model import render, summary, to_csv, to_json
+    from jaxcost.reports.model import by_operator, render, rich_table, summary, to_csv, to_json
 
     inputs = model_inputs(args)
     kwargs = model_keywords(args)
     model = model_from_arguments(args)
-    if args.train and ":" not in args.name:
-        kwargs.setdefault("train", True)
+    if args.train and ":" not in args.name and "train" in inspect.signature(type(model).__call__).parameters:
+        kwargs.setdefault("train", True)  # a zoo network with batch norm trains with batch statistics
     rngs = {stream: 0 for stream in args.rng or []}
     try:
         report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
@@ -393,7 +401,14 @@ def run_model(args: argparse.Namespace) -> int:
         print(to_csv(report), end="")
     else:
         print(device_line())
-        print(render(report, depth=args.depth, collapse=not args.no_collapse))
+        if args.by == "op":
+            print(by_operator(report))
+        elif sys.stdout.isatty():
+            from rich.console import Console
+
+            Console().print(rich_table(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort))
+        else:
+            print(render(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort))
         print()
         print(summary(report))
     return 0

@@ -230,6 +230,14 @@ def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
     )
 
 
+def attention_macs(batch: int, heads: int, queries: int, keys: int, head_features: int) -> int:
+    """Multiply-adds of scaled dot-product attention's two products, per call: the scores QKᵀ
+    (``queries × keys × head_features`` per head) and the weighted sum of the values (as many). A mask
+    removes none of them: every score is computed, then masked. A training step costs three times as many
+    (the gradients of both operands of both products)."""
+    return 2 * batch * heads * queries * keys * head_features
+
+
 #: What each convention counts, and where the rule comes from (read from each tool's source and checked
 #: against its output on batched and N-d layers: fvcore 0.1.5, thop 0.1.1, ptflops 0.7.5, torchinfo 1.8.0,
 #: torch 2.13, calflops 0.3.2).

@@ -93,7 +93,7 @@ def test_layer_training_json(capsys):
 def test_model_command_table(capsys):
     assert main(["model", "mobilenet_v1", "--resolution", "96", "--alpha", "0.25", "--depth", "1"]) == 0
     out = capsys.readouterr().out
-    assert "block1_dw" in out and "(normalization)" in out and "textbook - exact" in out
+    assert "block1_dw" in out and "BatchNorm" not in out and "textbook - exact" in out  # grouped to depth 1
     assert out.count("\ntotal ") == 1
 
 
@@ -104,7 +104,7 @@ def test_model_command_json_and_csv(capsys):
     assert sum(row["compiler_flops"] for row in data["rows"]) == data["compiler_flops"]
     assert main(["model", "mobilenet_v2", "--resolution", "64", "--csv", "--train"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("path,kind,calls")
+    assert lines[0].startswith("path,kind,module_type,depth,calls")
 
 
 def test_model_command_loads_a_user_factory(capsys):

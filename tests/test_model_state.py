@@ -43,7 +43,7 @@ def test_batchnorm_in_training_mode_updates_its_statistics_in_both_modes(mode):
         assert report.collections == {"batch_stats": 2 * 16}  # mean and variance per channel
         assert sum(row.compiler_flops for row in report.rows) == report.compiler_flops
         assert sum(row.compiler_bytes for row in report.rows) == report.compiler_bytes
-    norm_evaluating, norm_training = (next(row for row in report.rows if row.path == "normalization")
+    norm_evaluating, norm_training = (next(row for row in report.rows if row.path == "BatchNorm_0")
                                       for report in (evaluating, training))
     assert norm_evaluating.params == norm_training.params == 32
     # batch statistics: a sum and a sum of squares over 2x16x16 values per channel, on top of normalizing
@@ -63,8 +63,9 @@ def test_dropout_needs_its_stream_and_says_so():
     keyed = analyze(Net(), IMAGES, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
     assert seeded.compiler_flops == keyed.compiler_flops
     rows = {row.path: row for row in seeded.rows}
-    assert rows["dropout"].compiler_flops > 0  # random bits drawn for every element: not free
-    assert "dropout" not in {row.path for row in analyze(Net(), IMAGES).rows if row.compiler_flops}
+    assert rows["Dropout_0"].compiler_flops > 0  # random bits drawn for every element: not free
+    assert rows["Dropout_0"].module_type == "Dropout" and rows["Dropout_0"].output_shape == (2, 16, 16, 16)
+    assert "Dropout_0" not in {row.path for row in analyze(Net(), IMAGES).rows if row.compiler_flops}
     with pytest.raises(ValueError, match="^rngs: must map stream names to keys or integer seeds"):
         analyze(Net(), IMAGES, rngs=[0])
     with pytest.raises(ValueError, match="^rngs: only a flax.linen model takes rngs"):
@@ -134,7 +135,9 @@ def test_a_token_model_with_two_inputs_from_a_file(model_files, capsys):
     assert data["params"] == embeddings + 2 * 64 + dense == sum(row["params"] for row in data["rows"])
     rows = {row["path"]: row for row in data["rows"]}
     assert rows["Mlp_0/Dense_1"]["flops"] == 2 * 2 * 128 * 64 * 256 + 2 * 128 * 256  # MACs twice, then the bias
-    assert rows["Mlp_0/Dense_1"]["input_shape"] == [2, 128, 64] and rows["embed"]["params"] == embeddings
+    assert rows["Mlp_0/Dense_1"]["input_shape"] == [2, 128, 64]
+    assert (rows["Embed_0"]["params"], rows["Embed_1"]["params"]) == (1000 * 64, 2 * 64)
+    assert rows["Embed_0"]["input_dtype"] == "int32" and rows["Embed_0"]["output_shape"] == [2, 128, 64]
     assert sum(row["compiler_flops"] for row in data["rows"]) == data["compiler_flops"]
 
 

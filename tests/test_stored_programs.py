@@ -112,7 +112,7 @@ def test_zoo_models_compiled_for_the_gpu_recount_as_they_did_there(model):
 
 
 @pytest.mark.parametrize("model", ZOO_GPU, ids=[f"{m['name']}-{m['mode']}" for m in ZOO_GPU])
-def test_todays_attribution_of_the_gpu_programs_adds_up_and_matches_the_stored_rows(model):
+def test_todays_attribution_of_the_gpu_programs_adds_up_and_keeps_the_stored_layer_flops(model):
     compiler = CompilerCost(xla=model["xla"], recount=jc.recount(model["hlo_optimized"]), memory={},
                             hlo_text=model["hlo_optimized"], platform="gpu", seconds_compile=0.0)
     image = jax.ShapeDtypeStruct(tuple(model["input"]), jnp.float32)
@@ -120,5 +120,12 @@ def test_todays_attribution_of_the_gpu_programs_adds_up_and_matches_the_stored_r
     report = attribute(jc.models.build(model["name"]), image, compiler=compiler, mode=model["mode"], **kwargs)
     assert sum(row.compiler_flops for row in report.rows) == compiler.flops
     assert sum(row.compiler_bytes for row in report.rows) == compiler.bytes_accessed
-    stored = {row["path"]: (row["compiler_flops"], row["compiler_bytes"]) for row in model["rows"]}
-    assert {row.path: (row.compiler_flops, row.compiler_bytes) for row in report.rows} == stored
+    # each Conv/Dense layer keeps the flops the attribution gave it on the GPU machine, but for fusions the
+    # compiler left without metadata (placed by their neighbours: a neighbouring BatchNorm is a row now too);
+    # bytes have moved since: a fusion's bytes are split between the modules whose work it fuses
+    stored = {row["path"]: row["compiler_flops"] for row in model["rows"]}
+    placed_by_neighbours = sum(op.cost.flops for op in compiler.recount.ops if not op.instruction.op_name
+                               and not {"convolution", "dot"} & set(op.cost.flops_by_opcode))
+    moved = sum(abs(row.compiler_flops - stored[row.path]) for row in report.layers)
+    assert moved <= placed_by_neighbours
+    assert all(row.compiler_bytes > 0 for row in report.layers)

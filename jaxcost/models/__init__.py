@@ -2,6 +2,6 @@
 layer from one compile (``analysis``).
 """
 
-from jaxcost.models.zoo import ZOO, MobileNetV1, MobileNetV2, Published, ResNet50, ZooModel, build
+from jaxcost.models.zoo import GPT2, ZOO, MobileNetV1, MobileNetV2, Published, ResNet50, ViT, ZooModel, build
 
-__all__ = ["ZOO", "MobileNetV1", "MobileNetV2", "Published", "ResNet50", "ZooModel", "build"]
+__all__ = ["GPT2", "ZOO", "MobileNetV1", "MobileNetV2", "Published", "ResNet50", "ViT", "ZooModel", "build"]

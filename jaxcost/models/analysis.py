@@ -1,12 +1,7 @@
-"""Whole models, layer by layer: one compile of the whole model, attributed to layers through HLO metadata.
-
-Layer specs come from intercepting the model's own module calls while it is traced for lowering
-(nothing is re-implemented). The compiled program is recounted op by op; every flop of every
-instruction (fused ones included) is attributed to the module path in its ``op_name`` metadata,
-and every byte to the path of the top-level instruction that moves it. Conv and Dense layers get
-a row each; everything else is gathered into rows by kind (normalization, activation, pooling,
-adds, ...). The rows add up to the whole program's recount exactly, which on the CPU is XLA's own
-total.
+"""Whole models, module by module: one compile of the whole model, its module calls recorded while it is
+traced for lowering (nothing is re-implemented), and every flop and byte of the compiled program placed in
+the row of the module that issued it (``models.rows``). The rows add up to the whole program's recount
+exactly, which on the CPU is XLA's own total.
 """
 
 from __future__ import annotations
@@ -14,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,61 +17,10 @@ import flax.linen as nn
 import jax
 
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
-from jaxcost.formulas import analytic, check_mode
-from jaxcost.hlo.rules import OpRecord
+from jaxcost.formulas import attention_macs, check_mode
+from jaxcost.models.rows import Call, Row, build_rows
 from jaxcost.reports.model import render, summary
 from jaxcost.specs import Conv, Dense, Spec, describe_value
-
-_WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
-_JIT = re.compile(r"^p?jit\(.*\)$")
-_NORMALIZATION = ("BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "InstanceNorm")
-_PRIMITIVE_KINDS = (
-    (("reduce_window", "max_pool", "avg_pool", "cumsum", "cummax"), "pooling"),
-    (("reduce_sum", "reduce_max", "reduce_min", "mean", "div"), "reduction"),
-    (("max", "min", "clamp", "select_n", "gt", "lt", "ge", "le", "eq", "ne", "logistic", "tanh", "exp", "erf",
-      "sign"), "activation"),
-    (("add", "add_any", "sub"), "add"),
-    (("convert_element_type",), "convert"),
-    (("conv_general_dilated",), "convolution (no Conv module)"),
-    (("dot_general",), "dot (no Dense module)"),
-)
-
-
-@dataclass
-class Row:
-    """One row of a model report: a Conv/Dense layer (``spec`` set) or everything of one other kind."""
-
-    path: str
-    kind: str
-    calls: int = 0
-    spec: Spec | None = None
-    input_shape: tuple[int, ...] | None = None
-    output_shape: tuple[int, ...] | None = None
-    params: int = 0
-    macs: int = 0
-    flops: int = 0
-    textbook_macs: int = 0
-    bytes_accessed: int = 0
-    compiler_flops: int = 0
-    compiler_bytes: int = 0
-    share: float = 0.0
-
-    def __repr__(self) -> str:
-        return (f"Row({self.path!r}, kind={self.kind!r}, params={self.params:,}, flops={self.flops:,}, "
-                f"compiler_flops={self.compiler_flops:,}, compiler_bytes={self.compiler_bytes:,})")
-
-    @property
-    def is_layer(self) -> bool:
-        return self.spec is not None
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes_accessed if self.bytes_accessed else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        names = ("path", "kind", "calls", "input_shape", "output_shape", "params", "macs", "flops", "textbook_macs",
-                 "bytes_accessed", "intensity", "compiler_flops", "compiler_bytes", "share")
-        return {name: getattr(self, name) for name in names}
 
 
 @dataclass
@@ -102,20 +45,31 @@ class ModelReport:
 
     @property
     def layers(self) -> list[Row]:
+        """The Conv/Dense rows: analytic formulas beside the compiler's figures."""
         return [row for row in self.rows if row.is_layer]
 
     @property
+    def modules(self) -> list[Row]:
+        """A row per module, in call order, parents before children."""
+        return [row for row in self.rows if row.is_module]
+
+    def inclusive(self, path: str, name: str = "compiler_flops") -> int:
+        """A figure of the module at ``path`` together with every module under it."""
+        return sum(getattr(row, name) for row in self.modules if row.path == path or row.path.startswith(path + "/"))
+
+    @property
     def macs(self) -> int:
-        return sum(row.macs for row in self.layers)
+        """Analytic multiply-adds: the Conv/Dense layers' and attention's products."""
+        return sum(row.macs for row in self.rows)
 
     @property
     def textbook_macs(self) -> int:
-        return sum(row.textbook_macs for row in self.layers)
+        return sum(row.textbook_macs for row in self.rows)
 
     @property
     def flops(self) -> int:
-        """Analytic flops of the Conv/Dense layers."""
-        return sum(row.flops for row in self.layers)
+        """Analytic flops of the layers and products that have a formula."""
+        return sum(row.flops for row in self.rows)
 
     @property
     def compiler_flops(self) -> int:
@@ -125,15 +79,6 @@ class ModelReport:
     @property
     def compiler_bytes(self) -> int:
         return self.compiler.bytes_accessed
-
-
-@dataclass
-class _Call:
-    path: tuple[str, ...]
-    module_type: str
-    spec: Spec | None
-    input_shape: tuple[int, ...] | None
-    output_shape: tuple[int, ...] | None
 
 
 def conv_spec(module: Any, x: Any, features: int, dtype: Any) -> Conv | None:
@@ -154,91 +99,98 @@ def conv_spec(module: Any, x: Any, features: int, dtype: Any) -> Conv | None:
 
 
 def spec_of_call(module: nn.Module, x: Any, y: Any) -> Spec | None:
-    """The layer spec of one linen Conv/Dense call, from the module's attributes and the traced shapes."""
+    """The layer spec of one linen Conv, Dense or DenseGeneral call (subclasses included), from the module's
+    attributes and the traced shapes. A DenseGeneral that contracts the input's last axes is a Dense layer
+    on those axes flattened (the same products and parameters)."""
     dtype = getattr(y, "dtype", None)
-    if type(module) is nn.Dense:
+    if isinstance(module, nn.Dense):
         return Dense(tuple(x.shape), module.features, use_bias=module.use_bias, dtype=dtype)
-    if type(module) is not nn.Conv:
+    if isinstance(module, nn.DenseGeneral):
+        return _dense_general_spec(module, x, dtype)
+    if not isinstance(module, nn.Conv):
         return None
     return conv_spec(module, x, module.features, dtype)
 
 
+def _dense_general_spec(module: nn.DenseGeneral, x: Any, dtype: Any) -> Dense | None:
+    """The Dense spec a DenseGeneral call amounts to, or None when it has batch axes or contracts inner axes."""
+    axes = (module.axis,) if isinstance(module.axis, int) else tuple(module.axis)
+    contracted = sorted(axis % x.ndim for axis in axes)
+    if module.batch_dims or contracted != list(range(x.ndim - len(contracted), x.ndim)):
+        return None
+    features = (module.features,) if isinstance(module.features, int) else tuple(module.features)
+    inputs = (*x.shape[:-len(contracted)], math.prod(x.shape[-len(contracted):]))
+    return Dense(inputs, math.prod(features), use_bias=module.use_bias, dtype=dtype)
+
+
+def _first_array(value: Any) -> Any:
+    """The first array (or abstract array) in ``value``: what a module's shapes and dtypes are read from."""
+    leaves = [leaf for leaf in jax.tree_util.tree_leaves(value) if hasattr(leaf, "shape") and hasattr(leaf, "dtype")]
+    return leaves[0] if leaves else None
+
+
+def _call(path: tuple[str, ...], module_type: str, spec: Spec | None, x: Any, y: Any, macs: int = 0) -> Call:
+    return Call(path, module_type, spec, tuple(x.shape) if x is not None else None,
+                tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
+                str(y.dtype) if y is not None else "", macs)
+
+
+def _attention_macs(module: nn.MultiHeadDotProductAttention, x: Any, args: tuple, kwargs: dict) -> int:
+    """The multiply-adds of one attention call's two products, from its heads and its query and key lengths."""
+    keys = args[1] if len(args) > 1 and args[1] is not None else kwargs.get("inputs_k", kwargs.get("inputs_kv"))
+    keys = x if keys is None else keys
+    features = module.qkv_features or x.shape[-1]
+    return attention_macs(math.prod(x.shape[:-2]), module.num_heads, x.shape[-2], keys.shape[-2],
+                          features // module.num_heads)
+
+
+def _lifted(module: nn.Module) -> bool:
+    """Whether the module runs inside a lifted transform (``nn.scan``, ``nn.vmap``, ``nn.remat``, ...): there
+    flax traces it more than once and a scan runs it many times, so its traced calls do not count its passes.
+    Such modules get the compiler's figures (loops times their trip counts), not the analytic ones."""
+    while module.path:  # up to the model itself, whose parent is its scope
+        if not isinstance(module.parent, nn.Module):
+            return True
+        module = module.parent
+    return False
+
+
 class _Recorder:
-    """Intercepts module calls while the model is traced: every module's path and type, Conv/Dense specs."""
+    """Intercepts module calls while the model is traced: every module's path, type, shapes and dtypes, and the
+    Conv/Dense specs. Calls are listed as they begin, so that a module comes before the modules it calls."""
 
     def __init__(self) -> None:
-        self.calls: list[_Call] = []
+        self.calls: list[Call] = []
 
     def __call__(self, next_fun: Callable, args: tuple, kwargs: dict, context: Any) -> Any:
+        if context.method_name == "attend" and isinstance(context.module, nn.Embed):
+            return self._attend(next_fun, args, kwargs, context.module)
+        if context.method_name != "__call__":
+            return next_fun(*args, **kwargs)
+        index = len(self.calls)
+        self.calls.append(None)
         out = next_fun(*args, **kwargs)
-        if context.method_name == "__call__":
-            module = context.module
-            x = args[0] if args else None
-            spec = None
-            if type(module) in (nn.Conv, nn.Dense) and hasattr(x, "shape"):
-                try:
-                    spec = spec_of_call(module, x, out)
-                except ValueError:
-                    spec = None  # a layer jaxcost has no spec for: its compiler figures still count
-            self.calls.append(_Call(tuple(module.path), type(module).__name__, spec,
-                                    tuple(getattr(x, "shape", ())) or None, tuple(getattr(out, "shape", ())) or None))
+        module = context.module
+        x, y = _first_array(args[:1]), _first_array(out)
+        spec, macs = None, 0
+        if x is not None and not _lifted(module):
+            try:
+                spec = spec_of_call(module, x, y)
+            except ValueError:
+                spec = None  # a layer jaxcost has no spec for: its compiler figures still count
+            if isinstance(module, nn.MultiHeadDotProductAttention):
+                macs = _attention_macs(module, x, args, kwargs)
+        self.calls[index] = _call(tuple(module.path), type(module).__name__, spec, x, y, macs)
         return out
 
-
-def _kind_of_primitive(primitive: str) -> str:
-    for names, kind in _PRIMITIVE_KINDS:
-        if primitive in names:
-            return kind
-    return "other"
-
-
-class _Attribution:
-    """Maps an op_name to a row key: a Conv/Dense path, or a kind for everything else."""
-
-    def __init__(self, calls: list[_Call], root: str) -> None:
-        self.root = root
-        self.types = {call.path: call.module_type for call in calls}
-        self.layers = {call.path for call in calls if call.spec is not None}
-        self.layer_keys = {"/".join(path) for path in self.layers}
-
-    def row_key(self, op_name: str) -> str:
-        if not op_name or "/" not in op_name:
-            return "layout and copies"
-        path, primitive = self._split(op_name)
-        return self.module_key(path) or _kind_of_primitive(primitive)
-
-    def module_key(self, path: tuple[str, ...]) -> str | None:
-        """The row of what the module at ``path`` (or the innermost module around it that has one) does."""
-        for length in range(len(path), 0, -1):
-            prefix = path[:length]
-            if prefix in self.layers:
-                return "/".join(prefix)
-            module_type = self.types.get(prefix)
-            if module_type in _NORMALIZATION:
-                return "normalization"
-            if module_type in ("Dropout",):
-                return "dropout"
-            if module_type in ("Conv", "Dense", "ConvTranspose", "Embed"):
-                return module_type.lower()
-        return None
-
-    def _split(self, op_name: str) -> tuple[tuple[str, ...], str]:
-        """Module path and primitive of an op_name: nested ``jit(...)`` scopes (``jit(main)`` in older JAX,
-        ``jit(relu)``) are dropped, transform wrappers (``transpose(jvp(Net))``) unwrapped, the root removed."""
-        parts = op_name.split("/")
-        primitive = parts[-1]
-        inner = []
-        for part in parts[:-1]:
-            if _JIT.match(part):
-                continue
-            match = _WRAPPER.match(part)
-            while match:
-                part = match.group(1)
-                match = _WRAPPER.match(part)
-            inner.append(part)
-        if inner and inner[0] == self.root:
-            inner = inner[1:]
-        return tuple(p for p in inner if "(" not in p), primitive
+    def _attend(self, next_fun: Callable, args: tuple, kwargs: dict, module: nn.Embed) -> Any:
+        """``Embed.attend``: a product with the embedding table (tied logits), one multiply-add per query
+        element and table row."""
+        out = next_fun(*args, **kwargs)
+        x, y = _first_array(args[:1]), _first_array(out)
+        macs = math.prod(x.shape) * module.num_embeddings if x is not None else 0
+        self.calls.append(_call(tuple(module.path), type(module).__name__, None, x, y, macs))
+        return out
 
 
 def _abstract_variables(model: nn.Module, inputs: tuple, kwargs: dict, keys: dict) -> Any:
@@ -347,7 +299,7 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
         raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe_value(model)}")
     seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
     start = time.perf_counter()
-    rows = _rows(calls, compiler, root, mode, params)
+    rows = build_rows(calls, compiler, root, mode, params)
     seconds["attribute"] = time.perf_counter() - start
     label = name or getattr(model, "__name__", type(model).__name__)
     return ModelReport(label, mode, rows, compiler, _count(params), seconds,
@@ -373,7 +325,7 @@ def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str 
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
         jax.eval_shape(forward, params, others, keys, *inputs)
-    rows = _rows(recorder.calls, compiler, type(model).__name__, mode, params)
+    rows = build_rows(recorder.calls, compiler, type(model).__name__, mode, params)
     return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params),
                        collections={name: _count(values) for name, values in others.items()})
 
@@ -398,7 +350,7 @@ def _step_arguments(function: Callable, args: tuple, mode: str) -> tuple:
 
 
 def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str, kwargs: dict,
-                 keys: dict) -> tuple[list[_Call], CompilerCost, Any, dict]:
+                 keys: dict) -> tuple[list[Call], CompilerCost, Any, dict]:
     if variables is None:
         variables = _abstract_variables(model, inputs, kwargs, keys)
     params, others = _collections(variables)
@@ -428,39 +380,58 @@ def is_nnx_module(model: Any) -> bool:
 
 
 def _nnx_spec(module: Any, x: Any, y: Any) -> Spec | None:
-    """The spec of an ``nnx.Conv`` or ``nnx.Linear`` call."""
+    """The spec of an ``nnx.Conv`` or ``nnx.Linear`` call (subclasses included); None for other modules."""
     from flax import nnx
 
     dtype = getattr(y, "dtype", None)
-    if type(module) is nnx.Linear:
+    if isinstance(module, nnx.Linear):
         return Dense(tuple(x.shape), module.out_features, use_bias=module.use_bias, dtype=dtype)
-    return conv_spec(module, x, module.out_features, dtype)
+    if isinstance(module, nnx.Conv):
+        return conv_spec(module, x, module.out_features, dtype)
+    return None
 
 
-def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[_Call], CompilerCost, Any]:
-    """Trace an nnx module with its Conv and Linear calls recorded and named by their path.
+def _defining_class(cls: type) -> type | None:
+    """The class in ``cls``'s MRO that defines ``__call__`` (None for a module without one)."""
+    return next((base for base in cls.__mro__ if "__call__" in vars(base)), None)
+
+
+def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[Call], CompilerCost, Any]:
+    """Trace an nnx module with every module call recorded and named by its path.
 
     nnx names no scopes itself, so each recorded call runs inside ``jax.named_scope(path)``: the
-    compiled program's metadata then carries the module path, as it does for linen.
+    compiled program's metadata then carries the module path, as it does for linen. The ``__call__`` of
+    every module class in the model is wrapped for the trace and restored after it.
     """
     from flax import nnx
 
     graphdef, state = nnx.split(model)
     paths = {id(module): tuple(map(str, path)) for path, module in nnx.iter_graph(model)
              if isinstance(module, nnx.Module)}
-    calls: list[_Call] = []
-    originals = {cls: cls.__call__ for cls in (nnx.Conv, nnx.Linear)}
+    calls: list[Call] = []
+    classes = {_defining_class(type(module)) for _, module in nnx.iter_graph(model) if isinstance(module, nnx.Module)}
+    originals = {cls: vars(cls)["__call__"] for cls in classes if cls is not None}
+    active: set[int] = set()
 
     def recording(original: Callable) -> Callable:
-        def call(self: Any, x: Any, *args: Any, **call_kwargs: Any) -> Any:
+        def call(self: Any, *args: Any, **call_kwargs: Any) -> Any:
+            if id(self) in active:  # a subclass's call of its base's __call__: one call, recorded once
+                return original(self, *args, **call_kwargs)
             path = paths.get(id(self), ())
-            with jax.named_scope("/".join(path) or type(self).__name__):
-                y = original(self, x, *args, **call_kwargs)
+            index = len(calls)
+            calls.append(None)
+            active.add(id(self))
             try:
-                spec = _nnx_spec(self, x, y)
+                with jax.named_scope("/".join(path) or type(self).__name__):
+                    y = original(self, *args, **call_kwargs)
+            finally:
+                active.discard(id(self))
+            x, out = _first_array(args[:1]), _first_array(y)
+            try:
+                spec = _nnx_spec(self, x, out) if x is not None else None
             except ValueError:
                 spec = None
-            calls.append(_Call(path, type(self).__name__, spec, tuple(x.shape), tuple(y.shape)))
+            calls[index] = _call(path, type(self).__name__, spec, x, out)
             return y
         return call
 
@@ -479,97 +450,3 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
         for cls, original in originals.items():
             cls.__call__ = original
     return calls, compiler, nnx.state(model, nnx.Param)
-
-
-def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[_Call], used: Counter) -> str | None:
-    """The layer a convolution or dot without metadata computes for, by the sizes it reads and writes.
-
-    Forward, grad-input and grad-weight passes each touch both the layer's input and its output
-    (as operand or result); among layers of the same sizes, the least used is taken.
-    """
-    touched = operand_elements | {op.instruction.shape.elements}
-    candidates = ["/".join(c.path) for c in layers
-                  if {math.prod(c.spec.input_shape), math.prod(c.spec.output_shape)} <= touched]
-    if not candidates:
-        return None
-    key = min(candidates, key=lambda candidate: used[candidate])
-    used[key] += 1
-    return key
-
-
-def _op_keys(compiler: CompilerCost, attribution: _Attribution, layers: list[_Call]) -> dict[str, str]:
-    """Each top-level instruction's row: from its metadata, or, where the compiler dropped the metadata,
-    from the layer whose sizes it touches (main ops) or from a neighbouring instruction's row."""
-    entry = compiler.recount.module.entry
-    by_name = entry.by_name()
-    keys: dict[str, str] = {}
-    used: Counter = Counter()
-    pending = []
-    for op in compiler.recount.ops:
-        if op.instruction.op_name:
-            keys[op.name] = attribution.row_key(op.instruction.op_name)
-        elif any(role in op.cost.flops_by_opcode for role in ("convolution", "dot")):
-            sizes = {by_name[name].shape.elements for name in op.instruction.operands if name in by_name}
-            keys[op.name] = _matching_layer(op, sizes, layers, used) or "layout and copies"
-        else:
-            pending.append(op)
-    for op in pending:
-        neighbours = [*op.instruction.operands, *(user.name for user in op.instruction.users)]
-        found = [keys[name] for name in neighbours if keys.get(name) in attribution.layer_keys]
-        keys[op.name] = found[0] if found else "layout and copies"
-    return keys
-
-
-def _key_name(key: Any) -> str:
-    """One step of a pytree path as the name it has in a module path."""
-    for attribute in ("key", "name", "idx"):
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
-
-
-def _params_by_row(params: Any, attribution: _Attribution) -> Counter:
-    """Parameters counted into the rows of the modules that hold them (normalization scales and
-    biases, embeddings, ...); what no recorded module holds is its own row."""
-    counts: Counter = Counter()
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        names = tuple(_key_name(key) for key in path)
-        counts[attribution.module_key(names) or "parameters outside modules"] += math.prod(leaf.shape)
-    return counts
-
-
-def _rows(calls: list[_Call], compiler: CompilerCost, root: str, mode: str, params: Any) -> list[Row]:
-    attribution = _Attribution(calls, root)
-    rows: dict[str, Row] = {}
-    for call in calls:
-        if call.spec is None:
-            continue
-        key = "/".join(call.path)
-        row = rows.setdefault(key, Row(key, call.spec.kind, spec=call.spec, input_shape=call.spec.input_shape,
-                                       output_shape=call.spec.output_shape))
-        cost = analytic(call.spec, mode)
-        row.calls += 1
-        row.params = cost.params
-        row.macs += cost.macs
-        row.flops += cost.flops
-        row.textbook_macs += cost.textbook_macs
-        row.bytes_accessed += cost.bytes_accessed
-    op_keys = _op_keys(compiler, attribution, [call for call in calls if call.spec is not None])
-    flops: Counter = Counter()
-    bytes_moved: Counter = Counter()
-    for op in compiler.recount.ops:
-        for op_name, amount in op.cost.flops_by_source.items():
-            flops[attribution.row_key(op_name) if op_name else op_keys[op.name]] += amount
-        bytes_moved[op_keys[op.name]] += op.cost.bytes_accessed
-    params_held = _params_by_row(params, attribution)
-    for key in list(flops) + list(bytes_moved) + list(params_held):
-        if key not in rows:
-            rows[key] = Row(key, key, params=params_held[key])
-    total = compiler.flops or 1
-    for key, row in rows.items():
-        row.compiler_flops = flops[key]
-        row.compiler_bytes = bytes_moved[key]
-        row.share = row.compiler_flops / total
-    layers = [row for row in rows.values() if row.is_layer]
-    others = sorted((row for row in rows.values() if not row.is_layer), key=lambda row: -row.compiler_flops)
-    return layers + others

@@ -10,13 +10,15 @@ import flax.linen as nn
 
 from jaxcost.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxcost.models.resnet import ResNet50
+from jaxcost.models.transformer import GPT2, ViT
 
 
 @dataclass(frozen=True)
 class Published:
-    """A model's published textbook multiply-adds and parameter count at 1.0 / 224, and where they come from."""
+    """A model's published textbook multiply-adds (at 1.0 / 224 for image models; None where none is
+    published) and parameter count, and where they come from."""
 
-    macs: float
+    macs: float | None
     params: float
     source: str
 
@@ -26,6 +28,8 @@ class ZooModel:
     build: Callable[..., nn.Module]
     published: Published
     takes_alpha: bool = True
+    #: The context length of a token model (its input is batch x tokens of int32); 0 for an image model.
+    tokens: int = 0
 
 
 ZOO: dict[str, ZooModel] = {
@@ -39,6 +43,13 @@ ZOO: dict[str, ZooModel] = {
     "resnet50_v1": ZooModel(lambda **kw: ResNet50(v1_5=False, **kw),
                             Published(3.86e9, 25_557_032, "He et al. 2016 layout (stride in the first 1x1); "
                                                           "3.8 G FLOPs in the paper's Table 1"), takes_alpha=False),
+    "vit_b16": ZooModel(lambda **kw: ViT(**kw),
+                        Published(17.56e9, 86_567_656, "torchvision ViT_B_16_Weights: 17.56 GFLOPS (multiply-adds), "
+                                                       "86,567,656 params"), takes_alpha=False),
+    "gpt2_small": ZooModel(lambda num_classes, dtype: GPT2(dtype=dtype),
+                           Published(None, 124_439_808, "Radford et al. 2019 (124M); Hugging Face gpt2: 124,439,808 "
+                                                        "params, the logits tied to the token embedding"),
+                           takes_alpha=False, tokens=1024),
 }
 
 

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
     from jaxcost.models.analysis import ModelReport, Row
 
-CSV_COLUMNS = ("path", "kind", "calls", "input_shape", "output_shape", "params", "macs", "flops", "textbook_macs",
-               "bytes_accessed", "intensity", "compiler_flops", "compiler_bytes", "share")
+#: A row's fields in exports (JSON, CSV, DataFrame), in order.
+CSV_COLUMNS = ("path", "kind", "module_type", "depth", "calls", "input_shape", "input_dtype", "output_shape",
+               "output_dtype", "params", "macs", "flops", "textbook_macs", "bytes_accessed", "intensity",
+               "compiler_flops", "compiler_bytes", "share")
 
 
 @dataclass
@@ -36,7 +38,7 @@ class _Group:
 
 def _groups(report: ModelReport, depth: int | None) -> list[_Group]:
     groups: list[_Group] = []
-    for row in report.layers:
+    for row in report.modules:
         parts = row.path.split("/")
         label = "/".join(parts[:depth]) if depth else row.path
         if groups and groups[-1].label == label:
@@ -63,12 +65,33 @@ def _count(value: int) -> str:
     return format_si(value, "")
 
 
-def render(report: ModelReport, depth: int | None = None, collapse: bool = True) -> str:
-    """The per-layer table in SI units: Conv/Dense rows (grouped to `depth` path components, identical
-    neighbours collapsed as ``×n``), then the other rows by kind, then totals."""
+def _shape(shape: tuple[int, ...] | None, dtype: str) -> str:
+    """``1x56x56x64``, with the dtype when it is not float32."""
+    if shape is None:
+        return ""
+    return "x".join(map(str, shape)) + (f" {dtype}" if dtype and dtype != "float32" else "")
+
+
+#: What ``--sort`` orders the rows by (largest first), and the group total it reads.
+SORT_KEYS = {"flops": "flops", "compiler_flops": "compiler_flops", "compiler_bytes": "compiler_bytes",
+             "params": "params", "macs": "macs"}
+HEADERS = ["module", "type", "input", "output", "params", "MACs", "textbook MACs", "FLOPs", "compiler FLOPs",
+           "compiler bytes", "share"]
+ALIGN = "llll" + "r" * 7
+
+
+def table_rows(report: ModelReport, depth: int | None = None, collapse: bool = True,
+               sort: str | None = None) -> list[list[str]]:
+    """The cells of the per-module table: a row per module in call order (grouped to `depth` path
+    components, identical neighbours collapsed as ``×n``; or largest first by ``sort``), then the work
+    outside modules by kind, then totals."""
+    if sort is not None and sort not in SORT_KEYS:
+        raise ValueError(f"sort: must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
     groups = _groups(report, depth)
     if collapse:
         groups = _collapse(groups)
+    if sort:
+        groups.sort(key=lambda group: -group.total(SORT_KEYS[sort]))
     total = report.compiler_flops or 1
     rows = []
     for group in groups:
@@ -76,21 +99,63 @@ def render(report: ModelReport, depth: int | None = None, collapse: bool = True)
         single = len(group.rows) == 1
         rows.append([
             group.label + (f"  (x{group.repeats})" if group.repeats > 1 else ""),
-            first.kind if single else f"{len(group.rows)} layers",
-            "x".join(map(str, first.input_shape)) if single else "",
-            "x".join(map(str, first.output_shape)) if single else "",
+            first.kind if single else f"{len(group.rows)} modules",
+            _shape(first.input_shape, first.input_dtype) if single else "",
+            _shape(first.output_shape, first.output_dtype) if single else "",
             *(_count(group.total(name)) for name in ("params", "macs", "textbook_macs", "flops", "compiler_flops")),
             format_bytes(group.total("compiler_bytes")), f"{group.total('compiler_flops') / total:.1%}"])
     for row in report.rows:
-        if not row.is_layer and (row.compiler_flops or row.compiler_bytes or row.params):
+        if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params):
             rows.append([f"({row.kind})", "other", "", "", _count(row.params) if row.params else "", "", "", "",
                          _count(row.compiler_flops),
                          format_bytes(row.compiler_bytes), f"{row.share:.1%}"])
     rows.append(["total", "", "", "", *(_count(getattr(report, name)) for name in (
         "params", "macs", "textbook_macs", "flops", "compiler_flops")), format_bytes(report.compiler_bytes), "100.0%"])
-    headers = ["layer", "type", "input", "output", "params", "MACs", "textbook MACs", "FLOPs", "compiler FLOPs",
-               "compiler bytes", "share"]
-    return table(headers, rows, align="llll" + "r" * 7)
+    return rows
+
+
+def render(report: ModelReport, depth: int | None = None, collapse: bool = True, sort: str | None = None) -> str:
+    """The per-module table as plain text (see ``table_rows``)."""
+    return table(HEADERS, table_rows(report, depth, collapse, sort), align=ALIGN)
+
+
+def rich_table(report: ModelReport, depth: int | None = None, collapse: bool = True,
+               sort: str | None = None) -> Any:
+    """The per-module table as a ``rich`` Table, for a terminal (flax brings rich)."""
+    from rich.table import Table
+
+    grid = Table(box=None, header_style="bold", pad_edge=False)
+    for header, side in zip(HEADERS, ALIGN):
+        grid.add_column(header, justify="left" if side == "l" else "right", no_wrap=True)
+    rows = table_rows(report, depth, collapse, sort)
+    for index, cells in enumerate(rows):
+        grid.add_row(*cells, style="bold" if index == len(rows) - 1 else None,
+                     end_section=index == len(rows) - 2)
+    return grid
+
+
+def by_operator(report: ModelReport) -> str:
+    """The compiled program by operator: FLOPs per HLO opcode (fused instructions included), and the bytes
+    of each top-level instruction under the opcode that does most of its flops (a fusion of a convolution
+    and its bias under ``convolution``; one without flops, or a copy, under its own opcode)."""
+    flops: dict[str, int] = {}
+    moved: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for op in report.compiler.recount.ops:
+        for opcode, amount in op.cost.flops_by_opcode.items():
+            flops[opcode] = flops.get(opcode, 0) + amount
+        by_opcode = op.cost.flops_by_opcode
+        opcode = max(by_opcode, key=lambda name: by_opcode[name]) if by_opcode else op.instruction.opcode
+        moved[opcode] = moved.get(opcode, 0) + op.cost.bytes_accessed
+        count[opcode] = count.get(opcode, 0) + 1
+    total = report.compiler_flops or 1
+    names = sorted(set(flops) | set(moved), key=lambda name: (-flops.get(name, 0), -moved.get(name, 0), name))
+    rows = [[name, str(count.get(name, "")), _count(flops.get(name, 0)), f"{flops.get(name, 0) / total:.1%}",
+             format_bytes(moved.get(name, 0))] for name in names if flops.get(name) or moved.get(name)]
+    rows.append(["total", str(sum(count.values())), _count(report.compiler_flops), "100.0%",
+                 format_bytes(report.compiler_bytes)])
+    return table(["operator", "instructions led", "compiler FLOPs", "share", "bytes of those"], rows,
+                 align="lrrrr")
 
 
 def _reproduction(compiler: CompilerCost) -> str:

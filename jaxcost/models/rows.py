@@ -1,0 +1,327 @@
+"""A model's rows: every module call recorded while tracing becomes a row, and every flop and byte of the
+compiled program lands in the row of the module that issued it.
+
+Flops go by the ``op_name`` of each instruction (fused ones included). A module is found in an op_name
+wherever its path appears, so that transform scopes around it (``while/body/closed_call`` of a scan,
+``checkpoint`` of a remat, ``transpose(jvp(...))`` of a gradient) do not hide it. Bytes go by top-level
+instruction: a fusion whose flops come from several modules splits its bytes between them in proportion
+to their flops (the rest, from rounding, to the largest shares); a fusion without flops gives its bytes
+to the module its metadata names. Operations outside every module are gathered into rows by kind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jax
+
+from jaxcost.formulas import analytic
+from jaxcost.hlo.rules import OpRecord
+from jaxcost.reports.model import CSV_COLUMNS
+from jaxcost.specs import Spec
+
+if TYPE_CHECKING:
+    from jaxcost.compiler import CompilerCost
+
+_WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
+_JIT = re.compile(r"^p?jit\(.*\)$")
+_PRIMITIVE_KINDS = (
+    (("reduce_window", "max_pool", "avg_pool", "cumsum", "cummax"), "pooling"),
+    (("reduce_sum", "reduce_max", "reduce_min", "mean", "div"), "reduction"),
+    (("max", "min", "clamp", "select_n", "gt", "lt", "ge", "le", "eq", "ne", "logistic", "tanh", "exp", "erf",
+      "sign"), "activation"),
+    (("add", "add_any", "sub"), "add"),
+    (("convert_element_type",), "convert"),
+    (("conv_general_dilated",), "convolution outside modules"),
+    (("dot_general",), "dot outside modules"),
+)
+#: The row of instructions that no module issued and that move data only.
+LAYOUT = "layout and copies"
+#: The row of parameters that no recorded module holds.
+LOOSE_PARAMS = "parameters outside modules"
+
+
+@dataclass
+class Call:
+    """One module call seen while tracing: where it is, what it is, and what it took and gave."""
+
+    path: tuple[str, ...]
+    module_type: str
+    spec: Spec | None
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    input_dtype: str = ""
+    output_dtype: str = ""
+    #: Multiply-adds of a module with a formula but no layer spec (attention's two products), per call.
+    macs: int = 0
+
+
+@dataclass
+class Row:
+    """One row of a model report: a module (``module_type`` set; ``spec`` too for a Conv/Dense layer with
+    analytic formulas), or the operations of one kind that no module issued."""
+
+    path: str
+    kind: str
+    calls: int = 0
+    spec: Spec | None = None
+    module_type: str = ""
+    input_shape: tuple[int, ...] | None = None
+    output_shape: tuple[int, ...] | None = None
+    input_dtype: str = ""
+    output_dtype: str = ""
+    params: int = 0
+    macs: int = 0
+    flops: int = 0
+    textbook_macs: int = 0
+    bytes_accessed: int = 0
+    compiler_flops: int = 0
+    compiler_bytes: int = 0
+    share: float = 0.0
+
+    def __repr__(self) -> str:
+        return (f"Row({self.path!r}, kind={self.kind!r}, params={self.params:,}, flops={self.flops:,}, "
+                f"compiler_flops={self.compiler_flops:,}, compiler_bytes={self.compiler_bytes:,})")
+
+    @property
+    def is_layer(self) -> bool:
+        """A Conv/Dense layer: analytic formulas beside the compiler's figures."""
+        return self.spec is not None
+
+    @property
+    def is_module(self) -> bool:
+        return bool(self.module_type)
+
+    @property
+    def depth(self) -> int:
+        """How deep the module sits in the model: 1 for the model's own submodules; 0 for rows by kind."""
+        return self.path.count("/") + 1 if self.is_module else 0
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes_accessed if self.bytes_accessed else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in CSV_COLUMNS}
+
+
+def _kind_of_primitive(primitive: str) -> str:
+    for names, kind in _PRIMITIVE_KINDS:
+        if primitive in names:
+            return kind
+    return "other"
+
+
+class Attribution:
+    """Maps an op_name, or a parameter's path, to its row: the innermost module it names, or a kind."""
+
+    def __init__(self, calls: list[Call], root: str) -> None:
+        self.root = root
+        self.modules = {call.path for call in calls if call.path}
+        self.module_keys = {"/".join(path) for path in self.modules}
+        self._cache: dict[str, str] = {}
+
+    def row_key(self, op_name: str) -> str:
+        if not op_name or "/" not in op_name:
+            return LAYOUT
+        if op_name not in self._cache:
+            path, primitive = self._split(op_name)
+            self._cache[op_name] = self.module_key(path) or _kind_of_primitive(primitive)
+        return self._cache[op_name]
+
+    def module_key(self, path: tuple[str, ...]) -> str | None:
+        """The innermost recorded module whose path appears in ``path`` as a run of names (transform
+        scopes such as a scan's ``while/body/closed_call`` may stand before it)."""
+        for end in range(len(path), 0, -1):
+            for start in range(end):
+                if path[start:end] in self.modules:
+                    return "/".join(path[start:end])
+        return None
+
+    def _split(self, op_name: str) -> tuple[tuple[str, ...], str]:
+        """Module path and primitive of an op_name: nested ``jit(...)`` scopes (``jit(main)`` in older JAX,
+        ``jit(relu)``) are dropped, transform wrappers (``transpose(jvp(Net))``) unwrapped, the root removed."""
+        parts = op_name.split("/")
+        primitive = parts[-1]
+        inner = []
+        for part in parts[:-1]:
+            if _JIT.match(part):
+                continue
+            match = _WRAPPER.match(part)
+            while match:
+                part = match.group(1)
+                match = _WRAPPER.match(part)
+            inner.append(part.partition(".")[0])  # "tokens.attend": a method of the module "tokens"
+        if inner and inner[0] == self.root:
+            inner = inner[1:]
+        return tuple(p for p in inner if "(" not in p), primitive
+
+
+def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[Call], used: Counter) -> str | None:
+    """The layer a convolution or dot without metadata computes for, by its multiply-adds and the sizes it
+    reads and writes.
+
+    Forward, grad-input and grad-weight passes each perform the layer's forward multiply-adds and touch
+    both its input and its output (as operand or result); among layers alike, the least used is taken.
+    """
+    touched = operand_elements | {op.instruction.shape.elements}
+    products = sum(op.cost.flops_by_opcode.get(role, 0) for role in ("convolution", "dot"))
+    candidates = ["/".join(c.path) for c in layers
+                  if {math.prod(c.spec.input_shape), math.prod(c.spec.output_shape)} <= touched
+                  and 2 * analytic(c.spec).macs == products]
+    if not candidates:
+        return None
+    key = min(candidates, key=lambda candidate: used[candidate])
+    used[key] += 1
+    return key
+
+
+def _op_keys(compiler: CompilerCost, attribution: Attribution, layers: list[Call]) -> dict[str, str]:
+    """Each top-level instruction's row: from its metadata, or, where the compiler dropped the metadata,
+    from the layer whose sizes it touches (convolutions and dots), or else from the rows of the nearest
+    instructions around it that have one (see ``_nearest_module``)."""
+    by_name = compiler.recount.module.entry.by_name()
+    keys: dict[str, str] = {}
+    used: Counter = Counter()
+    pending = []
+    for op in compiler.recount.ops:
+        if op.instruction.op_name:
+            keys[op.name] = attribution.row_key(op.instruction.op_name)
+            continue
+        if any(role in op.cost.flops_by_opcode for role in ("convolution", "dot")):
+            sizes = {by_name[name].shape.elements for name in op.instruction.operands if name in by_name}
+            layer = _matching_layer(op, sizes, layers, used)
+            if layer:
+                keys[op.name] = layer
+                continue
+        pending.append(op)
+    found = {op.name: _nearest_module(op.name, keys, by_name, attribution.module_keys) for op in pending}
+    keys.update({name: key or LAYOUT for name, key in found.items()})
+    return keys
+
+
+def _nearest_module(start: str, keys: dict[str, str], by_name: dict[str, Any], module_keys: set[str],
+                    steps: int = 4) -> str | None:
+    """The module of an instruction without metadata, from its neighbourhood: the modules of the nearest
+    instructions (operands and users, then theirs, up to ``steps`` away) that have one, and of those their
+    innermost common module (a dot between a query and a key projection, feeding a softmax, is the
+    attention's); the first found where they have none in common."""
+    seen, frontier = {start}, [start]
+    for _ in range(steps):
+        found, following = [], []
+        for name in frontier:
+            instruction = by_name.get(name)
+            if instruction is None:
+                continue
+            for neighbour in [*instruction.operands, *(user.name for user in instruction.users)]:
+                if neighbour in seen:
+                    continue
+                seen.add(neighbour)
+                if keys.get(neighbour) in module_keys:
+                    found.append(keys[neighbour])
+                else:
+                    following.append(neighbour)
+        if found:
+            common = _common_module(found)
+            return common if common in module_keys else found[0]
+        frontier = following
+    return None
+
+
+def _common_module(paths: list[str]) -> str:
+    parts = [path.split("/") for path in paths]
+    common = []
+    for names in zip(*parts):
+        if len(set(names)) > 1:
+            break
+        common.append(names[0])
+    return "/".join(common)
+
+
+def _key_name(key: Any) -> str:
+    """One step of a pytree path as the name it has in a module path."""
+    for attribute in ("key", "name", "idx"):
+        if hasattr(key, attribute):
+            return str(getattr(key, attribute))
+    return str(key)
+
+
+def _params_by_row(params: Any, attribution: Attribution) -> Counter:
+    """Parameters counted into the rows of the modules that hold them."""
+    counts: Counter = Counter()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        names = tuple(_key_name(key) for key in path)
+        counts[attribution.module_key(names) or LOOSE_PARAMS] += math.prod(leaf.shape)
+    return counts
+
+
+def apportion(total: int, weights: Counter) -> Counter:
+    """``total`` split in proportion to ``weights``, in integers that add up to it exactly (largest remainders)."""
+    weight = sum(weights.values())
+    parts = Counter({key: total * share // weight for key, share in weights.items()})
+    left = total - sum(parts.values())
+    for key in sorted(weights, key=lambda key: (-(total * weights[key] % weight), key))[:left]:
+        parts[key] += 1
+    return parts
+
+
+def _module_row(call: Call) -> Row:
+    key = "/".join(call.path)
+    if call.spec is None:
+        return Row(key, call.module_type, module_type=call.module_type, input_shape=call.input_shape,
+                   output_shape=call.output_shape, input_dtype=call.input_dtype, output_dtype=call.output_dtype)
+    return Row(key, call.spec.kind, spec=call.spec, module_type=call.module_type, input_shape=call.spec.input_shape,
+               output_shape=call.spec.output_shape, input_dtype=call.input_dtype, output_dtype=call.output_dtype)
+
+
+def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str, params: Any) -> list[Row]:
+    """The rows of a model: its modules in the order they are called (parents before children), then the
+    rows by kind; compiler flops and bytes add up to the program's exactly, params to the model's."""
+    attribution = Attribution(calls, root)
+    rows: dict[str, Row] = {}
+    params_held = _params_by_row(params, attribution)
+    for call in calls:
+        if not call.path:
+            continue
+        row = rows.setdefault("/".join(call.path), _module_row(call))
+        row.calls += 1
+        if call.spec is None:
+            passes = 3 if mode == "train" else 1
+            row.macs += passes * call.macs
+            row.textbook_macs += passes * call.macs
+            row.flops += 2 * passes * call.macs
+            continue
+        cost = analytic(call.spec, mode)
+        row.macs += cost.macs
+        row.flops += cost.flops
+        row.textbook_macs += cost.textbook_macs
+        row.bytes_accessed += cost.bytes_accessed
+    op_keys = _op_keys(compiler, attribution, [call for call in calls if call.spec is not None])
+    flops: Counter = Counter()
+    bytes_moved: Counter = Counter()
+    for op in compiler.recount.ops:
+        by_row: Counter = Counter()
+        for op_name, amount in op.cost.flops_by_source.items():
+            by_row[attribution.row_key(op_name) if op_name else op_keys[op.name]] += amount
+        flops.update(by_row)
+        by_row = +by_row
+        if len(by_row) > 1:
+            bytes_moved.update(apportion(op.cost.bytes_accessed, by_row))
+        else:
+            bytes_moved[op_keys[op.name]] += op.cost.bytes_accessed
+    for key in list(flops) + list(bytes_moved) + list(params_held):
+        if key not in rows:
+            rows[key] = Row(key, key)
+    total = compiler.flops or 1
+    for key, row in rows.items():
+        row.params = params_held[key]
+        row.compiler_flops = flops[key]
+        row.compiler_bytes = bytes_moved[key]
+        row.share = row.compiler_flops / total
+    modules = [row for row in rows.values() if row.is_module]
+    others = sorted((row for row in rows.values() if not row.is_module), key=lambda row: -row.compiler_flops)
+    return modules + others

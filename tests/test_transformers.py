@@ -1,0 +1,280 @@
+"""Transformers, module by module: a row for every module (attention and each of its projections, norms,
+MLPs), analytic products for Dense, DenseGeneral, attention and tied logits checked against the compiler,
+ViT-B/16 and GPT-2 small with their published parameter counts, training FLOPs per token against 6·N and
+PaLM's formula, and the transforms (scan, remat) that wrap modules."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxcost as jc
+from jaxcost.cli import main
+from jaxcost.formulas import attention_macs
+from jaxcost.models import ZOO, build
+from jaxcost.models.analysis import analyze
+from jaxcost.models.scaling import token_flops
+
+pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
+
+IMAGE_224 = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
+TOKENS_1024 = jax.ShapeDtypeStruct((1, 1024), jnp.int32)
+
+
+@pytest.fixture(scope="module")
+def zoo_reports():
+    with jax.default_device(jax.devices("cpu")[0]):  # module fixtures run before the cpu marker's fixture
+        return {(name, mode): analyze(build(name), TOKENS_1024 if ZOO[name].tokens else IMAGE_224, mode=mode)
+                for name in ("vit_b16", "gpt2_small") for mode in ("forward", "train")}
+
+
+def named_share(report) -> float:
+    return sum(row.compiler_flops for row in report.rows if row.is_module) / report.compiler_flops
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+@pytest.mark.parametrize("name", ["vit_b16", "gpt2_small"])
+def test_published_parameters_and_every_flop_in_a_module_row(zoo_reports, name, mode):
+    report = zoo_reports[name, mode]
+    assert report.params == ZOO[name].published.params == {"vit_b16": 86_567_656, "gpt2_small": 124_439_808}[name]
+    assert sum(row.params for row in report.rows) == report.params
+    assert named_share(report) >= 0.999
+    assert sum(row.compiler_flops for row in report.rows) == report.compiler_flops
+    assert sum(row.compiler_bytes for row in report.rows) == report.compiler_bytes
+    assert not [row.path for row in report.rows if "outside modules" in row.path and row.compiler_flops]
+
+
+def test_vit_b16_multiply_adds_by_hand(zoo_reports):
+    tokens, width, hidden, heads = 197, 768, 3072, 12
+    block = tokens * width * 3 * width + tokens * width * width + 2 * tokens * width * hidden  # qkv, out, MLP
+    attention = 2 * heads * tokens * tokens * (width // heads)  # scores and the weighted sum of values
+    macs = 196 * width * (16 * 16 * 3) + 12 * (block + attention) + width * 1000
+    report = zoo_reports["vit_b16", "forward"]
+    assert report.macs == report.textbook_macs == macs == 17_563_828_224
+    assert abs(macs / ZOO["vit_b16"].published.macs - 1) < 0.001  # torchvision: 17.56 GFLOPS (multiply-adds)
+    # on the CPU every product layer costs in the compiled program exactly what its formula says
+    assert [row.path for row in report.layers if row.compiler_flops != row.flops] == []
+    assert report.inclusive("block3") == report.inclusive("block4")
+
+
+def test_gpt2_small_multiply_adds_by_hand(zoo_reports):
+    width, heads, context, vocabulary = 768, 12, 1024, 50257
+    blocks = 12 * (width * 3 * width + width * width + 2 * width * 4 * width)  # qkv, out, MLP; per token
+    attention = 12 * 2 * heads * context * (width // heads)  # every score computed, then masked
+    per_token = blocks + attention + width * vocabulary  # the logits, from the tied token embedding
+    report = zoo_reports["gpt2_small", "forward"]
+    assert report.macs == context * per_token == 145_824_153_600
+    assert [row.path for row in report.layers if row.compiler_flops != row.flops] == []
+
+
+def test_gpt2_small_training_flops_per_token(zoo_reports):
+    report = zoo_reports["gpt2_small", "train"]
+    flops = token_flops(report, tokens=1024, layers=12, heads=12, head_features=64, context=1024)
+    assert flops.six_n == 6 * 124_439_808
+    assert flops.palm == 6 * 124_439_808 + 12 * 12 * 12 * 64 * 1024
+    assert sum(flops.items.values()) == report.compiler_flops - 6 * report.params * 1024  # itemized exactly
+    items = list(flops.items.values())
+    assert items[0] == 12 * 12 * 12 * 64 * 1024 * 1024  # the attention rows' products: PaLM's term, exactly
+    assert items[1] == 0  # every weight of a product (the tied logits too) costs 6 per token
+    assert items[4] == -6 * 1024 * 768 * 1024  # the position embedding is a lookup
+    assert 0 < items[5] < 0.01 * report.compiler_flops  # elementwise work neither formula counts
+    assert abs(flops.per_token / flops.palm - 1) < 0.01
+    text = str(flops)
+    assert "6·N + 12·L·H·Q·T (PaLM)" in text and "859,885,056" in text
+    tied = {row.path: row for row in report.rows}["tokens"]
+    assert tied.calls == 2 and tied.macs == 3 * 1024 * 768 * 50257  # the lookup, and the logits (3 passes)
+    with pytest.raises(ValueError, match="^report: per-token training FLOPs need a training step"):
+        token_flops(zoo_reports["gpt2_small", "forward"], 1024, 12, 12, 64, 1024)
+
+
+class EncoderBlock(nn.Module):
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, x):
+        y = nn.LayerNorm()(x)
+        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads)(y, y)
+        y = nn.LayerNorm()(x)
+        return x + nn.Dense(x.shape[-1])(nn.gelu(nn.Dense(4 * x.shape[-1])(y)))
+
+
+@pytest.mark.parametrize("heads", [1, 4, 8])
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_an_encoder_block_row_by_row(heads, mode):
+    batch, tokens, width = 2, 16, 64
+    report = analyze(EncoderBlock(heads), jax.ShapeDtypeStruct((batch, tokens, width), jnp.float32), mode=mode)
+    rows = {row.path: row for row in report.rows}
+    attention = rows["MultiHeadDotProductAttention_0"]
+    passes = 3 if mode == "train" else 1
+    assert attention.macs == passes * attention_macs(batch, heads, tokens, tokens, width // heads)
+    assert attention.macs == passes * 2 * batch * tokens * tokens * width  # heads x head width = width
+    for projection in ("query", "key", "value", "out"):
+        row = rows[f"MultiHeadDotProductAttention_0/{projection}"]
+        assert row.kind == "dense" and row.module_type == "DenseGeneral" and row.params == width * width + width
+        assert row.flops == jc.analytic(jc.Dense((batch, tokens, width), width), mode).flops
+        if mode == "forward":
+            assert row.compiler_flops == row.flops
+    # the attention's own row: its two products, and the softmax, scaling and masking around them
+    assert attention.compiler_flops > attention.flops
+    assert {"LayerNorm_0", "LayerNorm_1", "Dense_0", "Dense_1"} <= set(rows)
+    assert named_share(report) > 0.97  # the GELU between the two Dense layers is the block's own
+    assert sum(row.compiler_flops for row in report.rows) == report.compiler_flops
+
+
+class Step(nn.Module):
+    @nn.compact
+    def __call__(self, x, _):
+        return nn.Dense(x.shape[-1])(x), None
+
+
+class Scanned(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x, _ = nn.scan(Step, variable_axes={"params": 0}, split_rngs={"params": True}, length=6)()(x, None)
+        return x
+
+
+class Rematted(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.remat(nn.Dense)(16)(nn.relu(nn.remat(nn.Dense)(16)(x)))
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_a_scanned_layer_is_counted_once_per_step(mode):
+    x = jax.ShapeDtypeStruct((4, 32), jnp.float32)
+    report = analyze(Scanned(), x, mode=mode)
+    row = {row.path: row for row in report.rows}["ScanStep_0/Dense_0"]
+    per_step = jc.analytic(jc.Dense((4, 32), 32), mode).flops
+    if mode == "forward":
+        assert row.compiler_flops == 6 * per_step  # the loop's six trips, from the recount's trip count
+    else:
+        assert row.compiler_flops >= 6 * per_step
+    assert row.params == 6 * (32 * 32 + 32)  # one set per step, stacked
+    assert row.flops == 0 and not row.is_layer  # traced twice by flax, run six times: no per-call formula here
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_rematerialized_layers_keep_their_rows(mode):
+    report = analyze(Rematted(), jax.ShapeDtypeStruct((4, 8), jnp.float32), mode=mode)
+    rows = {row.path: row for row in report.rows if row.is_module}
+    assert {"CheckpointDense_0", "CheckpointDense_1"} <= set(rows)
+    assert all(row.compiler_flops > 0 for path, row in rows.items() if path.startswith("CheckpointDense"))
+    assert named_share(report) > 0.9
+
+
+def test_subclasses_and_general_contractions_get_formulas():
+    class Wide(nn.Dense):
+        pass
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = Wide(12)(x)
+            x = nn.DenseGeneral((3, 4), axis=-1)(x)  # 12 -> 3x4
+            x = nn.DenseGeneral(5, axis=(-2, -1))(x)  # 3x4 -> 5
+            return nn.Einsum((5, 7), "bf,fo->bo")(x)
+
+    report = analyze(Net(), jax.ShapeDtypeStruct((2, 6), jnp.float32))
+    rows = {row.path: row for row in report.rows}
+    assert rows["Wide_0"].is_layer and rows["Wide_0"].flops == jc.analytic(jc.Dense((2, 6), 12)).flops
+    assert rows["DenseGeneral_0"].flops == jc.analytic(jc.Dense((2, 12), 12)).flops
+    assert rows["DenseGeneral_1"].flops == jc.analytic(jc.Dense((2, 12), 5)).flops
+    assert rows["Einsum_0"].module_type == "Einsum" and rows["Einsum_0"].compiler_flops >= 2 * 2 * 5 * 7
+    for path in ("Wide_0", "DenseGeneral_0", "DenseGeneral_1"):
+        assert rows[path].compiler_flops == rows[path].flops
+
+
+def test_token_models_from_the_zoo_on_the_command_line(capsys):
+    assert main(["model", "gpt2_small", "--input", "1,64:int32", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "gpt2_small (forward): 124,439,808 params" in out and "block1 .. block11  (x11)" in out
+    assert main(["model", "gpt2_small", "--resolution", "64"]) == 2
+    assert "--resolution: gpt2_small takes tokens, not images" in capsys.readouterr().err
+
+
+def test_tables_sorted_by_operator_and_for_a_terminal(zoo_reports, capsys):
+    import io
+
+    from rich.console import Console
+
+    from jaxcost.reports.model import by_operator, render, rich_table, to_json
+
+    report = zoo_reports["vit_b16", "forward"]
+    lines = render(report, depth=1, sort="compiler_flops").splitlines()[2:]
+    flops_shares = [float(line.split()[-1].rstrip("%")) for line in lines if line.startswith("block")]
+    assert flops_shares == sorted(flops_shares, reverse=True) and len(flops_shares) >= 1
+    with pytest.raises(ValueError, match="^sort: must be one of"):
+        render(report, sort="speed")
+    operators = by_operator(report).splitlines()
+    assert operators[2].split()[0] == "dot" and operators[-1].split()[0] == "total"
+    screen = io.StringIO()
+    Console(file=screen, width=250, force_terminal=True).print(rich_table(report, depth=1))
+    assert "block0" in screen.getvalue() and "compiler FLOPs" in screen.getvalue()
+    row = next(row for row in __import__("json").loads(to_json(report))["rows"] if row["path"] == "block0/attention")
+    assert row["module_type"] == "MultiHeadDotProductAttention" and row["depth"] == 2 and row["macs"] > 0
+    assert main(["model", "vit_b16", "--by", "op"]) == 0
+    assert capsys.readouterr().out.splitlines()[3].split()[0] == "dot"
+
+
+def test_every_nnx_module_is_a_row_with_its_params():
+    from flax import nnx
+
+    class Block(nnx.Module):
+        def __init__(self, rngs):
+            self.norm = nnx.LayerNorm(16, rngs=rngs)
+            self.up = nnx.Linear(16, 32, rngs=rngs)
+            self.down = nnx.Linear(32, 16, rngs=rngs)
+
+        def __call__(self, x):
+            return x + self.down(nnx.relu(self.up(self.norm(x))))
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.blocks = nnx.List([Block(rngs) for _ in range(2)])
+            self.head = nnx.Linear(16, 4, rngs=rngs)
+
+        def __call__(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x)
+
+    for mode in ("forward", "train"):
+        report = analyze(Net(nnx.Rngs(0)), jax.ShapeDtypeStruct((8, 16), jnp.float32), mode=mode)
+        rows = {row.path: row for row in report.modules}
+        assert list(rows) == ["blocks/0", "blocks/0/norm", "blocks/0/up", "blocks/0/down", "blocks/1",
+                              "blocks/1/norm", "blocks/1/up", "blocks/1/down", "head"]
+        assert rows["blocks/1/norm"].module_type == "LayerNorm" and rows["blocks/1/norm"].params == 32
+        assert rows["blocks/0/up"].flops == jc.analytic(jc.Dense((8, 16), 32), mode).flops
+        assert sum(row.params for row in report.rows) == report.params == 2 * (32 + 544 + 528) + 68
+        assert named_share(report) == 1.0
+    assert nnx.LayerNorm.__call__.__qualname__.startswith("LayerNorm")  # the recording wrappers are gone
+
+
+class Looped(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        dense = nn.Dense(x.shape[-1])
+        return jax.lax.fori_loop(0, 5, lambda _, y: dense(y), x)
+
+
+class Mapped(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.vmap(nn.Dense, variable_axes={"params": None}, split_rngs={"params": False})(8)(x)
+
+
+class Jitted(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.jit(nn.Dense)(8)(x)
+
+
+@pytest.mark.parametrize(("model", "path", "passes"), [
+    (Looped(), "Dense_0", 5), (Mapped(), "VmapDense_0", 1), (Jitted(), "JitDense_0", 1)])
+def test_loops_and_transforms_inside_a_module(model, path, passes):
+    x = jax.ShapeDtypeStruct((3, 4, 8), jnp.float32)
+    report = analyze(model, x)
+    row = {row.path: row for row in report.rows}[path]
+    assert row.compiler_flops == passes * jc.analytic(jc.Dense((3, 4, 8), 8)).flops
+    assert named_share(report) > 0.99  # a loop's counter and its condition are outside every module
