@@ -164,42 +164,37 @@ class Module:
         return list(self.computations.values())[-1]
 
 
+#: What the bracket scanners look at: a quoted string (skipped whole), a bracket, or a comma.
+_SPECIAL = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]{},]')
+_CLOSING = {"(": ")", "{": "}", "[": "]"}
+
+
 def _matching(text: str, start: int) -> int:
     """Index just past the bracket group opening at ``text[start]``, skipping quoted strings."""
-    pairs = {"(": ")", "{": "}", "[": "]"}
-    stack = [pairs[text[start]]]
-    index = start + 1
-    while index < len(text) and stack:
-        char = text[index]
-        if char == '"':
-            index += 1
-            while index < len(text) and text[index] != '"':
-                index += 2 if text[index] == "\\" else 1
-        elif char in pairs:
-            stack.append(pairs[char])
-        elif char == stack[-1]:
+    stack = []
+    for match in _SPECIAL.finditer(text, start):
+        token = match.group()
+        if token in _CLOSING:
+            stack.append(_CLOSING[token])
+        elif stack and token == stack[-1]:
             stack.pop()
-        index += 1
-    return index
+            if not stack:
+                return match.end()
+    return len(text)
 
 
-def split_top_level(text: str, separator: str = ",") -> list[str]:
-    """Split at separators outside brackets and quotes."""
-    parts, depth, start, index = [], 0, 0, 0
-    while index < len(text):
-        char = text[index]
-        if char == '"':
-            index += 1
-            while index < len(text) and text[index] != '"':
-                index += 2 if text[index] == "\\" else 1
-        elif char in "([{":
+def split_top_level(text: str) -> list[str]:
+    """Split at commas outside brackets and quotes."""
+    parts, depth, start = [], 0, 0
+    for match in _SPECIAL.finditer(text):
+        token = match.group()
+        if token in "([{":
             depth += 1
-        elif char in ")]}":
+        elif token in ")]}":
             depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-        index += 1
+        elif token == "," and depth == 0:
+            parts.append(text[start:match.start()])
+            start = match.end()
     parts.append(text[start:])
     return [part.strip() for part in parts if part.strip()]
 

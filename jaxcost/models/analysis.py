@@ -213,21 +213,6 @@ def random_keys(rngs: Any) -> dict[str, Any]:
     return {name: jax.random.PRNGKey(value) if isinstance(value, int) else value for name, value in rngs.items()}
 
 
-def _updated_collections(model: nn.Module, variables: Any, keys: dict, inputs: tuple, kwargs: dict) -> list[str]:
-    """The collections a forward call writes (``batch_stats`` with ``train=True``, say): flax refuses to
-    write them unless they are declared mutable, and a model that writes none is left as it is."""
-    from flax.errors import ModifyScopeVariableError
-
-    others = [name for name in variables if name != "params"]
-    if not others:
-        return []
-    try:
-        jax.eval_shape(lambda v, k, *xs: model.apply(v, *xs, rngs=k or None, **kwargs), variables, keys, *inputs)
-    except ModifyScopeVariableError:
-        return others
-    return []
-
-
 def _training(apply: Callable, others: dict, kwargs: dict) -> tuple[Callable, Callable]:
     """A training step: forward (the ``others`` collections mutable and updated), then the pullback of an
     output gradient.
@@ -362,12 +347,25 @@ def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str, kwa
             recorder.calls.clear()
             compiler = compile_function(step, params, others, keys, output, *inputs)
         else:
-            mutable = _updated_collections(model, variables, keys, inputs, kwargs) or False
-            recorder.calls.clear()
-            compiler = compile_function(
-                lambda v, k, *xs: model.apply(v, *xs, rngs=k or None, mutable=mutable, **kwargs),
-                variables, keys, *inputs)
+            compiler = _compile_forward(model, variables, keys, inputs, kwargs, recorder)
     return recorder.calls, compiler, params, others
+
+
+def _compile_forward(model: nn.Module, variables: Any, keys: dict, inputs: tuple, kwargs: dict,
+                     recorder: _Recorder) -> CompilerCost:
+    """The forward program. Collections the call writes (``batch_stats`` with ``train=True``, say) are made
+    mutable, as flax requires; a model that writes none is compiled as it is (found by trying: flax refuses
+    the write while the model is traced, before anything is compiled)."""
+    from flax.errors import ModifyScopeVariableError
+
+    def forward(mutable: Any) -> Callable:
+        return lambda v, k, *xs: model.apply(v, *xs, rngs=k or None, mutable=mutable, **kwargs)
+
+    try:
+        return compile_function(forward(False), variables, keys, *inputs)
+    except ModifyScopeVariableError:
+        recorder.calls.clear()
+        return compile_function(forward([name for name in variables if name != "params"]), variables, keys, *inputs)
 
 
 def is_nnx_module(model: Any) -> bool:
