@@ -238,6 +238,23 @@ def attention_macs(batch: int, heads: int, queries: int, keys: int, head_feature
     return 2 * batch * heads * queries * keys * head_features
 
 
+def einsum_macs(equation: str, *shapes: tuple[int, ...]) -> int:
+    """Multiply-adds of a two-operand contraction ``"bf,fo->bo"``: one per combination of the values of all
+    its indices (the output's and the summed ones). ``...`` and broadcasting are not handled (ValueError)."""
+    inputs, arrow, _ = equation.replace(" ", "").partition("->")
+    operands = inputs.split(",")
+    if not arrow or len(operands) != len(shapes) or "." in inputs:
+        raise ValueError(f"equation: {equation!r} must contract {len(shapes)} operands with explicit indices")
+    sizes: dict[str, int] = {}
+    for letters, shape in zip(operands, shapes):
+        if len(letters) != len(shape):
+            raise ValueError(f"equation: {letters!r} does not index a shape of rank {len(shape)}")
+        for letter, size in zip(letters, shape):
+            if sizes.setdefault(letter, size) != size:
+                raise ValueError(f"equation: index {letter!r} is {sizes[letter]} and {size}")
+    return math.prod(sizes.values())
+
+
 #: What each convention counts, and where the rule comes from (read from each tool's source and checked
 #: against its output on batched and N-d layers: fvcore 0.1.5, thop 0.1.1, ptflops 0.7.5, torchinfo 1.8.0,
 #: torch 2.13, calflops 0.3.2).

@@ -10,7 +10,7 @@ import pytest
 
 import jaxcost as jc
 from jaxcost.cli import main
-from jaxcost.formulas import attention_macs
+from jaxcost.formulas import attention_macs, einsum_macs
 from jaxcost.models import ZOO, build
 from jaxcost.models.analysis import analyze
 from jaxcost.models.scaling import token_flops
@@ -180,7 +180,9 @@ def test_subclasses_and_general_contractions_get_formulas():
     assert rows["Wide_0"].is_layer and rows["Wide_0"].flops == jc.analytic(jc.Dense((2, 6), 12)).flops
     assert rows["DenseGeneral_0"].flops == jc.analytic(jc.Dense((2, 12), 12)).flops
     assert rows["DenseGeneral_1"].flops == jc.analytic(jc.Dense((2, 12), 5)).flops
-    assert rows["Einsum_0"].module_type == "Einsum" and rows["Einsum_0"].compiler_flops >= 2 * 2 * 5 * 7
+    assert rows["Einsum_0"].module_type == "Einsum" and rows["Einsum_0"].macs == 2 * 5 * 7  # b, f, o
+    assert rows["Einsum_0"].compiler_flops == 2 * 2 * 5 * 7 + 2 * 7  # its products, then its bias
+    assert rows["Wide_0"].params_bytes == 4 * (6 * 12 + 12)
     for path in ("Wide_0", "DenseGeneral_0", "DenseGeneral_1"):
         assert rows[path].compiler_flops == rows[path].flops
 
@@ -278,3 +280,59 @@ def test_loops_and_transforms_inside_a_module(model, path, passes):
     row = {row.path: row for row in report.rows}[path]
     assert row.compiler_flops == passes * jc.analytic(jc.Dense((3, 4, 8), 8)).flops
     assert named_share(report) > 0.99  # a loop's counter and its condition are outside every module
+
+
+def test_the_contraction_formula():
+    assert einsum_macs("bf,fo->bo", (2, 5), (5, 7)) == 2 * 5 * 7
+    assert einsum_macs("bqhd,bkhd->bhqk", (2, 3, 4, 8), (2, 6, 4, 8)) == 2 * 3 * 4 * 8 * 6
+    for equation, shapes, message in (("bf,fo", ((2, 5), (5, 7)), "must contract"),
+                                      ("...f,fo->...o", ((2, 5), (5, 7)), "must contract"),
+                                      ("bf,fo->bo", ((2, 5), (6, 7)), "index 'f' is 5 and 6"),
+                                      ("bfx,fo->bo", ((2, 5), (5, 7)), "does not index a shape of rank 2")):
+        with pytest.raises(ValueError, match=f"^equation: .*{message}"):
+            einsum_macs(equation, *shapes)
+
+
+def test_nnx_scan_and_remat_keep_the_module_rows():
+    from flax import nnx
+
+    class Block(nnx.Module):
+        def __init__(self, rngs):
+            self.linear = nnx.Linear(16, 16, rngs=rngs)
+
+        def __call__(self, x):
+            return nnx.relu(self.linear(x))
+
+    class Scanned(nnx.Module):
+        def __init__(self, rngs):
+            @nnx.split_rngs(splits=4)
+            @nnx.vmap(in_axes=(0,), out_axes=0)
+            def make(rngs):
+                return Block(rngs)
+            self.blocks = make(rngs)
+
+        def __call__(self, x):
+            @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
+            def step(x, block):
+                return block(x)
+            return step(x, self.blocks)
+
+    class Rematted(nnx.Module):
+        def __init__(self, rngs):
+            self.block = Block(rngs)
+
+        def __call__(self, x):
+            return nnx.remat(lambda block, y: block(y))(self.block, x)
+
+    x = jax.ShapeDtypeStruct((8, 16), jnp.float32)
+    per_step = jc.analytic(jc.Dense((8, 16), 16)).flops
+    scanned = {row.path: row for row in analyze(Scanned(nnx.Rngs(0)), x).rows}
+    assert scanned["blocks/linear"].compiler_flops == 4 * per_step and scanned["blocks/linear"].params == 4 * 272
+    assert scanned["blocks/linear"].flops == 0  # traced once, run four times: no per-call formula
+    model = Rematted(nnx.Rngs(0))
+    for mode in ("forward", "train"):
+        rematted = analyze(model, x, mode=mode)
+        rows = {row.path: row for row in rematted.rows}
+        assert rows["block/linear"].compiler_flops >= jc.analytic(jc.Dense((8, 16), 16), mode).flops
+        assert named_share(rematted) > 0.95
+    assert not hasattr(model.block, "_jaxcost_path")  # the paths the trace used are taken off the model again

@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
-from jaxcost.formulas import attention_macs, check_mode
+from jaxcost.formulas import attention_macs, check_mode, einsum_macs
 from jaxcost.models.rows import Call, Row, build_rows
 from jaxcost.reports.model import render, summary
 from jaxcost.specs import Conv, Dense, Spec, describe_value
@@ -180,6 +180,11 @@ class _Recorder:
                 spec = None  # a layer jaxcost has no spec for: its compiler figures still count
             if isinstance(module, nn.MultiHeadDotProductAttention):
                 macs = _attention_macs(module, x, args, kwargs)
+            elif isinstance(module, nn.Einsum) and module.einsum_str:
+                try:
+                    macs = einsum_macs(module.einsum_str, tuple(x.shape), tuple(module.shape))
+                except ValueError:
+                    macs = 0  # an equation the formula does not cover: the compiler's figures still count
         self.calls[index] = _call(tuple(module.path), type(module).__name__, spec, x, y, macs)
         return out
 
@@ -394,6 +399,10 @@ def _defining_class(cls: type) -> type | None:
     return next((base for base in cls.__mro__ if "__call__" in vars(base)), None)
 
 
+#: Where each nnx module of a model being traced keeps its path (removed after the trace).
+PATH_ATTRIBUTE = "_jaxcost_path"
+
+
 def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[Call], CompilerCost, Any]:
     """Trace an nnx module with every module call recorded and named by its path.
 
@@ -403,19 +412,19 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
     """
     from flax import nnx
 
-    graphdef, state = nnx.split(model)
-    paths = {id(module): tuple(map(str, path)) for path, module in nnx.iter_graph(model)
-             if isinstance(module, nnx.Module)}
+    modules = [(module, tuple(map(str, path))) for path, module in nnx.iter_graph(model)
+               if isinstance(module, nnx.Module)]
     calls: list[Call] = []
-    classes = {_defining_class(type(module)) for _, module in nnx.iter_graph(model) if isinstance(module, nnx.Module)}
+    classes = {_defining_class(type(module)) for module, _ in modules}
     originals = {cls: vars(cls)["__call__"] for cls in classes if cls is not None}
     active: set[int] = set()
+    direct: set[int] = set()  # the modules of the model itself, not copies made inside a transform
 
     def recording(original: Callable) -> Callable:
         def call(self: Any, *args: Any, **call_kwargs: Any) -> Any:
             if id(self) in active:  # a subclass's call of its base's __call__: one call, recorded once
                 return original(self, *args, **call_kwargs)
-            path = paths.get(id(self), ())
+            path = getattr(self, PATH_ATTRIBUTE, ())
             index = len(calls)
             calls.append(None)
             active.add(id(self))
@@ -425,20 +434,24 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
             finally:
                 active.discard(id(self))
             x, out = _first_array(args[:1]), _first_array(y)
-            try:
-                spec = _nnx_spec(self, x, out) if x is not None else None
+            try:  # a copy made by a transform (nnx.scan, nnx.vmap, nnx.remat) runs an unknown number of times
+                spec = _nnx_spec(self, x, out) if x is not None and id(self) in direct else None
             except ValueError:
                 spec = None
             calls[index] = _call(path, type(self).__name__, spec, x, out)
             return y
         return call
 
-    def forward(state: Any, *xs: Any) -> Any:
-        module = nnx.merge(graphdef, state)
-        paths.update({id(m): tuple(map(str, p)) for p, m in nnx.iter_graph(module) if isinstance(m, nnx.Module)})
-        return module(*xs, **kwargs)
-
     try:
+        for module, path in modules:  # static data: it travels with every copy nnx makes (merges, transforms)
+            setattr(module, PATH_ATTRIBUTE, path)
+        graphdef, state = nnx.split(model)
+
+        def forward(state: Any, *xs: Any) -> Any:
+            merged = nnx.merge(graphdef, state)
+            direct.update(id(module) for _, module in nnx.iter_graph(merged) if isinstance(module, nnx.Module))
+            return merged(*xs, **kwargs)
+
         for cls in originals:
             cls.__call__ = recording(originals[cls])
         arguments = _step_arguments(forward, (state, *inputs), mode)
@@ -447,4 +460,7 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
     finally:
         for cls, original in originals.items():
             cls.__call__ = original
+        for module, _ in modules:
+            if PATH_ATTRIBUTE in vars(module):
+                delattr(module, PATH_ATTRIBUTE)
     return calls, compiler, nnx.state(model, nnx.Param)

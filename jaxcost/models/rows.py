@@ -75,6 +75,7 @@ class Row:
     input_dtype: str = ""
     output_dtype: str = ""
     params: int = 0
+    params_bytes: int = 0
     macs: int = 0
     flops: int = 0
     textbook_macs: int = 0
@@ -250,13 +251,15 @@ def _key_name(key: Any) -> str:
     return str(key)
 
 
-def _params_by_row(params: Any, attribution: Attribution) -> Counter:
-    """Parameters counted into the rows of the modules that hold them."""
+def _params_by_row(params: Any, attribution: Attribution) -> tuple[Counter, Counter]:
+    """Parameters, and their bytes, counted into the rows of the modules that hold them."""
     counts: Counter = Counter()
+    sizes: Counter = Counter()
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        names = tuple(_key_name(key) for key in path)
-        counts[attribution.module_key(names) or LOOSE_PARAMS] += math.prod(leaf.shape)
-    return counts
+        key = attribution.module_key(tuple(_key_name(step) for step in path)) or LOOSE_PARAMS
+        counts[key] += math.prod(leaf.shape)
+        sizes[key] += math.prod(leaf.shape) * leaf.dtype.itemsize
+    return counts, sizes
 
 
 def apportion(total: int, weights: Counter) -> Counter:
@@ -283,7 +286,7 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str, 
     rows by kind; compiler flops and bytes add up to the program's exactly, params to the model's."""
     attribution = Attribution(calls, root)
     rows: dict[str, Row] = {}
-    params_held = _params_by_row(params, attribution)
+    params_held, params_bytes = _params_by_row(params, attribution)
     for call in calls:
         if not call.path:
             continue
@@ -319,6 +322,7 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str, 
     total = compiler.flops or 1
     for key, row in rows.items():
         row.params = params_held[key]
+        row.params_bytes = params_bytes[key]
         row.compiler_flops = flops[key]
         row.compiler_bytes = bytes_moved[key]
         row.share = row.compiler_flops / total

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 #: A row's fields in exports (JSON, CSV, DataFrame), in order.
 CSV_COLUMNS = ("path", "kind", "module_type", "depth", "calls", "input_shape", "input_dtype", "output_shape",
-               "output_dtype", "params", "macs", "flops", "textbook_macs", "bytes_accessed", "intensity",
-               "compiler_flops", "compiler_bytes", "share")
+               "output_dtype", "params", "params_bytes", "macs", "flops", "textbook_macs", "bytes_accessed",
+               "intensity", "compiler_flops", "compiler_bytes", "share")
 
 
 @dataclass
