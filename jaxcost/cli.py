@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", help="a grid of layer configurations in worker processes; resumable; "
                                               "one record each; 'sweep merge' joins results")
     sweep.add_argument("grid", help="grid file (.json, .toml, or .yaml with PyYAML), or 'merge'")
-    sweep.add_argument("files", nargs="*", help="after 'merge': the results files to merge into --out")
+    sweep.add_argument("files", nargs="*", default=[], help="after 'merge': the results files to merge into --out")
     sweep.add_argument("--out", help="results, .jsonl or .csv (default: the grid's name with .jsonl)")
     sweep.add_argument("--jobs", type=int, default=None,
                        help="worker processes (default: one per core up to 8 without timing; with timing one per "

@@ -118,6 +118,12 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         with ProgressBar() if show else contextlib.nullcontext() as bar:
             summary = run_sweep(grid, out, jobs=args.jobs, shard=shard, retry_failed=args.retry_failed,
                                 progress=bar)
+    except ValueError as error:  # said with the command line's names for run_sweep's arguments
+        message = str(error)
+        for name, option in (("jobs:", "--jobs:"), ("results:", "--out:")):
+            if message.startswith(name):
+                message = option + message[len(name):]
+        raise ValueError(message) from None
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; every finished configuration is in {out}: run the same command to resume") \
             from None

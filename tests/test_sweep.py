@@ -419,6 +419,10 @@ def test_command_line_arguments_are_checked_before_any_work(tmp_path, capsys):
         assert main(["sweep", str(grid), *argv]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "grid.jsonl").exists()
+    timed = write_grid(tmp_path, {**SMALL, "timing": True}, "timed.json")
+    assert main(["sweep", str(timed), "--jobs", "8"]) == 2  # more timed workers than devices to time on
+    assert "--jobs: timed configurations" in capsys.readouterr().err
+    assert main(["sweep"]) == 2 and "required: grid\n" in capsys.readouterr().err
 
 
 def test_parse_shard():
