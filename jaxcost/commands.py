@@ -345,12 +345,27 @@ def model_inputs(args: argparse.Namespace) -> list[Any]:
             raise ValueError(f"--resolution: {args.name} takes tokens, not images; --input BATCH,LENGTH:int32 "
                              f"gives their shape (default {args.batch or 1},{tokens}:int32)")
         return [jax.ShapeDtypeStruct((args.batch or 1, tokens), jax.numpy.int32)]
+    if tokens:
+        inputs = _given_inputs(args)
+        for text, given in zip(args.input, inputs):
+            if not jax.numpy.issubdtype(given.dtype, jax.numpy.integer) or len(given.shape) != 2 \
+                    or given.shape[1] > tokens:
+                raise ValueError(f"--input: {args.name} takes integer token ids, BATCH,LENGTH:int32 with LENGTH at "
+                                 f"most its context of {tokens}, got {text!r}")
+        return inputs
     if not args.input:
         return [jax.ShapeDtypeStruct((args.batch or 1, args.resolution or 224, args.resolution or 224,
                                       args.channels or 3), jax_dtype(dtype_name(args.dtype)))]
     given = [f"--{name}" for name, value in image.items() if value is not None]
     if given:
         raise ValueError(f"--input: gives the input shapes; drop {', '.join(given)}")
+    return _given_inputs(args)
+
+
+def _given_inputs(args: argparse.Namespace) -> list[Any]:
+    """Each ``--input SHAPE[:DTYPE]`` as a ``jax.ShapeDtypeStruct``."""
+    import jax
+
     inputs = []
     for text in args.input:
         shape_text, _, dtype = text.partition(":")
@@ -384,10 +399,34 @@ def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
     return keywords
 
 
+def _print_table(report: Any, args: argparse.Namespace) -> None:
+    """The per-module table: drawn with rich on a terminal wide enough for it, plain text otherwise (a
+    narrow terminal wraps plain lines but keeps every number whole)."""
+    from jaxcost.reports.model import render, rich_table
+
+    text = render(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort)
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        if max(map(len, text.splitlines())) <= console.width:
+            console.print(rich_table(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort))
+            return
+    print(text)
+
+
 def run_model(args: argparse.Namespace) -> int:
     from jaxcost.models.analysis import analyze
-    from jaxcost.reports.model import by_operator, render, rich_table, summary, to_csv, to_json
+    from jaxcost.reports.model import by_operator, summary, to_csv, to_json
 
+    if args.depth is not None and args.depth < 1:
+        raise ValueError(f"--depth: must be a positive integer, got {args.depth}")
+    if args.json or args.csv:
+        table_only = [option for option, used in (("--by op", args.by == "op"), ("--sort", args.sort),
+                                                   ("--depth", args.depth), ("--no-collapse", args.no_collapse))
+                      if used]
+        if table_only:
+            raise ValueError(f"{table_only[0]}: shapes the table; --json and --csv carry every row as it is")
     inputs = model_inputs(args)
     kwargs = model_keywords(args)
     model = model_from_arguments(args)
@@ -397,6 +436,12 @@ def run_model(args: argparse.Namespace) -> int:
     try:
         report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
                          rngs=rngs or None, **kwargs)
+    except TypeError as error:
+        if kwargs and "keyword argument" in str(error):
+            raise ValueError(f"--kwarg: {_first_line(error)}") from None
+        if ":" not in args.name:
+            raise
+        raise ModelError(args.name, "tracing the model", error) from error
     except Exception as error:
         if ":" not in args.name or (isinstance(error, ValueError) and str(error).startswith("rngs:")):
             raise
@@ -409,12 +454,8 @@ def run_model(args: argparse.Namespace) -> int:
         print(device_line())
         if args.by == "op":
             print(by_operator(report))
-        elif sys.stdout.isatty():
-            from rich.console import Console
-
-            Console().print(rich_table(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort))
         else:
-            print(render(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort))
+            _print_table(report, args)
         print()
         print(summary(report))
     return 0

@@ -336,3 +336,27 @@ def test_nnx_scan_and_remat_keep_the_module_rows():
         assert rows["block/linear"].compiler_flops >= jc.analytic(jc.Dense((8, 16), 16), mode).flops
         assert named_share(rematted) > 0.95
     assert not hasattr(model.block, "_jaxcost_path")  # the paths the trace used are taken off the model again
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["mobilenet_v2", "--resolution", "32", "--kwarg", "foo=1"],
+     "--kwarg: MobileNetV2.__call__() got an unexpected keyword argument 'foo'"),
+    (["mobilenet_v2", "--dtype", "int8"], "dtype: the zoo's models compute in a floating-point dtype"),
+    (["gpt2_small", "--input", "1,64:float32"], "--input: gpt2_small takes integer token ids"),
+    (["gpt2_small", "--input", "1,2048:int32"], "LENGTH at most its context of 1024, got '1,2048:int32'"),
+    (["resnet50", "--by", "op", "--json"], "--by op: shapes the table; --json and --csv carry every row"),
+    (["resnet50", "--sort", "params", "--csv"], "--sort: shapes the table"),
+    (["resnet50", "--depth", "0"], "--depth: must be a positive integer, got 0"),
+    (["models/mine.py"], "a model of your own is path/to/file.py:Factory"),
+])
+def test_zoo_command_line_mistakes_are_one_line(argv, message, capsys):
+    assert main(["model", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_attention_projection_rows_keep_the_shapes_flax_gives(zoo_reports):
+    rows = {row.path: row for row in zoo_reports["vit_b16", "forward"].rows}
+    assert rows["block0/attention/query"].input_shape == (1, 197, 768)
+    assert rows["block0/attention/query"].output_shape == (1, 197, 12, 64)  # heads split, as flax returns it
+    assert rows["block0/attention/out"].input_shape == (1, 197, 12, 64)

@@ -277,8 +277,8 @@ def _module_row(call: Call) -> Row:
     if call.spec is None:
         return Row(key, call.module_type, module_type=call.module_type, input_shape=call.input_shape,
                    output_shape=call.output_shape, input_dtype=call.input_dtype, output_dtype=call.output_dtype)
-    return Row(key, call.spec.kind, spec=call.spec, module_type=call.module_type, input_shape=call.spec.input_shape,
-               output_shape=call.spec.output_shape, input_dtype=call.input_dtype, output_dtype=call.output_dtype)
+    return Row(key, call.spec.kind, spec=call.spec, module_type=call.module_type, input_shape=call.input_shape,
+               output_shape=call.output_shape, input_dtype=call.input_dtype, output_dtype=call.output_dtype)
 
 
 def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str, params: Any) -> list[Row]:

@@ -11,6 +11,9 @@ import flax.linen as nn
 from jaxcost.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxcost.models.resnet import ResNet50
 from jaxcost.models.transformer import GPT2, ViT
+from jaxcost.specs import dtype_name
+
+FLOAT_DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,11 @@ ZOO: dict[str, ZooModel] = {
 def build(name: str, alpha: float = 1.0, num_classes: int = 1000, dtype: Any = "float32") -> nn.Module:
     """A zoo model by name (``jaxcost.models.ZOO``), with width multiplier `alpha` where the model has one."""
     if name not in ZOO:
-        raise ValueError(f"model: unknown model {name!r}; the zoo has {', '.join(ZOO)}")
+        hint = "; a model of your own is path/to/file.py:Factory" if name.endswith(".py") or "/" in name else ""
+        raise ValueError(f"model: unknown model {name!r}; the zoo has {', '.join(ZOO)}{hint}")
+    if dtype_name(dtype) not in FLOAT_DTYPES:
+        raise ValueError(f"dtype: the zoo's models compute in a floating-point dtype ({', '.join(FLOAT_DTYPES)}), "
+                         f"got {dtype_name(dtype)}")
     if not alpha > 0:
         raise ValueError(f"alpha: the width multiplier must be positive, got {alpha!r}")
     entry = ZOO[name]

@@ -159,10 +159,14 @@ def by_operator(report: ModelReport) -> str:
 
 
 def _reproduction(compiler: CompilerCost) -> str:
-    """How the recount meets XLA's figures: equal, or equal once summed in float32 as XLA sums."""
+    """How the recount meets XLA's figures: equal; or equal by XLA's rules, summed in float32 as XLA sums,
+    and why the exact figures differ (float32 sums, loop bodies XLA counts once)."""
     if (compiler.xla_flops, compiler.xla_bytes_accessed) == (compiler.flops, compiler.bytes_accessed):
         return "; reproduced exactly"
-    return "; reproduced exactly when summed in float32 as XLA sums: the integers here are exact"
+    loops = sum("loop body counted" in note for note in compiler.recount.notes)
+    why = (f"; XLA counts each loop body once, the figures here count it times its trips ({loops} loop"
+           f"{'s' if loops != 1 else ''}, jc.compare itemizes them)" if loops else ": the integers here are exact")
+    return "; reproduced exactly by XLA's rules, summed in float32 as XLA sums" + why
 
 
 def summary(report: ModelReport) -> str:
