@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -109,6 +109,9 @@ class Pool:
         self.seconds_limit = seconds_limit
         self.selector = selectors.DefaultSelector()
         self.workers: list[_Worker | None] = [None] * len(setups)
+        #: What is left to run, last first; None until the first worker says where it runs.
+        self.pending: list[Task] | None = None
+        self.prepare: Callable[[dict[str, Any]], list[Task]] = list
 
     def _start(self, slot: int) -> _Worker:
         stderr = tempfile.TemporaryFile()
@@ -135,20 +138,20 @@ class Pool:
             self._retire(slot)
         self.selector.close()
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
-        """Each task with its record, as they finish. A record always has ``status``; the worker's
-        environment (versions, device) is added to it."""
-        pending = list(tasks)
-        pending.reverse()
+    def run(self, prepare: Callable[[dict[str, Any]], list[Task]]) -> Iterator[tuple[Task, dict[str, Any]]]:
+        """Each task with its record, as they finish. The tasks are ``prepare(environment)``, asked once the
+        first worker has started and said where it runs (versions, device), so that the workers start
+        while the tasks are worked out. A record always has ``status``; the environment is added to it."""
+        self.prepare = prepare
         try:
-            for slot in range(min(len(self.workers), len(pending))):
+            for slot in range(len(self.workers)):
                 self._start(slot)
             while any(self.workers):
-                yield from self._collect(pending)
+                yield from self._collect()
         finally:
             self.close()
 
-    def _collect(self, pending: list[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
+    def _collect(self) -> Iterator[tuple[Task, dict[str, Any]]]:
         """Wait for answers, deaths and expired limits; yield what finished."""
         for key, _ in self.selector.select(timeout=self._seconds_to_wait()):
             slot = key.data
@@ -159,22 +162,24 @@ class Pool:
                 message = json.loads(line)
                 if "ready" in message:
                     worker.environment = message["ready"]
+                    if self.pending is None:
+                        self.pending = list(reversed(self.prepare(worker.environment)))
                 else:
                     answers.append(worker.answer(message))
             worker.lines.clear()
             if alive:
-                self._feed(slot, pending)  # before the answers are written: the worker need not wait for that
+                self._feed(slot)  # before the answers are written: the worker need not wait for that
             yield from answers
             if not alive:
-                yield from self._died(slot, pending)
-        yield from self._expired(pending)
+                yield from self._died(slot)
+        yield from self._expired()
 
-    def _feed(self, slot: int, pending: list[Task]) -> None:
+    def _feed(self, slot: int) -> None:
         """Give an idle, ready worker the next task, or retire it when there is none left."""
         worker = self.workers[slot]
         if worker.task is None and worker.environment is not None:
-            if pending:
-                worker.send(pending.pop())
+            if self.pending:
+                worker.send(self.pending.pop())
             else:
                 self._retire(slot)
 
@@ -189,7 +194,7 @@ class Pool:
             return SECONDS_TO_START
         return self.seconds_limit if worker.task is not None else None
 
-    def _died(self, slot: int, pending: list[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
+    def _died(self, slot: int) -> Iterator[tuple[Task, dict[str, Any]]]:
         worker = self.workers[slot]
         worker.process.wait()
         words = worker.last_words()
@@ -201,10 +206,10 @@ class Pool:
         if worker.task is not None:
             reason = f"crashed: {_death(worker.process.returncode)}" + (f"; last words: {words}" if words else "")
             yield worker.answer({"status": "crashed", "reason": reason})
-        if pending:
+        if self.pending:
             self._start(slot)
 
-    def _expired(self, pending: list[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
+    def _expired(self) -> Iterator[tuple[Task, dict[str, Any]]]:
         now = time.monotonic()
         for slot, worker in enumerate(self.workers):
             limit = None if worker is None else self._limit(worker)
@@ -215,5 +220,5 @@ class Pool:
                 raise WorkerError(f"a sweep worker did not start within {SECONDS_TO_START:.0f} s")
             self._retire(slot)
             yield worker.answer({"status": "timeout", "reason": f"timeout: over {self.seconds_limit:g} s"})
-            if pending:
+            if self.pending:
                 self._start(slot)

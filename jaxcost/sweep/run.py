@@ -89,11 +89,12 @@ def probe() -> Devices:
     return Devices(platform, device_kind, count)
 
 
-def worker_setups(grid: Grid, jobs: int | None, tasks: int, devices: Devices) -> list[Setup]:
-    """How to start each worker. Count-only: a worker per core (at most ``MOST_JOBS``) sharing the devices
-    (no device memory preallocated). Timed: a worker per GPU, each on its own; one elsewhere, since timed
-    runs must not share a device. Several workers on no more than the cores here get a share each: the
-    threads a compiler starts beside its main one then do not slow the other workers down."""
+def worker_setups(grid: Grid, jobs: int | None, tasks: int, devices: Devices | None) -> list[Setup]:
+    """How to start each worker, for at most ``tasks`` configurations. Count-only: a worker per core (at most
+    ``MOST_JOBS``) sharing the devices (no device memory preallocated). Timed: a worker per GPU, each on its
+    own; one elsewhere, since timed runs must not share a device (``devices``, probed, says what there is).
+    Several workers on no more than the cores here get a share each: the threads a compiler starts beside
+    its main one then do not slow the other workers down."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs: must be a positive integer, got {jobs!r}")
     if not grid.timing:
@@ -145,34 +146,36 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
     check_writable(output.path, "results")
     latest = output.latest()
     summary = SweepSummary(output.path)
-    tasks = []
-    devices = probe()
-    configurations = {grid.key(config, devices.device_kind): config for config in grid.configurations()}
-    selected = shard_keys(list(configurations), shard)
-    summary.keys = selected
-    for key, config in configurations.items():
-        if key not in selected:
-            continue
-        status = latest[key].get("status") if key in latest else None
-        if status == "ok":
-            summary.already_ok += 1
-        elif status is not None and not retry_failed:
-            summary.already_failed += 1
-        else:
-            tasks.append(Task(key, {"config": config, "layer": grid.layer, "mode": grid.mode, "timing": grid.timing,
-                                    "repeats": grid.repeats, "precision": grid.precision}))
-    if not tasks:
-        summary.seconds = time.perf_counter() - start
-        return summary
-    setups = worker_setups(grid, jobs, len(tasks), devices)
-    summary.jobs = len(setups)
-    for index, (task, answer) in enumerate(Pool(setups, grid.seconds_limit).run(tasks), 1):
+    configurations = grid.configurations()
+    most = len(configurations) if shard is None else -(-len(configurations) // shard[1])
+    setups = worker_setups(grid, jobs, most, probe() if grid.timing else None)
+    tasks: list[Task] = []
+
+    def prepare(environment: dict[str, Any]) -> list[Task]:
+        """What this run computes, once the workers say which device they run on (part of each key)."""
+        keyed = {grid.key(config, environment["device_kind"]): config for config in configurations}
+        summary.keys = shard_keys(list(keyed), shard)
+        for key, config in keyed.items():
+            if key not in summary.keys:
+                continue
+            status = latest[key].get("status") if key in latest else None
+            if status == "ok":
+                summary.already_ok += 1
+            elif status is not None and not retry_failed:
+                summary.already_failed += 1
+            else:
+                tasks.append(Task(key, {"config": config, "layer": grid.layer, "mode": grid.mode,
+                                        "timing": grid.timing, "repeats": grid.repeats, "precision": grid.precision}))
+        return tasks
+
+    for index, (task, answer) in enumerate(Pool(setups, grid.seconds_limit).run(prepare), 1):
         record = {"key": task.key, "layer": grid.layer, "mode": grid.mode, "timing": grid.timing,
                   "config": task.payload["config"], **answer}
         output.append(record)
         summary.done[record["status"]] += 1
         if progress:
             progress(index, len(tasks), record["status"])
+    summary.jobs = min(len(setups), len(tasks))
     summary.seconds = time.perf_counter() - start
     return summary
 
