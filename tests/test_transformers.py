@@ -251,6 +251,19 @@ def test_every_nnx_module_is_a_row_with_its_params():
         assert sum(row.params for row in report.rows) == report.params == 2 * (32 + 544 + 528) + 68
         assert named_share(report) == 1.0
     assert nnx.LayerNorm.__call__.__qualname__.startswith("LayerNorm")  # the recording wrappers are gone
+    assert report.collections == {}
+
+    class Normed(nnx.Module):
+        def __init__(self, rngs):
+            self.linear = nnx.Linear(16, 16, rngs=rngs)
+            self.norm = nnx.BatchNorm(16, rngs=rngs)
+
+        def __call__(self, x):
+            return self.norm(self.linear(x))
+
+    normed = analyze(Normed(nnx.Rngs(0)), jax.ShapeDtypeStruct((8, 16), jnp.float32))
+    assert normed.collections == {"batch_stats": 2 * 16}  # running mean and variance, beside the params
+    assert {row.path: row.params for row in normed.rows}["norm"] == 2 * 16
 
 
 class Looped(nn.Module):

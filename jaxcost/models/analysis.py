@@ -278,8 +278,11 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
         raise ValueError("rngs: only a flax.linen model takes rngs; an nnx model holds its own streams (nnx.Rngs), "
                          "a function takes its keys as inputs")
     elif is_nnx_module(model):
+        from flax import nnx
+
         calls, compiler, params = _trace_nnx(model, inputs, mode, kwargs)
-        root, others = "", {}
+        statistics = nnx.state(model, nnx.BatchStat)
+        root, others = "", {"batch_stats": statistics} if jax.tree_util.tree_leaves(statistics) else {}
     elif callable(model):
         function = (lambda *xs: model(*xs, **kwargs)) if kwargs else model
         compiler = compile_function(_pullback_step(function) if mode == "train" else function,
