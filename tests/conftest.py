@@ -11,17 +11,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "cpu: runs with the CPU as JAX's default device (asserts CPU compiler output)")
 
 
+#: For tests that start a jaxcost process and assert CPU output.
+CPU_ONLY_ENVIRONMENT = {"JAX_PLATFORMS": "cpu"}
+
+
 @pytest.fixture(autouse=True)
-def _cpu_when_marked(request):
+def _cpu_when_marked(request, monkeypatch):
+    """A marked test runs on the CPU, and so does every process it starts (a sweep's workers, the CLI)."""
     if request.node.get_closest_marker("cpu") is None:
         yield
         return
+    for name, value in CPU_ONLY_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
     with jax.default_device(jax.devices("cpu")[0]):
         yield
-
-
-#: For tests that start a jaxcost process and assert CPU output.
-CPU_ONLY_ENVIRONMENT = {"JAX_PLATFORMS": "cpu"}
 
 
 @pytest.fixture(autouse=True)
