@@ -99,7 +99,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         return _merge(args)
     from jaxcost.sweep import load_grid, parse_shard, plot_axis, run_sweep
     from jaxcost.sweep.progress import ProgressBar
-    from jaxcost.sweep.results import ResultsFile, check_path, check_writable
+    from jaxcost.sweep.results import check_path
 
     if args.files:
         raise ValueError(f"grid: one grid file per sweep, got {len(args.files) + 1} files; "
@@ -111,8 +111,6 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs: must be a positive integer, got {args.jobs}")
     shard = parse_shard(args.shard) if args.shard is not None else None
-    ResultsFile(out).repair("--out")  # what run_sweep checks too, said here in the command line's words
-    check_writable(out, "--out")
     show = not args.quiet and sys.stderr.isatty()
     try:
         with ProgressBar() if show else contextlib.nullcontext() as bar:
@@ -402,15 +400,17 @@ def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
 def _print_table(report: Any, args: argparse.Namespace) -> None:
     """The per-module table: drawn with rich on a terminal wide enough for it, plain text otherwise (a
     narrow terminal wraps plain lines but keeps every number whole)."""
-    from jaxcost.reports.model import render, rich_table
+    from jaxcost.reports.model import ALIGN, HEADERS, rich_grid, table_rows
+    from jaxcost.reports.text import table
 
-    text = render(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort)
+    rows = table_rows(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort)
+    text = table(HEADERS, rows, align=ALIGN)
     if sys.stdout.isatty():
         from rich.console import Console
 
         console = Console()
         if max(map(len, text.splitlines())) <= console.width:
-            console.print(rich_table(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort))
+            console.print(rich_grid(rows))
             return
     print(text)
 

@@ -122,12 +122,16 @@ def render(report: ModelReport, depth: int | None = None, collapse: bool = True,
 def rich_table(report: ModelReport, depth: int | None = None, collapse: bool = True,
                sort: str | None = None) -> Any:
     """The per-module table as a ``rich`` Table, for a terminal (flax brings rich)."""
+    return rich_grid(table_rows(report, depth, collapse, sort))
+
+
+def rich_grid(rows: list[list[str]]) -> Any:
+    """``table_rows`` cells as a ``rich`` Table, the totals in bold below a rule."""
     from rich.table import Table
 
     grid = Table(box=None, header_style="bold", pad_edge=False)
     for header, side in zip(HEADERS, ALIGN):
         grid.add_column(header, justify="left" if side == "l" else "right", no_wrap=True)
-    rows = table_rows(report, depth, collapse, sort)
     for index, cells in enumerate(rows):
         grid.add_row(*cells, style="bold" if index == len(rows) - 1 else None,
                      end_section=index == len(rows) - 2)
