@@ -22,7 +22,7 @@ from typing import Any
 from jaxcost.compiler import CompilerCost, compiled, program_of
 from jaxcost.formulas import analytic
 from jaxcost.hlo.buffers import BufferTraffic
-from jaxcost.hlo.program import Recount, recount
+from jaxcost.hlo.program import Recount
 from jaxcost.hlo.roles import BIAS_ADD
 from jaxcost.hlo.rules import OpRecord
 from jaxcost.reports.layer import comparison_text, delta_line
@@ -346,7 +346,7 @@ def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "
 def compare_function(function: Callable[..., Any], *args: Any, label: str = "") -> Comparison:
     """Analytic against compiler for any function: its convolutions and dots as written, its minimal traffic."""
     compiler = compiled(function, *args)
-    written = recount(compiler.lowered_text)
+    written = compiler.written
     written_roles, _ = _flops_by_role(written.ops)
     expected = Counter({main: written_roles[main] for main in MAIN_OPCODES if written_roles[main]})
     name = label or getattr(function, "__name__", "function")

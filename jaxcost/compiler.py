@@ -52,6 +52,8 @@ class CompilerCost:
     platform: str
     seconds_compile: float
     lowered: Any = field(default=None, repr=False)
+    #: The traced program (a ClosedJaxpr): where the scans and their lengths are.
+    jaxpr: Any = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (f"CompilerCost(platform={self.platform!r}, flops={self.flops:,}, "
@@ -63,8 +65,15 @@ class CompilerCost:
 
     @property
     def lowered_text(self) -> str:
-        """The program as written, before the compiler changed it (HLO text; '' when not kept)."""
-        return self.lowered.as_text(dialect="hlo") if self.lowered is not None else ""
+        """The program as written, before the compiler changed it (HLO text with each operation's metadata;
+        '' when not kept)."""
+        return self.lowered.as_text(dialect="hlo", debug_info=True) if self.lowered is not None else ""
+
+    @functools.cached_property
+    def written(self) -> Recount:
+        """The recount of the program as JAX wrote it, before XLA's optimizations (``hlo.rewrites`` sets it
+        against the compiled one)."""
+        return recount(self.lowered_text)
 
     @property
     def flops(self) -> int:
@@ -214,7 +223,8 @@ def pointer_bytes_of(hlo_text: str, xla_bytes: float | None) -> int:
 def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs."""
     start = time.perf_counter()
-    lowered = jax.jit(function).lower(*args)
+    traced = jax.jit(function).trace(*args)
+    lowered = traced.lower()
     executable = lowered.compile(compiler_options=counting_options())
     seconds_compile = time.perf_counter() - start
     try:
@@ -230,6 +240,7 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         platform=default_device().platform,
         seconds_compile=seconds_compile,
         lowered=lowered,
+        jaxpr=traced.jaxpr,
     )
 
 

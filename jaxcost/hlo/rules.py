@@ -40,10 +40,12 @@ class OpCost:
     def bytes_accessed(self) -> int:
         return sum(self.bytes_read) + self.bytes_written + self.bytes_other
 
-    def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True, role: str = "") -> None:
+    def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True, role: str = "", scope: str = "") -> None:
         """Add another cost (a called computation's), `times` over.
 
-        `role` relabels its flops (converts stay) and keeps them on the absorbing op's own source.
+        `role` relabels its flops (converts stay) and keeps them on the absorbing op's own source. `scope` is
+        the calling instruction's op_name: sources named relative to the called function (a nested ``jit`` in
+        the program as written: ``lt`` inside ``jit(_take)``) are put under it.
         """
         self.flops += other.flops * times
         self.transcendentals += other.transcendentals * times
@@ -51,12 +53,19 @@ class OpCost:
             self.flops_by_opcode[role if role and opcode != "convert" else opcode] += flops * times
         if not role:
             for source, flops in other.flops_by_source.items():
-                self.flops_by_source[source] += flops * times
+                self.flops_by_source[_scoped(scope, source)] += flops * times
         self.unknown.extend(other.unknown)
         self.notes.extend(other.notes)
         self.bounds.extend(other.bounds)
         if with_bytes:
             self.bytes_other += other.bytes_accessed * times
+
+
+def _scoped(scope: str, source: str) -> str:
+    """``source`` under the op_name ``scope`` of its caller, unless it is already named from the same root."""
+    if not scope or not source or source.startswith(scope.partition("/")[0] + "/"):
+        return source
+    return f"{scope}/{source}"
 
 
 @dataclass
@@ -230,7 +239,7 @@ def _while(analyzer: Analyzer, instruction: Instruction, computation: Computatio
 def _call(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     key = "to_apply" if "to_apply" in instruction.attributes else "calls"
-    cost.absorb(analyzer.computation_cost(instruction.called(key)[0]))
+    cost.absorb(analyzer.computation_cost(instruction.called(key)[0]), scope=instruction.op_name)
 
 
 @rule("conditional")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,12 @@ import flax.linen as nn
 import jax
 
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
-from jaxcost.formulas import attention_macs, check_mode, einsum_macs
-from jaxcost.models.rows import Call, Row, build_rows
+from jaxcost.formulas import check_mode
+from jaxcost.hlo.rewrites import NAMELESS, Rewrite, rewrites
+from jaxcost.models.paper import Paper, Traced, paper_cost
+from jaxcost.models.rows import Call, Placement, Row, build_rows
 from jaxcost.reports.model import render, summary
-from jaxcost.specs import Conv, Dense, Spec, describe_value
+from jaxcost.specs import Conv, Dense, describe_value
 
 
 @dataclass
@@ -35,6 +38,8 @@ class ModelReport:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Values in each variable collection other than the parameters (``batch_stats``): state, not trained.
     collections: dict[str, int] = field(default_factory=dict)
+    #: Where the program's operations go: their op_names to rows, and instructions without one to theirs.
+    placement: Placement | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (f"ModelReport({self.name!r}, mode={self.mode!r}, {len(self.layers)} layers, params={self.params:,}, "
@@ -56,6 +61,29 @@ class ModelReport:
     def inclusive(self, path: str, name: str = "compiler_flops") -> int:
         """A figure of the module at ``path`` together with every module under it."""
         return sum(getattr(row, name) for row in self.modules if row.path == path or row.path.startswith(path + "/"))
+
+    def written_flops(self, path: str) -> int:
+        """The flops of one row in the program as JAX wrote it, before XLA's optimizations: a module with an
+        operation formula (a norm) equals it exactly there; ``rewrites(path)`` leads on to the compiled row."""
+        return sum(self._by_source(path, compiled=False).values())
+
+    def rewrites(self, path: str | None = None) -> list[Rewrite]:
+        """XLA's rewrites of the operations of the row at ``path`` (of every row when None): flops copied into
+        several fusions, folded, or added. A row's rewrites add up to its compiled flops minus its written
+        flops."""
+        return rewrites(self._by_source(path, compiled=False), self._by_source(path, compiled=True))
+
+    def _by_source(self, path: str | None, compiled: bool) -> Counter:
+        """One row's flops (every row's when ``path`` is None) by source operation, in the compiled program or
+        in the program as written; instructions without metadata go to the row the report gave them."""
+        program = self.compiler.recount if compiled else self.compiler.written
+        flops: Counter = Counter()
+        for op in program.ops:
+            for source, amount in op.cost.flops_by_source.items():
+                row = self.placement.row(source, op.name if compiled else "") if self.placement else source
+                if path is None or row == path:
+                    flops[source or op.instruction.op_name or NAMELESS] += amount
+        return flops
 
     @property
     def macs(self) -> int:
@@ -81,78 +109,47 @@ class ModelReport:
         return self.compiler.bytes_accessed
 
 
-def conv_spec(module: Any, x: Any, features: int, dtype: Any) -> Conv | None:
-    """The spec of one call of a linen or nnx Conv (their attributes share names), batch dims flattened.
-
-    None for padding jaxcost does not count (CIRCULAR, CAUSAL, ...).
-    """
-    kernel = (module.kernel_size,) if isinstance(module.kernel_size, int) else tuple(module.kernel_size)
-    rank = len(kernel)
-    shape = tuple(x.shape)
-    shape = (math.prod(shape[:-rank - 1]) if len(shape) > rank + 1 else 1, *shape[-rank - 1:])
-    padding = module.padding
-    if isinstance(padding, str) and padding.upper() not in ("SAME", "VALID"):
-        return None
-    return Conv(shape, features, kernel, strides=module.strides or 1, padding=padding,
-                input_dilation=module.input_dilation or 1, kernel_dilation=module.kernel_dilation or 1,
-                feature_group_count=module.feature_group_count, use_bias=module.use_bias, dtype=dtype)
-
-
-def spec_of_call(module: nn.Module, x: Any, y: Any) -> Spec | None:
-    """The layer spec of one linen Conv, Dense or DenseGeneral call (subclasses included), from the module's
-    attributes and the traced shapes. A DenseGeneral that contracts the input's last axes is a Dense layer
-    on those axes flattened (the same products and parameters)."""
-    dtype = getattr(y, "dtype", None)
-    if isinstance(module, nn.Dense):
-        return Dense(tuple(x.shape), module.features, use_bias=module.use_bias, dtype=dtype)
-    if isinstance(module, nn.DenseGeneral):
-        return _dense_general_spec(module, x, dtype)
-    if not isinstance(module, nn.Conv):
-        return None
-    return conv_spec(module, x, module.features, dtype)
-
-
-def _dense_general_spec(module: nn.DenseGeneral, x: Any, dtype: Any) -> Dense | None:
-    """The Dense spec a DenseGeneral call amounts to, or None when it has batch axes or contracts inner axes."""
-    axes = (module.axis,) if isinstance(module.axis, int) else tuple(module.axis)
-    contracted = sorted(axis % x.ndim for axis in axes)
-    if module.batch_dims or contracted != list(range(x.ndim - len(contracted), x.ndim)):
-        return None
-    features = (module.features,) if isinstance(module.features, int) else tuple(module.features)
-    inputs = (*x.shape[:-len(contracted)], math.prod(x.shape[-len(contracted):]))
-    return Dense(inputs, math.prod(features), use_bias=module.use_bias, dtype=dtype)
-
-
 def _first_array(value: Any) -> Any:
     """The first array (or abstract array) in ``value``: what a module's shapes and dtypes are read from."""
     leaves = [leaf for leaf in jax.tree_util.tree_leaves(value) if hasattr(leaf, "shape") and hasattr(leaf, "dtype")]
     return leaves[0] if leaves else None
 
 
-def _call(path: tuple[str, ...], module_type: str, spec: Spec | None, x: Any, y: Any, macs: int = 0) -> Call:
-    return Call(path, module_type, spec, tuple(x.shape) if x is not None else None,
+def _call(path: tuple[str, ...], module_type: str, paper: Paper, x: Any, y: Any, lifted: bool = False) -> Call:
+    x, y = _whole(x), _whole(y)
+    return Call(path, module_type, paper.spec, tuple(x.shape) if x is not None else None,
                 tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
-                str(y.dtype) if y is not None else "", macs)
-
-
-def _attention_macs(module: nn.MultiHeadDotProductAttention, x: Any, args: tuple, kwargs: dict) -> int:
-    """The multiply-adds of one attention call's two products, from its heads and its query and key lengths."""
-    keys = args[1] if len(args) > 1 and args[1] is not None else kwargs.get("inputs_k", kwargs.get("inputs_kv"))
-    keys = x if keys is None else keys
-    features = module.qkv_features or x.shape[-1]
-    return attention_macs(math.prod(x.shape[:-2]), module.num_heads, x.shape[-2], keys.shape[-2],
-                          features // module.num_heads)
+                str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted)
 
 
 def _lifted(module: nn.Module) -> bool:
-    """Whether the module runs inside a lifted transform (``nn.scan``, ``nn.vmap``, ``nn.remat``, ...): there
-    flax traces it more than once and a scan runs it many times, so its traced calls do not count its passes.
-    Such modules get the compiler's figures (loops times their trip counts), not the analytic ones."""
+    """Whether the module runs inside a lifted transform (``nn.scan``, ``nn.vmap``, ``nn.remat``, ...): flax may
+    trace it more than once, and a scan runs it many times (``models.loops`` says how often)."""
     while module.path:  # up to the model itself, whose parent is its scope
         if not isinstance(module.parent, nn.Module):
             return True
         module = module.parent
     return False
+
+
+def _whole(value: Any) -> Any:
+    """The array a traced value stands for: inside ``vmap`` a value has the shape of one example, and the
+    batch sizes of every vmap around it are put first (as a ``jax.ShapeDtypeStruct``)."""
+    sizes = []
+    inner = value
+    while _batched(inner):  # a vmap's tracer: its ``val`` holds the batch at axis ``batch_dim``
+        sizes.append(inner.val.shape[inner.batch_dim])
+        inner = inner.val
+    return jax.ShapeDtypeStruct((*reversed(sizes), *value.shape), value.dtype) if sizes else value
+
+
+def _batched(value: Any) -> bool:
+    return isinstance(getattr(value, "batch_dim", None), int) and hasattr(value, "val")
+
+
+def _paper(module: Any, x: Any, y: Any, args: tuple, kwargs: dict) -> Paper:
+    """One call's paper cost, from the whole arrays (vmap's batch sizes included)."""
+    return paper_cost(Traced(module, _whole(x), _whole(y), args, kwargs)) if x is not None else Paper()
 
 
 class _Recorder:
@@ -172,20 +169,8 @@ class _Recorder:
         out = next_fun(*args, **kwargs)
         module = context.module
         x, y = _first_array(args[:1]), _first_array(out)
-        spec, macs = None, 0
-        if x is not None and not _lifted(module):
-            try:
-                spec = spec_of_call(module, x, y)
-            except ValueError:
-                spec = None  # a layer jaxcost has no spec for: its compiler figures still count
-            if isinstance(module, nn.MultiHeadDotProductAttention):
-                macs = _attention_macs(module, x, args, kwargs)
-            elif isinstance(module, nn.Einsum) and module.einsum_str:
-                try:
-                    macs = einsum_macs(module.einsum_str, tuple(x.shape), tuple(module.shape))
-                except ValueError:
-                    macs = 0  # an equation the formula does not cover: the compiler's figures still count
-        self.calls[index] = _call(tuple(module.path), type(module).__name__, spec, x, y, macs)
+        paper = _paper(module, x, y, args, kwargs)
+        self.calls[index] = _call(tuple(module.path), type(module).__name__, paper, x, y, _lifted(module))
         return out
 
     def _attend(self, next_fun: Callable, args: tuple, kwargs: dict, module: nn.Embed) -> Any:
@@ -194,7 +179,7 @@ class _Recorder:
         out = next_fun(*args, **kwargs)
         x, y = _first_array(args[:1]), _first_array(out)
         macs = math.prod(x.shape) * module.num_embeddings if x is not None else 0
-        self.calls.append(_call(tuple(module.path), type(module).__name__, None, x, y, macs))
+        self.calls.append(_call(tuple(module.path), type(module).__name__, Paper(macs=macs), x, y))
         return out
 
 
@@ -292,11 +277,11 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
         raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe_value(model)}")
     seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
     start = time.perf_counter()
-    rows = build_rows(calls, compiler, root, mode, params)
+    rows, placement = build_rows(calls, compiler, root, mode, params)
     seconds["attribute"] = time.perf_counter() - start
     label = name or getattr(model, "__name__", type(model).__name__)
     return ModelReport(label, mode, rows, compiler, _count(params), seconds,
-                       {name: _count(values) for name, values in others.items()})
+                       {name: _count(values) for name, values in others.items()}, placement)
 
 
 def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str = "forward", name: str = "",
@@ -318,9 +303,10 @@ def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str 
     recorder = _Recorder()
     with nn.intercept_methods(recorder):
         jax.eval_shape(forward, params, others, keys, *inputs)
-    rows = build_rows(recorder.calls, compiler, type(model).__name__, mode, params)
+    rows, placement = build_rows(recorder.calls, compiler, type(model).__name__, mode, params)
     return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params),
-                       collections={name: _count(values) for name, values in others.items()})
+                       collections={name: _count(values) for name, values in others.items()},
+                       placement=placement)
 
 
 def _count(tree: Any) -> int:
@@ -385,18 +371,6 @@ def is_nnx_module(model: Any) -> bool:
     return isinstance(model, nnx.Module)
 
 
-def _nnx_spec(module: Any, x: Any, y: Any) -> Spec | None:
-    """The spec of an ``nnx.Conv`` or ``nnx.Linear`` call (subclasses included); None for other modules."""
-    from flax import nnx
-
-    dtype = getattr(y, "dtype", None)
-    if isinstance(module, nnx.Linear):
-        return Dense(tuple(x.shape), module.out_features, use_bias=module.use_bias, dtype=dtype)
-    if isinstance(module, nnx.Conv):
-        return conv_spec(module, x, module.out_features, dtype)
-    return None
-
-
 def _defining_class(cls: type) -> type | None:
     """The class in ``cls``'s MRO that defines ``__call__`` (None for a module without one)."""
     return next((base for base in cls.__mro__ if "__call__" in vars(base)), None)
@@ -437,11 +411,8 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
             finally:
                 active.discard(id(self))
             x, out = _first_array(args[:1]), _first_array(y)
-            try:  # a copy made by a transform (nnx.scan, nnx.vmap, nnx.remat) runs an unknown number of times
-                spec = _nnx_spec(self, x, out) if x is not None and id(self) in direct else None
-            except ValueError:
-                spec = None
-            calls[index] = _call(path, type(self).__name__, spec, x, out)
+            paper = _paper(self, x, out, args, call_kwargs)
+            calls[index] = _call(path, type(self).__name__, paper, x, out, id(self) not in direct)  # a transform's copy
             return y
         return call
 

@@ -21,6 +21,8 @@ import jax
 
 from jaxcost.formulas import analytic
 from jaxcost.hlo.rules import OpRecord
+from jaxcost.models.loops import UNKNOWN, module_executions
+from jaxcost.operations import OpsCost
 from jaxcost.reports.model import CSV_COLUMNS
 from jaxcost.specs import Spec
 
@@ -39,6 +41,8 @@ _PRIMITIVE_KINDS = (
     (("conv_general_dilated",), "convolution outside modules"),
     (("dot_general",), "dot outside modules"),
 )
+#: The scope JAX names the forward pass recomputed inside the backward of a ``jax.checkpoint``.
+RECOMPUTATION = "/rematted_computation/"
 #: The row of instructions that no module issued and that move data only.
 LAYOUT = "layout and copies"
 #: The row of parameters that no recorded module holds.
@@ -58,6 +62,10 @@ class Call:
     output_dtype: str = ""
     #: Multiply-adds of a module with a formula but no layer spec (attention's two products), per call.
     macs: int = 0
+    #: The operation formula of a norm or an embedding lookup, per forward call.
+    ops: OpsCost | None = None
+    #: Inside a lifted transform (a scan, a vmap, a remat): traced once or more, run as often as its loops say.
+    lifted: bool = False
 
 
 @dataclass
@@ -82,6 +90,8 @@ class Row:
     bytes_accessed: int = 0
     compiler_flops: int = 0
     compiler_bytes: int = 0
+    #: Compiler flops that recompute the forward pass inside the backward (``nn.remat``, ``jax.checkpoint``).
+    recompute_flops: int = 0
     share: float = 0.0
 
     def __repr__(self) -> str:
@@ -124,7 +134,9 @@ class Attribution:
         self.root = root
         self.modules = {call.path for call in calls if call.path}
         self.module_keys = {"/".join(path) for path in self.modules}
+        self.names = {name for path in self.modules for name in path}
         self._cache: dict[str, str] = {}
+        self._modules_of: dict[str, str | None] = {}
 
     def row_key(self, op_name: str) -> str:
         if not op_name or "/" not in op_name:
@@ -134,9 +146,17 @@ class Attribution:
             self._cache[op_name] = self.module_key(path) or _kind_of_primitive(primitive)
         return self._cache[op_name]
 
+    def module_of(self, op_name: str) -> str | None:
+        """The innermost recorded module named in ``op_name``, or None."""
+        if op_name not in self._modules_of:
+            self._modules_of[op_name] = self.module_key(self._split(op_name)[0])
+        return self._modules_of[op_name]
+
     def module_key(self, path: tuple[str, ...]) -> str | None:
-        """The innermost recorded module whose path appears in ``path`` as a run of names (transform
-        scopes such as a scan's ``while/body/closed_call`` may stand before it)."""
+        """The innermost recorded module whose path appears in ``path`` as a run of names, once the names of
+        transform scopes (a scan's ``while/body/closed_call``, ``checkpoint``) are left out: they may stand
+        before a module or between a module and its children (nested scans)."""
+        path = tuple(name for name in path if name in self.names)
         for end in range(len(path), 0, -1):
             for start in range(end):
                 if path[start:end] in self.modules:
@@ -281,35 +301,92 @@ def _module_row(call: Call) -> Row:
                output_shape=call.output_shape, input_dtype=call.input_dtype, output_dtype=call.output_dtype)
 
 
-def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str, params: Any) -> list[Row]:
+@dataclass
+class Placement:
+    """Where a program's flops go: by the op_name of the operation that issued them, or, for an instruction
+    without one, by the row its instruction was given."""
+
+    attribution: Attribution
+    op_rows: dict[str, str]
+
+    def row(self, source: str, instruction: str = "") -> str:
+        """The row of flops from ``source`` (an op_name) in the top-level instruction named ``instruction``."""
+        return self.attribution.row_key(source) if source else self.op_rows.get(instruction, LAYOUT)
+
+
+def _executions(compiler: CompilerCost, attribution: Attribution) -> dict[str, int | None]:
+    """How often each module runs (scan lengths from the traced program; unknown inside a while loop); empty
+    without a traced program (a stored one)."""
+    if compiler.jaxpr is None:
+        return {}
+    return module_executions(compiler.jaxpr, attribution.module_of)
+
+
+def _executions_of(path: tuple[str, ...], executions: dict[str, int | None]) -> int | None:
+    """How often the module at ``path`` runs: as its own operations do, or, for a module with none of its own
+    (the wrapper of an inner scan), as its closest ancestor's."""
+    for end in range(len(path), 0, -1):
+        key = "/".join(path[:end])
+        if key in executions:
+            return executions[key]
+    return 1
+
+
+def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
+    """One call's analytic figures, ``times`` over: its layer formulas, products, or operation formula (the
+    last for the forward pass only)."""
+    if call.spec is not None:
+        cost = analytic(call.spec, mode)
+        row.macs += times * cost.macs
+        row.flops += times * cost.flops
+        row.textbook_macs += times * cost.textbook_macs
+        row.bytes_accessed += times * cost.bytes_accessed
+        return
+    passes = 3 if mode == "train" else 1
+    row.macs += times * passes * call.macs
+    row.textbook_macs += times * passes * call.macs
+    row.flops += times * 2 * passes * call.macs
+    if call.ops is not None and mode == "forward":  # the operation formulas count the forward pass
+        row.flops += times * call.ops.flops
+        row.bytes_accessed += times * call.ops.bytes_accessed
+
+
+def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str,
+               params: Any) -> tuple[list[Row], Placement]:
     """The rows of a model: its modules in the order they are called (parents before children), then the
-    rows by kind; compiler flops and bytes add up to the program's exactly, params to the model's."""
+    rows by kind; compiler flops and bytes add up to the program's exactly, params to the model's. And where
+    each of the program's flops went."""
     attribution = Attribution(calls, root)
     rows: dict[str, Row] = {}
     params_held, params_bytes = _params_by_row(params, attribution)
+    executions = _executions(compiler, attribution)
+    lifted: set[str] = set()
     for call in calls:
         if not call.path:
             continue
-        row = rows.setdefault("/".join(call.path), _module_row(call))
-        row.calls += 1
-        if call.spec is None:
-            passes = 3 if mode == "train" else 1
-            row.macs += passes * call.macs
-            row.textbook_macs += passes * call.macs
-            row.flops += 2 * passes * call.macs
-            continue
-        cost = analytic(call.spec, mode)
-        row.macs += cost.macs
-        row.flops += cost.flops
-        row.textbook_macs += cost.textbook_macs
-        row.bytes_accessed += cost.bytes_accessed
+        key = "/".join(call.path)
+        row = rows.setdefault(key, _module_row(call))
+        if not call.lifted:
+            row.calls += 1
+            if executions.get(key, 1) is not UNKNOWN:  # a direct module may yet run in a while loop
+                _add_paper(row, call, mode)
+        elif key not in lifted:  # traced once or more; run once per execution of the loops around it
+            lifted.add(key)
+            times = _executions_of(call.path, executions)
+            row.calls = times or 1
+            if times:  # none inside a while loop, whose trip count is unknown until it runs
+                _add_paper(row, call, mode, times)
     op_keys = _op_keys(compiler, attribution, [call for call in calls if call.spec is not None])
+    placement = Placement(attribution, op_keys)
     flops: Counter = Counter()
     bytes_moved: Counter = Counter()
+    recomputed: Counter = Counter()
     for op in compiler.recount.ops:
         by_row: Counter = Counter()
         for op_name, amount in op.cost.flops_by_source.items():
-            by_row[attribution.row_key(op_name) if op_name else op_keys[op.name]] += amount
+            by_row[placement.row(op_name, op.name)] += amount
+            if RECOMPUTATION in op_name:
+                recomputed[placement.row(op_name, op.name)] += amount
         flops.update(by_row)
         by_row = +by_row
         if len(by_row) > 1:
@@ -325,7 +402,8 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str, 
         row.params_bytes = params_bytes[key]
         row.compiler_flops = flops[key]
         row.compiler_bytes = bytes_moved[key]
+        row.recompute_flops = recomputed[key]
         row.share = row.compiler_flops / total
     modules = [row for row in rows.values() if row.is_module]
     others = sorted((row for row in rows.values() if not row.is_module), key=lambda row: -row.compiler_flops)
-    return modules + others
+    return modules + others, placement

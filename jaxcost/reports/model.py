@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 #: A row's fields in exports (JSON, CSV, DataFrame), in order.
 CSV_COLUMNS = ("path", "kind", "module_type", "depth", "calls", "input_shape", "input_dtype", "output_shape",
                "output_dtype", "params", "params_bytes", "macs", "flops", "textbook_macs", "bytes_accessed",
-               "intensity", "compiler_flops", "compiler_bytes", "share")
+               "intensity", "compiler_flops", "compiler_bytes", "recompute_flops", "share")
 
 
 @dataclass
@@ -189,6 +189,12 @@ def summary(report: ModelReport) -> str:
         f"  rows add up to {sum(row.compiler_flops for row in report.rows):,} FLOPs and "
         f"{sum(row.compiler_bytes for row in report.rows):,} bytes",
     ]
+    recomputed = [row for row in report.rows if row.recompute_flops]
+    if recomputed:
+        flops = sum(row.recompute_flops for row in recomputed)
+        lines.append(f"  recomputed by remat: {flops:,} of the compiler FLOPs, the forward pass again inside the "
+                     f"backward ({', '.join(row.path for row in recomputed[:4])}"
+                     f"{', ...' if len(recomputed) > 4 else ''}); analytic FLOPs count no recomputation")
     for name, count in report.collections.items():
         lines.append(f"  {name}: {count:,} values beside the params (state, not trained)")
     if compiler.unknown:
