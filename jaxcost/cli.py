@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--by", choices=("module", "op"), default="module",
                        help="rows by module (default) or by operator of the compiled program")
     model.add_argument("--no-collapse", action="store_true", help="show repeated blocks one by one")
+    model.add_argument("--mesh", metavar="AXIS=SIZE,...",
+                       help="shard over a mesh of simulated CPU devices: data (data parallel), fsdp (parameters "
+                            "sharded too), model (tensor parallel), e.g. data=8 or data=2,model=4")
+    model.add_argument("--hardware", metavar="DEVICE_KIND",
+                       help="with --mesh: the step-time model against this device's peaks and interconnect "
+                            "(e.g. 'H100', 'TPU v5 lite')")
     output = model.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--csv", action="store_true", help="print CSV")
@@ -248,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as parsed:  # --help, or a bad argument already reported in one line
         return int(parsed.code or 0)
     quiet_logs(args.verbose)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         status = COMMANDS[args.command](args)
         sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit

@@ -12,6 +12,9 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -415,10 +418,48 @@ def _print_table(report: Any, args: argparse.Namespace) -> None:
     print(text)
 
 
+#: Set in the process that ``--mesh`` starts with the mesh's devices simulated on the CPU.
+MESH_PROCESS = "JAXCOST_MESH_PROCESS"
+
+
+def _on_simulated_devices(args: argparse.Namespace, devices: int) -> int:
+    """This command line run again in a process of its own whose CPU shows ``devices`` devices (the flag
+    must be set before JAX starts; this process keeps its own devices)."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    environment = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", MESH_PROCESS: "1"}
+    return subprocess.run([sys.executable, "-m", "jaxcost.cli", *args.argv], env=environment, check=False).returncode
+
+
+def _mesh_lines(report: Any, hardware: str | None) -> list[str]:
+    """The collectives of a sharded model, and its step-time model against ``hardware``."""
+    from jaxcost.measure.hardware import lookup
+    from jaxcost.measure.interconnect import interconnect
+    from jaxcost.measure.step import step_time
+    from jaxcost.reports.program import collectives_table
+
+    lines = ["", collectives_table(report.compiler.collectives)] if report.compiler.collectives else []
+    if hardware:
+        peaks = lookup(hardware)
+        if peaks is None:
+            raise ValueError(f"--hardware: {hardware!r} is not in jaxcost's table of devices (H100, H200, A100, L4, "
+                             "TPU v4, TPU v5 lite, TPU v5p, TPU v6 lite)")
+        precision = "bf16" if "bf16" in peaks.flops_per_second else "fp32"
+        link = interconnect(hardware)
+        lines += ["", f"step-time model per device on {peaks.name} ({precision} peak; {link or 'no interconnect'}):",
+                  str(step_time(report.compiler, peaks, link, precision))]
+    return lines
+
+
 def run_model(args: argparse.Namespace) -> int:
     from jaxcost.models.analysis import analyze
+    from jaxcost.models.sharding import parse_mesh
     from jaxcost.reports.model import by_operator, summary, to_csv, to_json
 
+    mesh = parse_mesh(args.mesh) if args.mesh else None
+    if args.hardware and not mesh:
+        raise ValueError("--hardware: models the step time of a sharded program; give --mesh too")
+    if mesh and os.environ.get(MESH_PROCESS) != "1":
+        return _on_simulated_devices(args, math.prod(mesh.values()))
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"--depth: must be a positive integer, got {args.depth}")
     if args.json or args.csv:
@@ -435,7 +476,7 @@ def run_model(args: argparse.Namespace) -> int:
     rngs = {stream: 0 for stream in args.rng or []}
     try:
         report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
-                         rngs=rngs or None, **kwargs)
+                         rngs=rngs or None, mesh=mesh, **kwargs)
     except TypeError as error:
         if kwargs and "keyword argument" in str(error):
             raise ValueError(f"--kwarg: {_first_line(error)}") from None
@@ -458,4 +499,6 @@ def run_model(args: argparse.Namespace) -> int:
             _print_table(report, args)
         print()
         print(summary(report))
+        for line in _mesh_lines(report, args.hardware):
+            print(line)
     return 0

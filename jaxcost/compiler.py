@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 import jax
 
+from jaxcost.hlo.collectives import Collective, collectives
 from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.text import POINTER_BYTES
 from jaxcost.reports.program import compiler_table
@@ -68,6 +70,20 @@ class CompilerCost:
         """The program as written, before the compiler changed it (HLO text with each operation's metadata;
         '' when not kept)."""
         return self.lowered.as_text(dialect="hlo", debug_info=True) if self.lowered is not None else ""
+
+    @functools.cached_property
+    def collectives(self) -> list[Collective]:
+        """The program's collectives, per device, each with its count per run (``hlo.collectives``)."""
+        return collectives(self.recount.module, self.devices)
+
+    @property
+    def devices(self) -> int:
+        """Devices the program runs on: its partitions times its replicas (1 for an unsharded program).
+        Every figure here is per device; the program's total is that times ``devices``."""
+        header = self.hlo_text.partition("\n")[0]
+        partitions = re.search(r"\bnum_partitions=(\d+)", header)
+        replicas = re.search(r"\breplica_count=(\d+)", header)
+        return (int(partitions.group(1)) if partitions else 1) * (int(replicas.group(1)) if replicas else 1)
 
     @functools.cached_property
     def written(self) -> Recount:

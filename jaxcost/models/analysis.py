@@ -232,7 +232,7 @@ def _rng_error(error: Exception) -> ValueError:
 
 
 def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
-            rngs: Any = None, **kwargs: Any) -> ModelReport:
+            rngs: Any = None, mesh: Any = None, **kwargs: Any) -> ModelReport:
     """Per-layer cost of a model from one compile of the whole model.
 
     ``model`` is a ``flax.linen`` Module, a ``flax.nnx`` Module or a plain JAX function of ``inputs``.
@@ -241,6 +241,8 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
     collections the call writes (``batch_stats``) are made mutable in both modes. ``rngs`` seeds the
     random streams a linen model draws from (``{"dropout": 0}``; keys or integer seeds).
     ``mode="train"`` costs a training step: forward, then gradients w.r.t. params and inputs.
+    ``mesh`` (a linen model; ``{"data": 8}``, ``{"data": 2, "model": 4}`` or a ``jax.sharding.Mesh``) shards
+    the program over JAX's devices as ``models.sharding`` says; its compiler figures are then per device.
     """
     check_mode(mode)
     if isinstance(model, (Conv, Dense)):
@@ -250,6 +252,11 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
                          "jax.ShapeDtypeStruct(shape, dtype)")
     check_arguments(inputs, "inputs")
     start = time.perf_counter()
+    if mesh is not None:
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"mesh: sharding is for flax.linen models, got {describe_value(model)}; jit a "
+                             "function with its shardings and pass it to jaxcost.compiled")
+        inputs, variables = _sharded(model, inputs, variables, kwargs, random_keys(rngs), mesh)
     if isinstance(model, nn.Module):
         from flax.errors import InvalidRngError
 
@@ -282,6 +289,21 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
     label = name or getattr(model, "__name__", type(model).__name__)
     return ModelReport(label, mode, rows, compiler, _count(params), seconds,
                        {name: _count(values) for name, values in others.items()}, placement)
+
+
+def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys: dict,
+             mesh: Any) -> tuple[tuple, Any]:
+    """The inputs split along their batch, the parameters as the mesh's axes say, other state replicated."""
+    from jax.sharding import Mesh
+
+    from jaxcost.models.sharding import make_mesh, replicated, shard_batch, shard_params
+
+    mesh = mesh if isinstance(mesh, Mesh) else make_mesh(dict(mesh))
+    if variables is None:
+        variables = _abstract_variables(model, inputs, kwargs, keys)
+    params, others = _collections(variables)
+    variables = {"params": shard_params(params, mesh), **replicated(others, mesh)}
+    return tuple(shard_batch(x, mesh) for x in inputs), variables
 
 
 def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str = "forward", name: str = "",

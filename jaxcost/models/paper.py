@@ -208,23 +208,28 @@ def _float32(call: Traced) -> bool:
     return str(call.x.dtype) == "float32" and str(call.y.dtype) == "float32"
 
 
-@formula(nn.LayerNorm, nnx.LayerNorm)
-def _layer_norm(call: Traced) -> Paper | None:
+def _normalized_axes(call: Traced) -> int | None:
+    """How many trailing axes a LayerNorm or RMSNorm normalizes, in float32, with its scale on the same axes;
+    None for any other configuration (no formula)."""
     module, x = call.module, call.x
     axes = _trailing_axes(module.reduction_axes, x.ndim)
     if not axes or _trailing_axes(module.feature_axes, x.ndim) != axes or not _float32(call):
         return None
-    return Paper(ops=operations.layer_norm(tuple(x.shape), axes, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(x)))
+    return axes
+
+
+@formula(nn.LayerNorm, nnx.LayerNorm)
+def _layer_norm(call: Traced) -> Paper | None:
+    axes, module = _normalized_axes(call), call.module
+    return Paper(ops=operations.layer_norm(tuple(call.x.shape), axes, module.use_scale, module.use_bias,
+                                           module.use_fast_variance, _itemsize(call.x))) if axes else None
 
 
 @formula(nn.RMSNorm, nnx.RMSNorm)
 def _rms_norm(call: Traced) -> Paper | None:
-    module, x = call.module, call.x
-    axes = _trailing_axes(module.reduction_axes, x.ndim)
-    if not axes or _trailing_axes(module.feature_axes, x.ndim) != axes or not _float32(call):
-        return None
-    return Paper(ops=operations.rms_norm(tuple(x.shape), axes, module.use_scale, _itemsize(x)))
+    axes = _normalized_axes(call)
+    return Paper(ops=operations.rms_norm(tuple(call.x.shape), axes, call.module.use_scale,
+                                         _itemsize(call.x))) if axes else None
 
 
 @formula(nn.BatchNorm, nnx.BatchNorm)

@@ -189,6 +189,10 @@ def summary(report: ModelReport) -> str:
         f"  rows add up to {sum(row.compiler_flops for row in report.rows):,} FLOPs and "
         f"{sum(row.compiler_bytes for row in report.rows):,} bytes",
     ]
+    if compiler.devices > 1:
+        lines.append(f"  sharded over {compiler.devices} devices: the compiler's figures and the rows' are per device "
+                     f"(the program's total is {compiler.devices} times as much); analytic figures are the whole "
+                     "model's")
     recomputed = [row for row in report.rows if row.recompute_flops]
     if recomputed:
         flops = sum(row.recompute_flops for row in recomputed)

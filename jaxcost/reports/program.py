@@ -9,6 +9,7 @@ from jaxcost.reports.text import format_bytes, format_count, format_si, table
 
 if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
+    from jaxcost.hlo.collectives import Collective
     from jaxcost.hlo.rules import OpRecord
 
 
@@ -32,6 +33,26 @@ def ops_table(ops: Sequence[OpRecord], top: int = 10) -> str:
                  align="lllrrrrl")
 
 
+def collectives_table(records: Sequence[Collective]) -> str:
+    """The collectives, those alike (kind, groups, payload, runs) on one line with how many there are: bytes per
+    device (payload, and wire by its algorithm) and runs per step."""
+    alike: dict[tuple, list[Collective]] = {}
+    for record in records:
+        alike.setdefault((record.kind, record.groups, record.payload_bytes, record.count), []).append(record)
+    rows = []
+    for (kind, groups, payload, count), members in alike.items():
+        first = members[0]
+        total = first.wire_bytes_total
+        rows.append([first.name + (f" (x{len(members)})" if len(members) > 1 else ""), kind,
+                     f"{len(groups)} x {len(groups[0])}", format_bytes(payload), format_bytes(first.wire_bytes),
+                     "?" if count is None else f"{count:,}",
+                     "?" if total is None else format_bytes(total * len(members))])
+    known = [record.wire_bytes_total for record in records]
+    total = "unknown (a loop of unknown trip count)" if None in known else format_bytes(sum(known))
+    note = f"wire bytes per device per step: {total} (ring algorithms: jaxcost.hlo.collectives gives the sources)"
+    return "\n".join([table(["collective", "kind", "groups", "payload", "wire", "runs", "wire per step"], rows), note])
+
+
 def compiler_table(compiler: CompilerCost) -> str:
     """XLA's three totals beside the recount's, and what stays unknown."""
     rows = [
@@ -42,6 +63,11 @@ def compiler_table(compiler: CompilerCost) -> str:
          format_bytes(compiler.bytes_accessed)],
     ]
     lines = [table(["", "XLA reports", "jaxcost recount", "units"], rows)]
+    if compiler.devices > 1:
+        lines.append(f"per device, on each of {compiler.devices} devices (the program's total: "
+                     f"{compiler.flops * compiler.devices:,} FLOPs)")
+    if compiler.collectives:
+        lines.append(collectives_table(compiler.collectives))
     lines += [f"XLA does not know: {name}" for name in compiler.xla_unknown]
     lines += [f"unknown to the recount: {name}" for name in compiler.unknown]
     return "\n".join(lines)
