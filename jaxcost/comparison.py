@@ -36,7 +36,7 @@ LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", 
 #: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
 REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
 KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
-         "loop", "tuple", "unknown", "rounding", "no gradient")
+         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding")
 #: Verdicts from weakest to strongest; ``upper bound``: explained, but the program's work depends on data.
 VERDICTS = ("unknown", "unexplained", "upper bound", "explained", "exact")
 
@@ -350,8 +350,17 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
     written_roles, _ = _flops_by_role(written.ops)
     expected = Counter({main: written_roles[main] for main in MAIN_OPCODES if written_roles[main]})
     name = label or getattr(function, "__name__", "function")
-    return Comparison(name, sum(expected.values()), compiler.recount.bytes_arguments_and_results, compiler,
-                      explain(compiler, expected))
+    analytic_flops = sum(expected.values())
+    sharding: list[Delta] = []
+    if compiler.devices > 1:  # the program as written is the whole; the compiled one is one device's
+        share = Counter({role: flops // compiler.devices for role, flops in expected.items()})
+        sharding.append(Delta(
+            "sharding", f"the program runs on {compiler.devices} devices and the compiler's figures are one "
+            f"device's: 1/{compiler.devices} of the products as written", (),
+            flops=sum(share.values()) - analytic_flops))
+        expected = share
+    return Comparison(name, analytic_flops, compiler.recount.bytes_arguments_and_results, compiler,
+                      sharding + explain(compiler, expected))
 
 
 def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "",

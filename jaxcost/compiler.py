@@ -240,7 +240,12 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs."""
     start = time.perf_counter()
     traced = jax.jit(function).trace(*args)
-    lowered = traced.lower()
+    try:
+        lowered = traced.lower()
+    except ValueError as error:
+        if type(error).__name__ == "IndivisibleError":  # a sharding that does not divide an argument's shape
+            raise ValueError(f"args: {str(error).splitlines()[0]}") from None
+        raise
     executable = lowered.compile(compiler_options=counting_options())
     seconds_compile = time.perf_counter() - start
     try:

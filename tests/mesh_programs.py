@@ -130,8 +130,28 @@ def shard_maps() -> dict:
     return result
 
 
+def compare_sharded() -> dict:
+    """compare() on a program auto-sharded over data=4 x model=2, and the error for a shape that does not divide."""
+    from jax.sharding import NamedSharding
+
+    mesh = make_mesh({"data": 4, "model": 2})
+    w = jax.ShapeDtypeStruct((64, 30), jnp.float32, sharding=NamedSharding(mesh, P("model", None)))
+    function = jax.jit(lambda x, w: jnp.tanh(x @ w))
+    x = jax.ShapeDtypeStruct((12, 64), jnp.float32, sharding=NamedSharding(mesh, P("data", "model")))
+    comparison = jc.compare(function, x, w)
+    try:
+        jc.compiled(function, jax.ShapeDtypeStruct((10, 64), jnp.float32, sharding=x.sharding), w)
+        error = ""
+    except ValueError as raised:
+        error = str(raised)
+    return {"analytic": comparison.analytic_flops, "recount": comparison.compiler.flops,
+            "deltas": [(delta.kind, delta.flops) for delta in comparison.deltas],
+            "verdict": comparison.verdict, "error": error}
+
+
 PROGRAMS = {function.__name__: function for function in (data_parallel_resnet, tensor_parallel_mlp,
-                                                           fully_sharded_layer, collective_in_a_scan, shard_maps)}
+                                                           fully_sharded_layer, collective_in_a_scan, shard_maps,
+                                                           compare_sharded)}
 
 if __name__ == "__main__":
     print(json.dumps({name: PROGRAMS[name]() for name in sys.argv[1:]}))

@@ -28,7 +28,8 @@ RESNET50_PARAMS = 25_557_032
 def programs():
     """Every program of tests/mesh_programs.py, compiled once in a process with 8 CPU devices."""
     environment = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    names = ["data_parallel_resnet", "tensor_parallel_mlp", "fully_sharded_layer", "collective_in_a_scan", "shard_maps"]
+    names = ["data_parallel_resnet", "tensor_parallel_mlp", "fully_sharded_layer", "collective_in_a_scan", "shard_maps",
+             "compare_sharded"]
     result = subprocess.run([sys.executable, str(PROGRAMS), *names], capture_output=True, text=True, timeout=600,
                             env=environment, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -108,6 +109,16 @@ def test_roofline_ici_bytes_reproduced_and_differences_itemized(programs):
     assert (roofline, ours) == (2 * 512, 512) and "share links" in why
     ((roofline, ours, why),) = shard_maps["psum_two_axes"]["items"]
     assert (roofline, ours) == (448, 2 * 7 * 512 // 8) and "phase per axis" in why
+
+
+def test_compare_explains_a_sharded_program_and_a_shape_that_does_not_divide_is_one_line(programs):
+    """The program as written is the whole (12x64 @ 64x30: 46,080 flops); each of the 8 devices does 1/8 of the
+    product, and its all-reduce adds one flop per element of the reduced 3x30 shard."""
+    compared = programs["compare_sharded"]
+    assert compared["analytic"] == 2 * 12 * 64 * 30
+    assert compared["deltas"][0] == ["sharding", 2 * 12 * 64 * 30 // 8 - 2 * 12 * 64 * 30]
+    assert ["elementwise", 3 * 30] in compared["deltas"] and compared["verdict"] == "explained"
+    assert compared["error"].startswith("args: Sharding") and "dimension size is 10" in compared["error"]
 
 
 ASYNC_PROGRAM = """HloModule sharded, num_partitions=8
