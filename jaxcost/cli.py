@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--mesh", metavar="AXIS=SIZE,...",
                        help="shard over a mesh of simulated CPU devices: data (data parallel), fsdp (parameters "
                             "sharded too), model (tensor parallel), e.g. data=8 or data=2,model=4")
+    _add_target_argument(model)
     model.add_argument("--hardware", metavar="DEVICE_KIND",
                        help="with --mesh: the step-time model against this device's peaks and interconnect "
                             "(e.g. 'H100', 'TPU v5 lite')")
@@ -185,10 +186,18 @@ def _add_layer_kinds(parser: argparse.ArgumentParser, timing: bool = False) -> A
     dense = kinds.add_parser("dense", help="dense layer")
     _add_layer_arguments(dense, conv=False)
     dense.add_argument("--features", type=int, required=True)
-    if timing:
-        for kind in (conv, depthwise, dense):
+    for kind in (conv, depthwise, dense):
+        if timing:
             _add_timing_arguments(kind)
+        else:
+            _add_target_argument(kind)
     return kinds
+
+
+def _add_target_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
+                        help="compile for a TPU slice on this machine, e.g. tpu:v5e:2x2, tpu:v6e:4x4, tpu:v5p:2x2x1 "
+                             "(needs the tpu extra: pip install 'jaxcost[tpu]'); nothing runs")
 
 
 def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:

@@ -194,11 +194,15 @@ def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
     return Conv(args.input, args.features, feature_group_count=args.groups, **conv)
 
 
-def device_line() -> str:
+def device_line(target: str | None = None) -> str:
+    """The device programs are compiled for: this machine's default device, or a target's."""
     import jax
 
     from jaxcost.compiler import default_device
+    from jaxcost.targets import target as target_named
 
+    if target:
+        return f"target: {target_named(target)}, jax {jax.__version__}"
     device = default_device()
     return f"device: {device.platform} ({device.device_kind}), jax {jax.__version__}"
 
@@ -209,11 +213,11 @@ def run_layer(args: argparse.Namespace) -> int:
     from jaxcost.reports.program import ops_table
 
     spec = spec_from_arguments(args)
-    comparison = compare(spec, mode="train" if args.train else "forward")
+    comparison = compare(spec, mode="train" if args.train else "forward", target=args.target)
     if args.json:
         print(json.dumps(comparison_dict(comparison), indent=2))
         return 0
-    print(comparison_text(comparison, device_line()))
+    print(comparison_text(comparison, device_line(args.target)))
     if args.ops > 0:
         print()
         print("Compiled program, costliest instructions:")
@@ -430,21 +434,34 @@ def _on_simulated_devices(args: argparse.Namespace, devices: int) -> int:
     return subprocess.run([sys.executable, "-m", "jaxcost.cli", *args.argv], env=environment, check=False).returncode
 
 
-def _mesh_lines(report: Any, hardware: str | None) -> list[str]:
-    """The collectives of a sharded model, and its step-time model against ``hardware``."""
-    from jaxcost.measure.hardware import lookup
+def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
+    """``--hardware``: its peaks, its interconnect and the precision the model's dtype runs at, checked before
+    any work."""
+    from jaxcost.measure.hardware import lookup, precision_for
     from jaxcost.measure.interconnect import interconnect
+
+    if args.hardware is None:
+        return None
+    if args.mesh is None:
+        raise ValueError("--hardware: models the step time of a sharded program; give --mesh too")
+    if args.json or args.csv:
+        raise ValueError("--hardware: prints the step-time model beside the table; not with --json or --csv")
+    peaks = lookup(args.hardware) if args.hardware.strip() else None
+    if peaks is None:
+        raise ValueError(f"--hardware: {args.hardware!r} is not in jaxcost's table of devices (H100, H200, A100, L4, "
+                         "TPU v4, TPU v5 lite, TPU v5p, TPU v6 lite)")
+    precision, _ = precision_for(peaks, args.dtype)
+    return peaks, interconnect(args.hardware), precision
+
+
+def _mesh_lines(report: Any, hardware: tuple[Any, Any, str] | None) -> list[str]:
+    """The collectives of a sharded model, and its step-time model on ``hardware``."""
     from jaxcost.measure.step import step_time
     from jaxcost.reports.program import collectives_table
 
     lines = ["", collectives_table(report.compiler.collectives)] if report.compiler.collectives else []
     if hardware:
-        peaks = lookup(hardware)
-        if peaks is None:
-            raise ValueError(f"--hardware: {hardware!r} is not in jaxcost's table of devices (H100, H200, A100, L4, "
-                             "TPU v4, TPU v5 lite, TPU v5p, TPU v6 lite)")
-        precision = "bf16" if "bf16" in peaks.flops_per_second else "fp32"
-        link = interconnect(hardware)
+        peaks, link, precision = hardware
         lines += ["", f"step-time model per device on {peaks.name} ({precision} peak; {link or 'no interconnect'}):",
                   str(step_time(report.compiler, peaks, link, precision))]
     return lines
@@ -455,10 +472,17 @@ def run_model(args: argparse.Namespace) -> int:
     from jaxcost.models.sharding import parse_mesh
     from jaxcost.reports.model import by_operator, summary, to_csv, to_json
 
-    mesh = parse_mesh(args.mesh) if args.mesh else None
-    if args.hardware and not mesh:
-        raise ValueError("--hardware: models the step time of a sharded program; give --mesh too")
-    if mesh and os.environ.get(MESH_PROCESS) != "1":
+    mesh = parse_mesh(args.mesh) if args.mesh is not None else None
+    hardware = _hardware(args)
+    if args.target:
+        from jaxcost.targets import target
+
+        target(args.target)  # a wrong name or a missing libtpu, said before any work
+    if mesh and os.environ.get(MESH_PROCESS) != "1" and not args.target:
+        ways = mesh.get("data", 1) * mesh.get("fsdp", 1)
+        batches = [x.shape[0] for x in model_inputs(args) if x.ndim]
+        if any(batch % ways for batch in batches):  # said before the devices are made
+            raise ValueError(f"--mesh: a batch of {batches[0]} does not split over {ways} devices (data x fsdp)")
         return _on_simulated_devices(args, math.prod(mesh.values()))
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"--depth: must be a positive integer, got {args.depth}")
@@ -476,7 +500,7 @@ def run_model(args: argparse.Namespace) -> int:
     rngs = {stream: 0 for stream in args.rng or []}
     try:
         report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
-                         rngs=rngs or None, mesh=mesh, **kwargs)
+                         rngs=rngs or None, mesh=mesh, target=args.target, **kwargs)
     except TypeError as error:
         if kwargs and "keyword argument" in str(error):
             raise ValueError(f"--kwarg: {_first_line(error)}") from None
@@ -492,13 +516,13 @@ def run_model(args: argparse.Namespace) -> int:
     elif args.csv:
         print(to_csv(report), end="")
     else:
-        print(device_line())
+        print(device_line(args.target))
         if args.by == "op":
             print(by_operator(report))
         else:
             _print_table(report, args)
         print()
         print(summary(report))
-        for line in _mesh_lines(report, args.hardware):
+        for line in _mesh_lines(report, hardware):
             print(line)
     return 0

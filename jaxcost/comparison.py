@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jaxcost import targets
 from jaxcost.compiler import CompilerCost, compiled, program_of
 from jaxcost.formulas import analytic
 from jaxcost.hlo.buffers import BufferTraffic
@@ -364,12 +365,14 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
 
 
 def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "",
-            mode: str = "forward") -> Comparison:
+            mode: str = "forward", target: str | None = None) -> Comparison:
     """Analytic against compiler, side by side, with every difference itemized.
 
     For a spec, ``mode="train"`` compares a training step (forward, grad-input, grad-weights, grad-bias).
+    ``target="tpu:v5e:2x2"`` compiles for a TPU slice on this machine (``jaxcost.targets``).
     """
     function, arguments, spec = program_of(spec_or_function, args, mode)
-    if spec is not None:
-        return compare_spec(spec, mode=mode)
-    return compare_function(function, *arguments, label=label)
+    with targets.compiling_for(target):
+        if spec is not None:
+            return compare_spec(spec, mode=mode)
+        return compare_function(function, *arguments, label=label)

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 
+from jaxcost import targets
 from jaxcost.hlo.collectives import Collective, collectives
 from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.text import POINTER_BYTES
@@ -56,6 +57,8 @@ class CompilerCost:
     lowered: Any = field(default=None, repr=False)
     #: The traced program (a ClosedJaxpr): where the scans and their lengths are.
     jaxpr: Any = field(default=None, repr=False)
+    #: The kind of device it was compiled for (a target's, for a TPU slice compiled here).
+    device_kind: str = ""
 
     def __repr__(self) -> str:
         return (f"CompilerCost(platform={self.platform!r}, flops={self.flops:,}, "
@@ -237,7 +240,11 @@ def pointer_bytes_of(hlo_text: str, xla_bytes: float | None) -> int:
 
 
 def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
-    """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs."""
+    """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs.
+    Inside ``targets.compiling_for(name)`` the program is compiled for that target (a TPU slice), not run."""
+    where = targets.current()
+    if where is not None:
+        args = targets.placed(args, where)
     start = time.perf_counter()
     traced = jax.jit(function).trace(*args)
     try:
@@ -246,22 +253,25 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         if type(error).__name__ == "IndivisibleError":  # a sharding that does not divide an argument's shape
             raise ValueError(f"args: {str(error).splitlines()[0]}") from None
         raise
-    executable = lowered.compile(compiler_options=counting_options())
+    executable = lowered.compile(compiler_options=counting_options() if where is None else None)
     seconds_compile = time.perf_counter() - start
     try:
         memory = normalize_memory_analysis(executable.memory_analysis())
     except (NotImplementedError, RuntimeError, AttributeError):
         memory = {}
     hlo_text = executable.as_text()
+    xla = normalize_cost_analysis(executable.cost_analysis())
+    pointer_bytes = tuple_pointer_bytes() if where is None else pointer_bytes_of(hlo_text, xla.get(XLA_BYTES))
     return CompilerCost(
-        xla=normalize_cost_analysis(executable.cost_analysis()),
-        recount=recount(hlo_text, tuple_pointer_bytes()),
+        xla=xla,
+        recount=recount(hlo_text, pointer_bytes),
         memory=memory,
         hlo_text=hlo_text,
-        platform=default_device().platform,
+        platform=default_device().platform if where is None else where.platform,
         seconds_compile=seconds_compile,
         lowered=lowered,
         jaxpr=traced.jaxpr,
+        device_kind=default_device().device_kind if where is None else where.device_kind,
     )
 
 
@@ -284,11 +294,14 @@ def program_of(spec_or_function: Conv | Dense | Callable[..., Any], args: tuple,
     return spec_or_function, args, None
 
 
-def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: str = "forward") -> CompilerCost:
+def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: str = "forward",
+             target: str | None = None) -> CompilerCost:
     """What the compiler says a layer spec, or ``function(*args)``, costs.
 
     For a spec, ``mode="train"`` compiles a training step: the forward pass and the gradients with
-    respect to input and parameters, given an output gradient.
+    respect to input and parameters, given an output gradient. ``target="tpu:v5e:2x2"`` compiles for a TPU
+    slice on this machine (``jaxcost.targets``).
     """
     function, arguments, _ = program_of(spec_or_function, args, mode)
-    return compile_function(function, *arguments)
+    with targets.compiling_for(target):
+        return compile_function(function, *arguments)

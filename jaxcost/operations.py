@@ -49,6 +49,32 @@ def _elements(shape: Sequence[int], argument: str = "shape") -> int:
     return math.prod(dims)
 
 
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    return value
+
+
+def _rows(shape: Sequence[int], axes: int, itemsize: int) -> tuple[int, int, int]:
+    """Elements, rows and features of a normalization over the last ``axes`` axes of ``shape``."""
+    elements = _elements(shape)
+    _positive("itemsize", itemsize)
+    if isinstance(axes, bool) or not isinstance(axes, int) or not 1 <= axes <= len(tuple(shape)):
+        raise ValueError(f"axes: must be how many trailing axes are normalized, 1 to {len(tuple(shape))}, "
+                         f"got {axes!r}")
+    features = math.prod(tuple(shape)[-axes:])
+    return elements, elements // features, features
+
+
+def _channels_last(shape: Sequence[int], itemsize: int) -> tuple[int, int]:
+    """Elements and channels (the last axis) of a batch-and-channels input of rank 2 or more."""
+    elements = _elements(shape)
+    _positive("itemsize", itemsize)
+    if len(tuple(shape)) < 2:
+        raise ValueError(f"shape: needs a batch axis and a channel axis at least, got {tuple(shape)}")
+    return elements, tuple(shape)[-1]
+
+
 def _statistics(elements: int, groups: int, fast_variance: bool) -> int:
     """Flops of a mean and a variance over ``groups`` equal groups of ``elements`` in all.
 
@@ -70,9 +96,7 @@ def layer_norm(shape: Sequence[int], axes: int = 1, use_scale: bool = True, use_
     """``flax LayerNorm`` over the last ``axes`` axes: statistics per row, ``(x - mean)``, ``rsqrt(var + ε)``
     per row (one transcendental), times the scale (a product per element, the scale broadcast over rows),
     times the centred input, plus the bias."""
-    elements = _elements(shape)
-    features = math.prod(tuple(shape)[-axes:])
-    rows = elements // features
+    elements, rows, features = _rows(shape, axes, itemsize)
     flops = _statistics(elements, rows, fast_variance) + elements + rows  # centre, add ε
     flops += elements * (1 + use_scale + use_bias)
     params = features * (use_scale + use_bias)
@@ -82,9 +106,7 @@ def layer_norm(shape: Sequence[int], axes: int = 1, use_scale: bool = True, use_
 def rms_norm(shape: Sequence[int], axes: int = 1, use_scale: bool = True, itemsize: int = 4) -> OpsCost:
     """``flax RMSNorm``: ``mean(x²)`` per row, ``rsqrt(· + ε)`` (one transcendental per row), times the scale
     (broadcast over rows), times the input."""
-    elements = _elements(shape)
-    features = math.prod(tuple(shape)[-axes:])
-    rows = elements // features
+    elements, rows, features = _rows(shape, axes, itemsize)
     flops = elements + (elements - rows) + rows + rows  # x², sum, divide, add ε
     flops += elements * (1 + use_scale)
     return OpsCost(flops, rows, _bytes(itemsize, 2 * elements, features * use_scale))
@@ -96,8 +118,7 @@ def batch_norm(shape: Sequence[int], train: bool = False, use_scale: bool = True
     ``rsqrt(var + ε) · scale`` per feature, times, plus the bias. Training: the batch statistics per
     feature first, and both running averages updated (``m·avg + (1 - m)·stat``: three flops per feature
     each); the running averages are read and written."""
-    elements = _elements(shape)
-    features = tuple(shape)[-1]
+    elements, features = _channels_last(shape, itemsize)
     flops = elements + features + elements  # centre, add ε, multiply by the factor
     flops += features * use_scale + elements * use_bias
     moved = 2 * elements + features * (use_scale + use_bias)
@@ -114,8 +135,7 @@ def group_norm(shape: Sequence[int], groups: int, use_scale: bool = True, use_bi
     """``flax GroupNorm`` on ``(N, ..., C)``: statistics per (example, group), broadcast to one value per
     (example, channel); there ``rsqrt(var + ε)`` (an add and a transcendental) and the scale's product; then
     per element ``(x - mean)``, times the factor, plus the bias."""
-    elements = _elements(shape)
-    features = tuple(shape)[-1]
+    elements, features = _channels_last(shape, itemsize)
     if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0 or features % groups:
         raise ValueError(f"groups: must be a positive int that divides the {features} features, got {groups!r}")
     examples = tuple(shape)[0]
@@ -134,12 +154,10 @@ def pooling(kind: str, shape: Sequence[int], window: Sequence[int], strides: Seq
     ``count_include_pad=False`` the divisor is itself a windowed sum, over ones of one image and one channel."""
     if kind not in ("max", "avg"):
         raise ValueError(f"kind: must be 'max' or 'avg', got {kind!r}")
-    elements = _elements(shape)
+    elements, _ = _channels_last(shape, itemsize)
     spatial = tuple(shape)[1:-1]
-    window = tuple(window)
-    if len(window) != len(spatial):
-        raise ValueError(f"window: needs {len(spatial)} entries, one per spatial dimension, got {window!r}")
-    strides = tuple(strides) if strides is not None else (1,) * len(window)
+    window = _per_dimension("window", window, len(spatial))
+    strides = _per_dimension("strides", strides if strides is not None else (1,) * len(window), len(spatial))
     pads = _pool_pads(padding, spatial, window, strides)
     out_spatial = [(size + lo + hi - w) // s + 1 for size, w, s, (lo, hi) in zip(spatial, window, strides, pads)]
     if any(size <= 0 for size in out_spatial):
@@ -149,6 +167,19 @@ def pooling(kind: str, shape: Sequence[int], window: Sequence[int], strides: Seq
     if kind == "avg":  # a divide per output; the divisor without padding is a window sum over ones
         flops += outputs + (0 if count_include_pad else (math.prod(window) - 1) * math.prod(out_spatial))
     return OpsCost(flops, 0, _bytes(itemsize, elements, outputs))
+
+
+def _per_dimension(name: str, values: object, rank: int) -> tuple[int, ...]:
+    """One positive int per spatial dimension."""
+    try:
+        items = tuple(values)
+    except TypeError:
+        raise ValueError(f"{name}: must be a sequence of {rank} positive ints, got {values!r}") from None
+    if len(items) != rank:
+        raise ValueError(f"{name}: needs {rank} entries, one per spatial dimension, got {values!r}")
+    for item in items:
+        _positive(name, item)
+    return items
 
 
 def _pool_pads(padding: str | Sequence[tuple[int, int]], spatial: tuple[int, ...], window: tuple[int, ...],
@@ -164,7 +195,14 @@ def _pool_pads(padding: str | Sequence[tuple[int, int]], spatial: tuple[int, ...
             total = max((-(-size // s) - 1) * s + w - size, 0)
             pads.append((total // 2, total - total // 2))
         return pads
-    return [tuple(pair) for pair in padding]
+    try:
+        pairs = [tuple(pair) for pair in padding]
+    except TypeError:
+        raise ValueError(f"padding: must be 'SAME', 'VALID' or (lo, hi) pairs, got {padding!r}") from None
+    if len(pairs) != len(spatial) or any(len(pair) != 2 or any(isinstance(side, bool) or not isinstance(side, int)
+                                                               or side < 0 for side in pair) for pair in pairs):
+        raise ValueError(f"padding: needs {len(spatial)} (lo, hi) pairs of non-negative ints, got {padding!r}")
+    return pairs
 
 
 def embedding_lookup(indices: Sequence[int], features: int, itemsize: int = 4, index_itemsize: int = 4) -> OpsCost:
@@ -174,6 +212,7 @@ def embedding_lookup(indices: Sequence[int], features: int, itemsize: int = 4, i
     index, 1 per output element. The table rows it takes are read (one per index), the indices read, the
     output written."""
     lookups = _elements(indices, "indices")
+    _positive("features", features), _positive("itemsize", itemsize), _positive("index_itemsize", index_itemsize)
     return OpsCost(6 * lookups + lookups * features, 0, lookups * (2 * features * itemsize + index_itemsize))
 
 
@@ -182,7 +221,9 @@ def softmax(shape: Sequence[int], axis_length: int | None = None, log: bool = Fa
     ``-inf``), ``x - max``, ``exp``, the row sum, a divide. ``log_softmax``: ``x - max``, ``exp``, the row
     sum, its ``log`` and a subtract."""
     elements = _elements(shape)
-    length = axis_length or tuple(shape)[-1]
+    length = tuple(shape)[-1] if axis_length is None else _positive("axis_length", axis_length)
+    if length not in tuple(shape):
+        raise ValueError(f"axis_length: must be the length of one axis of {tuple(shape)}, got {axis_length!r}")
     rows = elements // length
     flops = 2 * (elements - rows) + rows + 2 * elements  # two reductions, max(-inf), subtract, divide
     return OpsCost(flops, elements + (rows if log else 0), 0)

@@ -1,10 +1,16 @@
 """Tests that assert what XLA does on the CPU say so with ``@pytest.mark.cpu`` (or a module's ``pytestmark``):
 they run with the CPU as JAX's default device, so the suite passes on a machine whose default device is a GPU."""
 
-import jax
-import pytest
+import os
 
-from jaxcost.compiler import CompilerCost
+# libtpu (the tpu extra, in the test extra) lets one process at a time load it unless told otherwise; the tests
+# start many processes at once (sweep workers, the command line, meshes), none of which uses a TPU
+os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from jaxcost.compiler import CompilerCost  # noqa: E402
 
 
 def pytest_configure(config):

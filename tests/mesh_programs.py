@@ -107,6 +107,9 @@ SHARD_MAPS = {
     "psum_in_loop": (lambda x: jax.lax.fori_loop(0, 5, lambda i, c: jax.lax.psum(c, "data") / 4 + c, x),
                      P("data", "model"), P("data", "model")),
     "psum_two_axes": (lambda x: jax.lax.psum(x, ("data", "model")), P("data", "model"), P(None, None)),
+    "pmax": (lambda x: jax.lax.pmax(x, "data"), P("data", "model"), P(None, "model")),
+    "psum_in_a_branch": (lambda x: jax.lax.cond(x.sum() > 0, lambda v: jax.lax.psum(v, "data") / 4 + v,
+                                                lambda v: v * 2, x), P("data", "model"), P("data", "model")),
 }
 
 
@@ -121,13 +124,25 @@ def shard_maps() -> dict:
     for name, (function, in_specs, out_specs) in SHARD_MAPS.items():
         compiler = jc.compiled(jax.jit(_shard_map(function, mesh, in_specs, out_specs)), x)
         _, estimate = roofline.roofline(function, mesh=mesh, in_specs=in_specs, out_specs=out_specs)(x)
-        comparison = versus_roofline(compiler.collectives, dict(mesh.shape),
-                                     [device.id for device in mesh.devices.flat], estimate.ici_bytes)
+        comparison = versus_roofline(compiler.collectives, dict(mesh.shape), estimate.ici_bytes)
         result[name] = {**_program(compiler), "roofline_ici_bytes": dict(estimate.ici_bytes),
                         "reproduced_ici_bytes": comparison.reproduced_ici_bytes,
                         "roofline_reproduced": comparison.reproduced, "text": str(comparison),
                         "items": [(item.roofline_bytes, item.jaxcost_bytes, item.reason) for item in comparison.items]}
     return result
+
+
+def mesh_errors() -> dict:
+    """The one-line errors for meshes analyze() cannot use."""
+    errors = {}
+    for name, mesh in {"unknown": {"foo": 2}, "zero": {"data": 0}, "float": {"data": 2.0}, "text": "data=2",
+                       "nothing_split": {"model": 4}}.items():
+        try:
+            analyze(Layer(), jax.ShapeDtypeStruct((8, 64), jnp.float32), mesh=mesh)
+            errors[name] = ""
+        except ValueError as error:
+            errors[name] = str(error)
+    return errors
 
 
 def compare_sharded() -> dict:
@@ -151,7 +166,7 @@ def compare_sharded() -> dict:
 
 PROGRAMS = {function.__name__: function for function in (data_parallel_resnet, tensor_parallel_mlp,
                                                            fully_sharded_layer, collective_in_a_scan, shard_maps,
-                                                           compare_sharded)}
+                                                           compare_sharded, mesh_errors)}
 
 if __name__ == "__main__":
     print(json.dumps({name: PROGRAMS[name]() for name in sys.argv[1:]}))

@@ -29,7 +29,7 @@ def programs():
     """Every program of tests/mesh_programs.py, compiled once in a process with 8 CPU devices."""
     environment = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
     names = ["data_parallel_resnet", "tensor_parallel_mlp", "fully_sharded_layer", "collective_in_a_scan", "shard_maps",
-             "compare_sharded"]
+             "compare_sharded", "mesh_errors"]
     result = subprocess.run([sys.executable, str(PROGRAMS), *names], capture_output=True, text=True, timeout=600,
                             env=environment, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -109,6 +109,12 @@ def test_roofline_ici_bytes_reproduced_and_differences_itemized(programs):
     assert (roofline, ours) == (2 * 512, 512) and "share links" in why
     ((roofline, ours, why),) = shard_maps["psum_two_axes"]["items"]
     assert (roofline, ours) == (448, 2 * 7 * 512 // 8) and "phase per axis" in why
+    ((roofline, ours, why),) = shard_maps["pmax"]["items"]  # roofline: one element of 4 bytes, 3 sends
+    assert (roofline, ours) == (3 * 4, 2 * 3 * 512 // 4) and "one element" in why
+    ((roofline, ours, why),) = shard_maps["psum_in_a_branch"]["items"]
+    assert (roofline, ours) == (0, 768) and "does not look inside" in why
+    (branch,) = shard_maps["psum_in_a_branch"]["collectives"]
+    assert branch["count"] is None  # runs only when its branch is taken
 
 
 def test_compare_explains_a_sharded_program_and_a_shape_that_does_not_divide_is_one_line(programs):
@@ -119,6 +125,15 @@ def test_compare_explains_a_sharded_program_and_a_shape_that_does_not_divide_is_
     assert compared["deltas"][0] == ["sharding", 2 * 12 * 64 * 30 // 8 - 2 * 12 * 64 * 30]
     assert ["elementwise", 3 * 30] in compared["deltas"] and compared["verdict"] == "explained"
     assert compared["error"].startswith("args: Sharding") and "dimension size is 10" in compared["error"]
+
+
+def test_meshes_analyze_cannot_use_are_one_line(programs):
+    errors = programs["mesh_errors"]
+    assert errors["unknown"].startswith("mesh: unknown axis 'foo'")
+    assert errors["zero"] == "mesh: the size of 'data' must be a positive integer, got 0"
+    assert errors["float"] == "mesh: the size of 'data' must be a positive integer, got 2.0"
+    assert errors["text"] == ""  # 'data=2' is read as the command line reads it
+    assert errors["nothing_split"].startswith("mesh: model=4 splits no parameter of this model")
 
 
 ASYNC_PROGRAM = """HloModule sharded, num_partitions=8
@@ -194,6 +209,13 @@ def test_mesh_coordinates_and_spanned_axes():
     assert spanned_axes((0, 1, 2, 3), where, ["data", "model"]) == ("data", "model")
 
 
+def test_device_kinds_match_their_own_rows():
+    assert lookup("NVIDIA GH200 480GB") is None and interconnect("NVIDIA GH200 480GB") is None
+    assert lookup("NVIDIA H100 NVL").name == "NVIDIA H100 NVL"
+    assert interconnect("NVIDIA H100 NVL").name == "NVLink 4 bridge"
+    assert lookup("TPU v4 lite") is None
+
+
 def test_interconnect_table_and_overrides():
     assert interconnect("NVIDIA H100 80GB HBM3").bytes_per_second == 450e9
     assert interconnect("NVIDIA H200").name == "NVLink 4"
@@ -202,6 +224,9 @@ def test_interconnect_table_and_overrides():
     assert interconnect("NVIDIA H100 80GB HBM3", {"bytes_per_second": 3.8e11}).bytes_per_second == 3.8e11
     with pytest.raises(ValueError, match="overrides: unknown interconnect keys"):
         interconnect("H100", {"latency": 1})
+    for rate in (-5, 0, "fast", None):
+        with pytest.raises(ValueError, match="overrides: bytes_per_second must be a positive number"):
+            interconnect("H100", {"bytes_per_second": rate})
 
 
 def test_step_time_model_by_hand():
@@ -218,13 +243,17 @@ def test_step_time_model_by_hand():
     assert step.mfu(step.lower_bound_seconds) == pytest.approx(0.75)
     assert "compute-bound" in str(step)
     unknown = StepTime(1, 1, 10, 1.0, 1.0, None, 1)
-    assert unknown.communication_seconds is None and unknown.dominant in ("compute", "memory")
+    assert unknown.communication_seconds is None and unknown.upper_bound_seconds is None
+    assert unknown.lower_bound_seconds == 1.0 and "whose link is unknown" in str(unknown)
+    with pytest.raises(ValueError, match="step_seconds: must be a positive number"):
+        step.mfu(0)
 
 
 @pytest.mark.parametrize("text, message", [
     ("data=8", None), ("data=2,model=4", None),
-    ("data", "mesh: each axis is NAME=SIZE"), ("data=0", "mesh: each axis is NAME=SIZE"),
+    ("data", "mesh: each axis is NAME=SIZE"), ("data=0", "mesh: the size of .data. must be a positive integer"),
     ("pipe=2", "mesh: unknown axis 'pipe'"), ("data=2,data=2", "mesh: axis 'data' given twice"),
+    ("", "mesh: each axis is NAME=SIZE"), ("data=99999999999999999999", "at most 4,096"),
 ])
 def test_mesh_on_the_command_line(text, message):
     if message is None:

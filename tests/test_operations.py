@@ -241,6 +241,36 @@ def test_a_layer_norm_compiled_on_the_cpu_computes_its_mean_twice():
     assert row.compiler_flops == row.flops + 8
 
 
+@pytest.mark.parametrize("make, x, masked", [
+    (lambda: nn.LayerNorm(name="norm"), (4, 6, 8), True),
+    (lambda: nn.RMSNorm(name="norm"), (4, 6, 8), True),
+    (lambda: nn.GroupNorm(num_groups=2, name="norm"), (4, 6, 8), True),
+    (lambda: nn.LayerNorm(param_dtype=jnp.bfloat16, name="norm"), (2, 6, 12), False),
+    (lambda: nn.BatchNorm(use_running_average=True, param_dtype=jnp.bfloat16, name="norm"), (2, 6, 12), False),
+    (lambda: nn.LayerNorm(dtype=jnp.bfloat16, name="norm"), (2, 6, 12), False),
+])
+def test_configurations_the_formulas_do_not_cover_get_none(make, x, masked):
+    """A mask adds its own arithmetic, bfloat16 parameters or computation add conversions: no formula, rather
+    than a wrong one (the compiler's figures stay)."""
+    class Masked(nn.Module):
+        @nn.compact
+        def __call__(self, inputs):
+            extra = {"mask": inputs > 0} if masked else {}
+            return make()(inputs, **extra)
+
+    report = analyze(Masked(), jax.ShapeDtypeStruct(x, jnp.float32))
+    (row,) = report.modules
+    assert row.flops == 0 and row.compiler_flops > 0
+
+
+@pytest.mark.parametrize("dtype, ids", [(jnp.bfloat16, jnp.int32), (None, jnp.int16)])
+def test_an_embedding_that_converts_has_no_formula(dtype, ids):
+    """A float32 table computed in bfloat16 is converted whole; int16 ids are converted first."""
+    report = analyze(One(nn.Embed(20, 8, dtype=dtype)), jax.ShapeDtypeStruct((3, 7), ids))
+    (row,) = report.modules
+    assert row.flops == 0 and row.compiler_flops > 0
+
+
 def test_norms_in_other_dtypes_have_no_formula():
     """bfloat16 norms compute their statistics in float32: the conversions are the compiler's to count."""
     report = analyze(One(nn.LayerNorm()), jax.ShapeDtypeStruct((4, 64), jnp.bfloat16))
@@ -276,6 +306,18 @@ def test_nnx_norms_get_the_same_formulas():
     (lambda: operations.layer_norm((4, 0)), "shape: must be a non-empty sequence of positive ints"),
     (lambda: operations.layer_norm(7), "shape: must be a sequence of positive ints"),
     (lambda: operations.embedding_lookup((2, -1), 8), "indices: must be a non-empty sequence of positive ints"),
+    (lambda: operations.embedding_lookup((2, 3), 0), "features: must be a positive integer"),
+    (lambda: operations.layer_norm((4, 8), axes=0), "axes: must be how many trailing axes are normalized, 1 to 2"),
+    (lambda: operations.rms_norm((4, 8), axes=3), "axes: must be how many trailing axes"),
+    (lambda: operations.layer_norm((4, 8), itemsize=0), "itemsize: must be a positive integer"),
+    (lambda: operations.batch_norm((8,)), "shape: needs a batch axis and a channel axis"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), (0, 2)), "window: must be a positive integer"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), (0, 1)), "strides: must be a positive integer"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), (1,)), "strides: needs 2 entries"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), padding=((1, 1, 1), (0, 0))), "padding: needs 2"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), padding=((-1, 0), (0, 0))), "padding: needs 2"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), 2), "window: must be a sequence of 2 positive ints"),
+    (lambda: operations.softmax((4, 8), axis_length=3), "axis_length: must be the length of one axis"),
 ])
 def test_bad_arguments_name_the_argument(call, message):
     with pytest.raises(ValueError, match=None) as error:

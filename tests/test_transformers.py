@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
+from jaxcost import operations
 from jaxcost.cli import main
 from jaxcost.formulas import attention_macs, einsum_macs
 from jaxcost.models import ZOO, build
@@ -467,3 +468,57 @@ def test_attention_projection_rows_keep_the_shapes_flax_gives(zoo_reports):
     assert rows["block0/attention/query"].input_shape == (1, 197, 768)
     assert rows["block0/attention/query"].output_shape == (1, 197, 12, 64)  # heads split, as flax returns it
     assert rows["block0/attention/out"].input_shape == (1, 197, 12, 64)
+
+
+class NormedBlock(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.LayerNorm(name="ln")(nn.Dense(x.shape[-1], name="fc")(x))
+
+
+@pytest.mark.parametrize("wrap", [lambda block: block, nn.remat, nn.jit])
+def test_a_wrapped_module_called_three_times_counts_three_calls(wrap):
+    """Calls are counted as the program runs them (by each module's signature operation, here its product and
+    its rsqrt), whatever the transform around it and however often flax traces it."""
+    class Thrice(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            block = wrap(NormedBlock)(name="b")
+            return block(block(block(x)))
+
+    rows = {row.path: row for row in analyze(Thrice(), jax.ShapeDtypeStruct((4, 16), jnp.float32)).modules}
+    assert (rows["b/fc"].calls, rows["b/ln"].calls) == (3, 3)
+    assert rows["b/fc"].flops == 3 * jc.analytic(jc.Dense((4, 16), 16)).flops
+    assert rows["b/ln"].flops == 3 * operations.layer_norm((4, 16)).flops
+
+
+def test_an_ensemble_costs_every_member():
+    """nn.vmap over stacked parameters with a shared input: the Dense sees the shared (4, 5) input but runs once
+    per member; its formula counts all three."""
+    class Ensemble(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            members = nn.vmap(NormedBlock, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=None,
+                              axis_size=3)
+            return members(name="members")(x)
+
+    rows = {row.path: row for row in analyze(Ensemble(), jax.ShapeDtypeStruct((4, 5), jnp.float32)).modules}
+    assert rows["members/fc"].flops == jc.analytic(jc.Dense((3, 4, 5), 5)).flops
+    assert rows["members/ln"].flops == operations.layer_norm((3, 4, 5)).flops
+
+
+def test_a_scanned_norm_equals_its_formula_in_the_program_as_written():
+    """The loop JAX writes for a scan has its trip count in its condition (the compiler's annotation comes later):
+    the written row counts every step, as the formula does."""
+    class Steps(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            step = nn.scan(lambda module, carry, _: (module(carry), None), variable_axes={"params": 0},
+                           split_rngs={"params": True}, length=7)
+            return step(NormedBlock(name="cell"), x, None)[0]
+
+    report = analyze(Steps(), jax.ShapeDtypeStruct((4, 16), jnp.float32))
+    rows = {row.path: row for row in report.modules}
+    norm = next(row for path, row in rows.items() if path.endswith("ln"))
+    assert norm.calls == 7 and norm.flops == 7 * operations.layer_norm((4, 16)).flops
+    assert report.written_flops(norm.path) == norm.flops

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from jaxcost.hlo.rules import trip_count
+from jaxcost.hlo.rules import loop_trips
 from jaxcost.hlo.text import Computation, Instruction, Module
 
 #: The collective of each opcode (an async pair's ``-start`` stands for the pair).
@@ -48,9 +48,14 @@ class Collective:
     #: The device groups that run it together (replica groups, or a permute's source-target pairs).
     groups: tuple[tuple[int, ...], ...]
     payload_bytes: int
-    #: Executions per run of the program: the trip counts of the loops around it (None: a loop of unknown count).
+    #: Executions per run of the program: the trip counts of the loops around it (None inside a loop of unknown
+    #: trip count or a conditional's branch, which runs only when taken).
     count: int | None
     op_name: str = ""
+    #: What a reducing collective combines with (the opcode of its reducer: ``add``, ``maximum``, ...).
+    reducer: str = ""
+    #: Elements of the payload (its bytes over its element size).
+    elements: int = 0
 
     @property
     def group_size(self) -> int:
@@ -141,14 +146,20 @@ def collectives(module: Module, devices: int = 1) -> list[Collective]:
         for instruction in computation.instructions:
             kind = KINDS.get(instruction.opcode)
             if kind is not None:
-                found.append(Collective(instruction.name, kind, _groups(instruction) or everyone,
-                                        _payload_bytes(kind, instruction, computation), times,
-                                        instruction.op_name))
+                reducers = [module.computations[name].root.opcode for name in instruction.called("to_apply")
+                            if name in module.computations]
+                payload = _payload_bytes(kind, instruction, computation)
+                leaf = instruction.shape.leaves()[-1]
+                elements = payload * leaf.elements // leaf.bytes if leaf.bytes else 0
+                found.append(Collective(instruction.name, kind, _groups(instruction) or everyone, payload, times,
+                                        instruction.op_name, reducers[0] if reducers else "", elements))
                 continue
             inner_times = times
             if instruction.opcode == "while":
-                trips = trip_count(instruction)
+                trips = loop_trips(module, instruction, computation)
                 inner_times = times * trips if times is not None and trips is not None else None
+            elif instruction.opcode == "conditional":
+                inner_times = None  # a branch runs only when it is taken
             for key in _CALLED.get(instruction.opcode, ()):
                 for name in instruction.called(key):
                     visit(module.computations[name], inner_times)

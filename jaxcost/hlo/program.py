@@ -80,6 +80,15 @@ class Recount:
         entry = self.module.entry
         return sum(p.shape.bytes for p in entry.parameters()) + sum(o.shape.bytes for o in entry.outputs())
 
+    @cached_property
+    def padding(self) -> list[tuple[str, str, int]]:
+        """Tile padding (TPU layouts) in the program's tensors, its parameters and what its instructions produce:
+        (instruction, shape, padding bytes) for each that carries some, largest first; none without tiles."""
+        found = [(instruction.name, str(leaf), leaf.padding_bytes) for instruction in self.module.entry.instructions
+                 if instruction.opcode not in ("bitcast", "get-tuple-element", "tuple")
+                 for leaf in instruction.shape.leaves() if leaf.padding_bytes]
+        return sorted(found, key=lambda item: -item[2])
+
     @property
     def unknown(self) -> list[str]:
         """What even the recount does not know: unknown custom calls, loops of unknown trip count."""

@@ -216,12 +216,61 @@ def trip_count(instruction: Instruction) -> int | None:
     return int(count) if count is not None else None
 
 
+def _integer(instruction: Instruction | None) -> int | None:
+    """The value of an integer scalar constant, or None."""
+    if instruction is None or instruction.opcode != "constant" or instruction.shape.dims:
+        return None
+    try:
+        return int(instruction.attribute("_literal"))
+    except ValueError:
+        return None
+
+
+def counted_trips(module: Module, instruction: Instruction, computation: Computation) -> int | None:
+    """The trip count of a loop in the form JAX writes a scan or a ``fori_loop`` with static bounds, read from
+    the program as written (where the compiler has not yet recorded ``known_trip_count``): the loop state's
+    element ``k`` starts at a constant ``a``, the body adds 1 to it, and the condition is ``element k < b``:
+    ``b - a`` trips. None for any other loop."""
+    condition = module.computations.get(instruction.called("condition")[0])
+    body = module.computations.get(instruction.called("body")[0])
+    if condition is None or body is None or not instruction.operands:
+        return None
+    test = condition.root
+    if test.opcode != "compare" or test.attribute("direction") != "LT" or len(test.operands) != 2:
+        return None
+    counter, bound = (condition.by_name().get(name) for name in test.operands)
+    if counter is None or counter.opcode != "get-tuple-element" or _integer(bound) is None:
+        return None
+    index = int(counter.attribute("index"))
+    state = computation.by_name().get(instruction.operands[0])
+    if state is None or state.opcode != "tuple" or index >= len(state.operands):
+        return None
+    start = _integer(computation.by_name().get(state.operands[index]))
+    step = body.root
+    if start is None or step.opcode != "tuple" or index >= len(step.operands):
+        return None
+    increment = body.by_name().get(step.operands[index])
+    if increment is None or increment.opcode != "add":
+        return None
+    parts = [body.by_name().get(name) for name in increment.operands]
+    ones = [part for part in parts if _integer(part) == 1]
+    counters = [part for part in parts if part is not None and part.opcode == "get-tuple-element"
+                and part.attribute("index") == str(index)]
+    return max(_integer(bound) - start, 0) if ones and counters else None
+
+
+def loop_trips(module: Module, instruction: Instruction, computation: Computation) -> int | None:
+    """A while loop's trip count: as the compiler recorded it, or as JAX wrote the loop; None when unknown."""
+    recorded = trip_count(instruction)
+    return recorded if recorded is not None else counted_trips(module, instruction, computation)
+
+
 @rule("while")
 def _while(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     body = analyzer.computation_cost(instruction.called("body")[0])
     condition = analyzer.computation_cost(instruction.called("condition")[0])
-    trips = trip_count(instruction)
+    trips = loop_trips(analyzer.module, instruction, computation)
     if analyzer.xla_rules:
         cost.absorb(body)
         cost.absorb(condition)

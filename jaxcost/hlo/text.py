@@ -21,6 +21,8 @@ PRIMITIVE_BYTES: dict[str, int] = {
 #: backend of jaxlib 0.11 counts 4: ``compiler.tuple_pointer_bytes`` reads it off the compiler in use).
 POINTER_BYTES = 8
 _ELEMENT_BITS = re.compile(r"E\((\d+)\)")  # a layout's element size in bits: s4[64]{0:E(4)} packs two a byte
+_TILES = re.compile(r"T((?:\(\d+(?:,\d+)*\))+)")  # a layout's tiles: bf16[64,3]{0,1:T(4,128)(2,1)} (TPU)
+_MEMORY_SPACE = re.compile(r"S\((\d+)\)")  # a layout's memory space: S(1) on a TPU is its on-chip memory
 _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple element: /*index=5*/
 
 
@@ -34,6 +36,9 @@ class Shape:
     elements_of: tuple[Shape, ...] | None = None
     pointer_bytes: int = POINTER_BYTES
     element_bits: int | None = None
+    #: The layout's tiles, outermost first (``T(8,128)(2,1)``): the first pads the minor dimensions.
+    tiles: tuple[tuple[int, ...], ...] = ()
+    memory_space: int = 0
 
     @property
     def is_tuple(self) -> bool:
@@ -45,14 +50,37 @@ class Shape:
         return 0 if self.is_tuple else math.prod(self.dims)
 
     @property
+    def stored_elements(self) -> int:
+        """Elements as stored: with a tiled layout (TPU), the minor dimensions padded up to the first tile, in
+        the layout's order (the tile's last entry pads the most minor dimension)."""
+        if not self.tiles or self.is_tuple:
+            return self.elements
+        order = self.minor_to_major if self.minor_to_major is not None else tuple(reversed(range(len(self.dims))))
+        physical = [self.dims[axis] for axis in reversed(order)]  # major to minor
+        tile = self.tiles[0]
+        for offset, size in enumerate(reversed(tile), start=1):
+            if offset <= len(physical):
+                physical[-offset] = -(-physical[-offset] // size) * size
+            else:  # a tile of higher rank than the array pads the missing dimensions of size 1
+                physical.insert(0, size)
+        return math.prod(physical)
+
+    @property
     def bytes(self) -> int:
         """XLA's ByteSizeOf: element bytes for arrays (packed when the layout gives the element size in bits,
-        ``E(4)``), a pointer table for tuples."""
+        ``E(4)``; padded to whole tiles when it gives tiles, ``T(8,128)``), a pointer table for tuples."""
         if self.elements_of is not None:
             return self.pointer_bytes * len(self.elements_of)
         if self.element_bits:  # packed sub-byte elements, as the layout says
-            return -(-self.elements * self.element_bits // 8)
-        return self.elements * PRIMITIVE_BYTES.get(self.dtype, 0)
+            return -(-self.stored_elements * self.element_bits // 8)
+        return self.stored_elements * PRIMITIVE_BYTES.get(self.dtype, 0)
+
+    @property
+    def padding_bytes(self) -> int:
+        """Bytes the layout's tiles add to the array's own (0 without tiles)."""
+        if self.elements_of is not None or not self.tiles:
+            return 0
+        return self.bytes - Shape(self.dtype, self.dims, self.minor_to_major, element_bits=self.element_bits).bytes
 
     def leaves(self) -> list[Shape]:
         if self.elements_of is None:
@@ -210,14 +238,21 @@ def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES) -> Shape:
     close = text.index("]", bracket)
     dims_text = text[bracket + 1:close].replace("<=", "")
     dims = tuple(int(d) for d in dims_text.split(",") if d.strip())
-    layout, element_bits = None, None
+    layout, element_bits, tiles, memory_space = None, None, (), 0
     rest = text[close + 1:]
     if rest.startswith("{"):
         layout_text, _, tiling = rest[1:_matching(rest, 0) - 1].partition(":")
         layout = tuple(int(d) for d in layout_text.split(",") if d.strip())
         packed = _ELEMENT_BITS.search(tiling)
         element_bits = int(packed.group(1)) if packed else None
-    return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout, element_bits=element_bits)
+        tiled = _TILES.search(tiling)
+        if tiled:
+            tiles = tuple(tuple(int(size) for size in group.split(","))
+                          for group in re.findall(r"\(([\d,]+)\)", tiled.group(1)))
+        space = _MEMORY_SPACE.search(tiling)
+        memory_space = int(space.group(1)) if space else 0
+    return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout, element_bits=element_bits, tiles=tiles,
+                 memory_space=memory_space)
 
 
 def _read_shape(text: str, pointer_bytes: int) -> tuple[Shape, str]:
@@ -250,7 +285,9 @@ def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES) -> Instruct
     operands: list[str] = []
     if opcode == "parameter":
         attributes["_number"] = operand_text.strip()
-    elif opcode != "constant":
+    elif opcode == "constant":
+        attributes["_literal"] = operand_text.strip()
+    else:
         for item in split_top_level(operand_text):
             operands.append(item.split()[-1].lstrip("%"))
     return Instruction(name=name.strip().lstrip("%"), shape=shape, opcode=opcode, operands=operands,

@@ -76,8 +76,10 @@ def _tpu(name: str, bf16: float, int8: float, bandwidth: float, fp8: float | Non
 #: (pattern on the lower-cased device_kind with any "nvidia " prefix removed, peaks); first match wins.
 DEVICES: list[tuple[str, DevicePeaks]] = [
     (r"h100.*pcie", _gpu("NVIDIA H100 PCIe", 51, 378, 756.5, 1513, 1513, 2.0, NVIDIA_H100_SOURCE, 50)),
-    (r"h100", _gpu("NVIDIA H100 SXM", 66.9, 494.7, 989.4, 1978.9, 1978.9, 3.35, NVIDIA_H100_SOURCE, 50)),
-    (r"h200", _gpu("NVIDIA H200", 67, 494.7, 989, 1979, 1979, 4.8, "NVIDIA H200 datasheet (dense)", 50)),
+    (r"h100 nvl", _gpu("NVIDIA H100 NVL", 60, 417.5, 835.5, 1670.5, 1670.5, 3.9, "NVIDIA H100 NVL datasheet (dense)",
+                       50)),
+    (r"(?<![a-z])h100", _gpu("NVIDIA H100 SXM", 66.9, 494.7, 989.4, 1978.9, 1978.9, 3.35, NVIDIA_H100_SOURCE, 50)),
+    (r"(?<![a-z])h200", _gpu("NVIDIA H200", 67, 494.7, 989, 1979, 1979, 4.8, "NVIDIA H200 datasheet (dense)", 50)),
     (r"a100.*(80gb|80g).*pcie|a100.*pcie.*80", _gpu("NVIDIA A100 PCIe 80GB", 19.5, 156, 312, None, 624, 1.935,
                                                     NVIDIA_A100_SOURCE, 40)),
     (r"a100.*pcie", _gpu("NVIDIA A100 PCIe 40GB", 19.5, 156, 312, None, 624, 1.555, NVIDIA_A100_SOURCE, 40)),
@@ -87,7 +89,7 @@ DEVICES: list[tuple[str, DevicePeaks]] = [
     (r"tpu v6( lite|e)", _tpu("TPU v6e", 918, 1836, 1.638, fp8=918)),
     (r"tpu v5( lite|e)", _tpu("TPU v5e", 197, 394, 0.819)),
     (r"tpu v5p?$|tpu v5p", _tpu("TPU v5p", 459, 918, 2.765)),
-    (r"tpu v4", _tpu("TPU v4", 275, 275, 1.2)),
+    (r"tpu v4(?! lite)", _tpu("TPU v4", 275, 275, 1.2)),
 ]
 
 #: GPUs whose tensor cores run float32 matmuls and convolutions as TF32 at JAX's default precision.

@@ -43,20 +43,25 @@ SCALING_BOOK = "How to Scale Your Model (jax-ml/scaling-book), TPUs: ICI one-way
 #: (pattern on the normalized device_kind, interconnect); first match wins.
 INTERCONNECTS: list[tuple[str, Interconnect]] = [
     (r"h100.*pcie", Interconnect("PCIe Gen5 x16", 64 * G, "PCIe switch", PCIE)),
-    (r"h100|h200", Interconnect("NVLink 4", 450 * G, "NVSwitch, all-to-all within the node", NVLINK4)),
+    (r"h100 nvl", Interconnect("NVLink 4 bridge", 300 * G, "pairs of GPUs", "NVIDIA H100 NVL datasheet: NVLink "
+                                                                             "600 GB/s bidirectional")),
+    (r"(?<![a-z])h100|(?<![a-z])h200", Interconnect("NVLink 4", 450 * G, "NVSwitch, all-to-all within the node",
+                                                     NVLINK4)),
     (r"a100.*pcie", Interconnect("PCIe Gen4 x16", 32 * G, "PCIe switch", PCIE)),
     (r"a100", Interconnect("NVLink 3", 300 * G, "NVSwitch, all-to-all within the node", NVLINK3)),
     (r"\bl4\b", Interconnect("PCIe Gen4 x16", 32 * G, "PCIe switch", PCIE)),
     (r"tpu v6( lite|e)", Interconnect("ICI", 400 * G, "2D torus, 256-chip pod", CLOUD_TPU.format("v6e"))),
     (r"tpu v5( lite|e)", Interconnect("ICI", 200 * G, "2D torus, 256-chip pod", CLOUD_TPU.format("v5e"))),
     (r"tpu v5p?$|tpu v5p", Interconnect("ICI", 600 * G, "3D torus", CLOUD_TPU.format("v5p"))),
-    (r"tpu v4", Interconnect("ICI", 6 * 45 * G, "3D torus, 6 links of 45 GB/s one way", SCALING_BOOK)),
+    (r"tpu v4(?! lite)", Interconnect("ICI", 6 * 45 * G, "3D torus, 6 links of 45 GB/s one way", SCALING_BOOK)),
 ]
 
 
 def interconnect(device_kind: str, overrides: dict | None = None) -> Interconnect | None:
     """The interconnect of a JAX ``device_kind``, or None for a device not in the table (a CPU). ``overrides``
     replace figures: ``{"bytes_per_second": 3.8e11, "name": "NVLink measured"}``."""
+    if not isinstance(device_kind, str):
+        raise ValueError(f"device_kind: must be a JAX device_kind string, got {device_kind!r}")
     kind = normalize_kind(device_kind)
     found = next((link for pattern, link in INTERCONNECTS if re.search(pattern, kind)), None)
     if not overrides:
@@ -65,6 +70,9 @@ def interconnect(device_kind: str, overrides: dict | None = None) -> Interconnec
     if unknown:
         raise ValueError(f"overrides: unknown interconnect keys {sorted(unknown)}; use bytes_per_second, name, "
                          "topology")
+    rate = overrides.get("bytes_per_second", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"overrides: bytes_per_second must be a positive number, got {rate!r}")
     base = found or Interconnect(device_kind, 0.0, "unknown", "")
     return replace(base, bytes_per_second=float(overrides.get("bytes_per_second", base.bytes_per_second)),
                    name=overrides.get("name", base.name), topology=overrides.get("topology", base.topology),

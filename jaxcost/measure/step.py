@@ -62,8 +62,10 @@ class StepTime:
         return max(self._times().values())
 
     @property
-    def upper_bound_seconds(self) -> float:
-        """No overlap: their sum."""
+    def upper_bound_seconds(self) -> float | None:
+        """No overlap: their sum (None when the communication time is unknown)."""
+        if self.communication_seconds is None:
+            return None
         return sum(self._times().values())
 
     @property
@@ -74,11 +76,11 @@ class StepTime:
 
     def mfu(self, step_seconds: float) -> float:
         """Model FLOPs utilization: the model's flops per second over the peak, for a step of ``step_seconds``."""
-        return self.model_flops / (step_seconds * self.flops_per_second)
+        return self.model_flops / (_positive_seconds(step_seconds) * self.flops_per_second)
 
     def hfu(self, step_seconds: float) -> float:
         """Hardware FLOPs utilization: every flop the device performs (recomputation included) over the peak."""
-        return self.flops / (step_seconds * self.flops_per_second)
+        return self.flops / (_positive_seconds(step_seconds) * self.flops_per_second)
 
     def __repr__(self) -> str:
         return (f"StepTime(lower_bound_seconds={self.lower_bound_seconds:.3e}, "
@@ -95,13 +97,21 @@ class StepTime:
             ["communication", format_bytes(self.wire_bytes), link,
              "unknown" if communication is None else _seconds(communication)],
         ]
-        best = self.lower_bound_seconds
-        return "\n".join([
-            table(["per device", "work", "rate", "time"], rows),
-            f"step time: {_seconds(best)} with perfect overlap ({self.dominant}-bound) to "
-            f"{_seconds(self.upper_bound_seconds)} with none",
-            f"at the lower bound: MFU {self.mfu(best):.1%}, HFU {self.hfu(best):.1%}",
-        ])
+        best, worst = self.lower_bound_seconds, self.upper_bound_seconds
+        if worst is None:
+            bounds = (f"step time: at least {_seconds(best)} ({self.dominant}-bound without the communication, "
+                      "whose link is unknown: give an interconnect)")
+        else:
+            bounds = (f"step time: {_seconds(best)} with perfect overlap ({self.dominant}-bound) to "
+                      f"{_seconds(worst)} with none")
+        return "\n".join([table(["per device", "work", "rate", "time"], rows), bounds,
+                          f"at the lower bound: MFU {self.mfu(best):.1%}, HFU {self.hfu(best):.1%}"])
+
+
+def _positive_seconds(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"step_seconds: must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def _seconds(value: float) -> str:
@@ -121,8 +131,8 @@ def step_time(compiler: CompilerCost, peaks: DevicePeaks, link: Interconnect | N
         raise ValueError(f"peaks: {peaks.name} has no memory bandwidth; give one with overrides")
     wire = [record.wire_bytes_total for record in compiler.collectives]
     if None in wire:
-        raise ValueError("program: a collective runs inside a loop of unknown trip count; its wire bytes per step "
-                         "are unknown")
+        raise ValueError("program: a collective runs inside a loop of unknown trip count or a conditional's branch; "
+                         "its wire bytes per step are unknown")
     return StepTime(compiler.flops, compiler.bytes_accessed, sum(wire), rate, peaks.bytes_per_second,
                     link.bytes_per_second if link else None,
                     compiler.flops if model_flops is None else model_flops, precision)

@@ -112,6 +112,10 @@ def _rule(record: Collective, axes: tuple[str, ...], where: dict[int, tuple[int,
     sizes = [shape[axis] for axis in axes]
     n = math.prod(sizes)
     why = "one ring over the whole group; roofline: a phase per axis" if len(axes) > 1 else ""
+    if record.kind == "all-reduce" and record.reducer in ("maximum", "minimum"):
+        element = record.payload_bytes // record.elements if record.elements else record.payload_bytes
+        return _ring(element, sizes, reduce=False), (  # pmax, pmin
+            "roofline costs a maximum or minimum as one element; the compiled all-reduce sends the whole buffer")
     if record.kind == "all-reduce":
         return 2 * _ring(record.payload_bytes, sizes, reduce=True), why
     if record.kind == "all-gather":
@@ -128,11 +132,11 @@ def _rule(record: Collective, axes: tuple[str, ...], where: dict[int, tuple[int,
     return 0, "roofline has no rule for this collective"
 
 
-def versus_roofline(records: Sequence[Collective], shape: dict[str, int], device_ids: Sequence[int],
+def versus_roofline(records: Sequence[Collective], shape: dict[str, int],
                     roofline_ici_bytes: dict[str, int]) -> RooflineComparison:
-    """Set a shard_map program's collectives (on a mesh of ``shape`` whose devices, row-major, are
-    ``device_ids``) against roofline's ``ici_bytes`` for it."""
-    where = coordinates(device_ids, shape)
+    """Set a shard_map program's collectives, on a mesh of ``shape``, against roofline's ``ici_bytes`` for it.
+    The compiled program names devices by their place in the mesh (row-major), whatever their ids."""
+    where = coordinates(range(math.prod(shape.values())), shape)
     names = list(shape)
     per_axis: dict[str, int] = defaultdict(int)
     items = []
@@ -140,10 +144,12 @@ def versus_roofline(records: Sequence[Collective], shape: dict[str, int], device
         spans = {axis for group in record.groups for axis in spanned_axes(group, where, names)} \
             if record.kind == "collective-permute" else set(spanned_axes(record.groups[0], where, names))
         axes = tuple(name for name in names if name in spans)
-        estimate, why = _rule(record, axes, where, shape)
+        estimate, why = _rule(record, axes, where, shape) if record.count is not None else (
+            0, "in a conditional's branch or a loop of unknown trip count: roofline does not look inside; jaxcost "
+               "counts it once")
         for axis in axes:
             per_axis[axis] += estimate
-        ours = record.wire_bytes_total or 0
+        ours = record.wire_bytes_total if record.count is not None else record.wire_bytes
         reasons = [why] if why and ours != estimate else []
         if record.count and record.count > 1:
             reasons.append(f"run {record.count} times by a loop; roofline counts the body once")

@@ -17,10 +17,11 @@ from typing import Any
 import flax.linen as nn
 import jax
 
+from jaxcost import targets
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
 from jaxcost.formulas import check_mode
 from jaxcost.hlo.rewrites import NAMELESS, Rewrite, rewrites
-from jaxcost.models.paper import Paper, Traced, paper_cost
+from jaxcost.models.paper import DOT, Paper, Traced, paper_cost
 from jaxcost.models.rows import Call, Placement, Row, build_rows
 from jaxcost.reports.model import render, summary
 from jaxcost.specs import Conv, Dense, describe_value
@@ -116,10 +117,10 @@ def _first_array(value: Any) -> Any:
 
 
 def _call(path: tuple[str, ...], module_type: str, paper: Paper, x: Any, y: Any, lifted: bool = False) -> Call:
-    x, y = _whole(x), _whole(y)
+    x, y = _whole(x, like=y), _whole(y)
     return Call(path, module_type, paper.spec, tuple(x.shape) if x is not None else None,
                 tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
-                str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted)
+                str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted, paper.signature)
 
 
 def _lifted(module: nn.Module) -> bool:
@@ -132,24 +133,29 @@ def _lifted(module: nn.Module) -> bool:
     return False
 
 
-def _whole(value: Any) -> Any:
+def _whole(value: Any, like: Any = None) -> Any:
     """The array a traced value stands for: inside ``vmap`` a value has the shape of one example, and the
-    batch sizes of every vmap around it are put first (as a ``jax.ShapeDtypeStruct``)."""
+    batch sizes of every vmap around it are put first (as a ``jax.ShapeDtypeStruct``). A value that is not
+    batched takes the batch sizes of ``like`` (an ensemble: the parameters are vmapped, the input is shared)."""
+    if value is None:
+        return None
+    sizes = _batch_sizes(value) or (_batch_sizes(like) if like is not None else [])
+    return jax.ShapeDtypeStruct((*sizes, *value.shape), value.dtype) if sizes else value
+
+
+def _batch_sizes(value: Any) -> list[int]:
+    """The sizes of the vmaps a traced value is batched by, outermost first."""
     sizes = []
-    inner = value
-    while _batched(inner):  # a vmap's tracer: its ``val`` holds the batch at axis ``batch_dim``
-        sizes.append(inner.val.shape[inner.batch_dim])
-        inner = inner.val
-    return jax.ShapeDtypeStruct((*reversed(sizes), *value.shape), value.dtype) if sizes else value
+    while isinstance(getattr(value, "batch_dim", None), int) and hasattr(value, "val"):
+        sizes.append(value.val.shape[value.batch_dim])  # a vmap's tracer: ``val`` holds the batch at ``batch_dim``
+        value = value.val
+    return list(reversed(sizes))
 
-
-def _batched(value: Any) -> bool:
-    return isinstance(getattr(value, "batch_dim", None), int) and hasattr(value, "val")
 
 
 def _paper(module: Any, x: Any, y: Any, args: tuple, kwargs: dict) -> Paper:
     """One call's paper cost, from the whole arrays (vmap's batch sizes included)."""
-    return paper_cost(Traced(module, _whole(x), _whole(y), args, kwargs)) if x is not None else Paper()
+    return paper_cost(Traced(module, _whole(x, like=y), _whole(y), args, kwargs)) if x is not None else Paper()
 
 
 class _Recorder:
@@ -179,7 +185,8 @@ class _Recorder:
         out = next_fun(*args, **kwargs)
         x, y = _first_array(args[:1]), _first_array(out)
         macs = math.prod(x.shape) * module.num_embeddings if x is not None else 0
-        self.calls.append(_call(tuple(module.path), type(module).__name__, Paper(macs=macs), x, y))
+        self.calls.append(_call(tuple(module.path), type(module).__name__, Paper(macs=macs, signature=DOT), x, y,
+                                _lifted(module)))
         return out
 
 
@@ -232,7 +239,7 @@ def _rng_error(error: Exception) -> ValueError:
 
 
 def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
-            rngs: Any = None, mesh: Any = None, **kwargs: Any) -> ModelReport:
+            rngs: Any = None, mesh: Any = None, target: str | None = None, **kwargs: Any) -> ModelReport:
     """Per-layer cost of a model from one compile of the whole model.
 
     ``model`` is a ``flax.linen`` Module, a ``flax.nnx`` Module or a plain JAX function of ``inputs``.
@@ -243,7 +250,15 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
     ``mode="train"`` costs a training step: forward, then gradients w.r.t. params and inputs.
     ``mesh`` (a linen model; ``{"data": 8}``, ``{"data": 2, "model": 4}`` or a ``jax.sharding.Mesh``) shards
     the program over JAX's devices as ``models.sharding`` says; its compiler figures are then per device.
+    ``target="tpu:v5e:2x2"`` compiles for a TPU slice on this machine (``jaxcost.targets``; with ``mesh``,
+    over the slice's devices).
     """
+    with targets.compiling_for(target) as where:
+        return _analyze(model, inputs, variables, mode, name, rngs, mesh, where, kwargs)
+
+
+def _analyze(model: Any, inputs: tuple, variables: Any, mode: str, name: str, rngs: Any, mesh: Any, where: Any,
+             kwargs: dict) -> ModelReport:
     check_mode(mode)
     if isinstance(model, (Conv, Dense)):
         raise ValueError("model: got a jaxcost layer spec; use jaxcost.compare(spec) for one layer")
@@ -256,7 +271,8 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
         if not isinstance(model, nn.Module):
             raise ValueError(f"mesh: sharding is for flax.linen models, got {describe_value(model)}; jit a "
                              "function with its shardings and pass it to jaxcost.compiled")
-        inputs, variables = _sharded(model, inputs, variables, kwargs, random_keys(rngs), mesh)
+        inputs, variables = _sharded(model, inputs, variables, kwargs, random_keys(rngs), mesh,
+                                     list(where.devices) if where else None)
     if isinstance(model, nn.Module):
         from flax.errors import InvalidRngError
 
@@ -291,14 +307,15 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
                        {name: _count(values) for name, values in others.items()}, placement)
 
 
-def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys: dict,
-             mesh: Any) -> tuple[tuple, Any]:
+def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys: dict, mesh: Any,
+             devices: list[Any] | None) -> tuple[tuple, Any]:
     """The inputs split along their batch, the parameters as the mesh's axes say, other state replicated."""
     from jax.sharding import Mesh
 
-    from jaxcost.models.sharding import make_mesh, replicated, shard_batch, shard_params
+    from jaxcost.models.sharding import check_mesh, make_mesh, parse_mesh, replicated, shard_batch, shard_params
 
-    mesh = mesh if isinstance(mesh, Mesh) else make_mesh(dict(mesh))
+    if not isinstance(mesh, Mesh):
+        mesh = make_mesh(parse_mesh(mesh) if isinstance(mesh, str) else check_mesh(mesh), devices)
     if variables is None:
         variables = _abstract_variables(model, inputs, kwargs, keys)
     params, others = _collections(variables)

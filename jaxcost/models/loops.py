@@ -1,15 +1,30 @@
-"""How often each module runs in a traced program: the lengths of the scans around its operations in the
-jaxpr (``nn.scan``, ``nnx.scan``, ``lax.scan``, ``fori_loop`` with static bounds), multiplied through nested
-loops. A ``while_loop`` has no length until it runs: the modules inside it run an unknown number of times.
+"""How often each module runs in a traced program (its jaxpr): the scans around its operations multiply
+(``nn.scan``, ``nnx.scan``, ``lax.scan``, ``fori_loop`` with static bounds; nested scans multiply), a
+``while_loop`` runs an unknown number of times. A module's calls are counted by its signature operation
+(a Dense layer's ``dot_general``, a norm's ``rsqrt``, ...) in the forward pass, so a module traced twice
+(flax traces a scanned body twice) or called from several places (remat, jit) is counted as it runs.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-#: The number of executions of a module inside a loop of unknown trip count.
-UNKNOWN = None
+#: Scopes of a training step that are not the forward pass: the backward (``transpose``) and the forward
+#: recomputed inside it (``rematted_computation``).
+NOT_FORWARD = ("transpose(", "rematted_computation")
+
+
+@dataclass
+class Runs:
+    """Per module (row key): forward calls counted by signature, the most any of its operations runs, and the
+    modules with operations inside a loop of unknown trip count."""
+
+    calls: Counter = field(default_factory=Counter)
+    most: dict[str, int] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
 
 
 def _sub_jaxprs(params: dict[str, Any]) -> Iterator[Any]:
@@ -21,27 +36,33 @@ def _sub_jaxprs(params: dict[str, Any]) -> Iterator[Any]:
                 yield inner
 
 
-def module_executions(jaxpr: Any, module_of: Callable[[str], str | None]) -> dict[str, int | None]:
-    """Executions per module for one run of ``jaxpr`` (a Jaxpr or ClosedJaxpr): the most any of its operations
-    runs; ``UNKNOWN`` inside a ``while`` loop. ``module_of`` maps an operation's name (its name stack and
-    primitive, as in an op_name) to its module's row key, or None."""
-    executions: dict[str, int | None] = {}
+def module_runs(jaxpr: Any, module_of: Callable[[str], str | None],
+                signature_of: Callable[[str], tuple[str, int] | None]) -> Runs:
+    """How often each module runs in one run of ``jaxpr`` (a Jaxpr or ClosedJaxpr). ``module_of`` maps an
+    operation's name (name stack and primitive, as in an op_name) to its module's row key or None;
+    ``signature_of`` gives a module's signature primitive and how many of it one call issues (or None)."""
+    runs = Runs()
 
     def visit(jaxpr: Any, prefix: str, times: int | None) -> None:
         for equation in jaxpr.eqns:
             stack = "/".join(part for part in (prefix, str(equation.source_info.name_stack)) if part)
-            module = module_of(f"{stack}/{equation.primitive.name}")
-            if module is not None:
-                known = executions.get(module, 0)
-                executions[module] = UNKNOWN if times is UNKNOWN or known is UNKNOWN else max(known, times)
             name = equation.primitive.name
+            module = module_of(f"{stack}/{name}")
+            if module is not None:
+                if times is None:
+                    runs.unknown.add(module)
+                else:
+                    runs.most[module] = max(runs.most.get(module, 0), times)
+                    signature = signature_of(module)
+                    if signature and signature[0] == name and not any(scope in stack for scope in NOT_FORWARD):
+                        runs.calls[module] += times
             inner_times = times
-            if name == "scan" and times is not UNKNOWN:
+            if name == "scan" and times is not None:
                 inner_times = times * equation.params["length"]
             elif name == "while":
-                inner_times = UNKNOWN
+                inner_times = None
             for inner in _sub_jaxprs(equation.params):
                 visit(inner, stack, inner_times)
 
     visit(getattr(jaxpr, "jaxpr", jaxpr), "", 1)
-    return executions
+    return runs

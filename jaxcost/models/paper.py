@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
+import numpy as np
 from flax import nnx
 
 from jaxcost import operations
@@ -28,6 +29,14 @@ class Paper:
     spec: Spec | None = None
     macs: int = 0
     ops: OpsCost | None = None
+    #: The primitive one call issues, and how many of it: how its calls are counted in a traced program.
+    signature: tuple[str, int] | None = None
+
+
+DOT = ("dot_general", 1)
+CONVOLUTION = ("conv_general_dilated", 1)
+RSQRT = ("rsqrt", 1)
+GATHER = ("gather", 1)
 
 
 @dataclass(frozen=True)
@@ -128,13 +137,13 @@ def conv_transpose_spec(module: Any, x: Any, y: Any, features: int) -> Conv | No
 @formula(nn.Dense)
 def _dense(call: Traced) -> Paper:
     return Paper(Dense(tuple(call.x.shape), call.module.features, use_bias=call.module.use_bias,
-                       dtype=call.y.dtype))
+                       dtype=call.y.dtype), signature=DOT)
 
 
 @formula(nnx.Linear)
 def _linear(call: Traced) -> Paper:
     return Paper(Dense(tuple(call.x.shape), call.module.out_features, use_bias=call.module.use_bias,
-                       dtype=call.y.dtype))
+                       dtype=call.y.dtype), signature=DOT)
 
 
 @formula(nn.DenseGeneral)
@@ -146,27 +155,28 @@ def _dense_general(call: Traced) -> Paper | None:
     if module.batch_dims or contracted != list(range(x.ndim - len(contracted), x.ndim)):
         return None
     inputs = (*x.shape[:-len(contracted)], math.prod(x.shape[-len(contracted):]))
-    return Paper(Dense(inputs, math.prod(_tuple(module.features)), use_bias=module.use_bias, dtype=call.y.dtype))
+    return Paper(Dense(inputs, math.prod(_tuple(module.features)), use_bias=module.use_bias, dtype=call.y.dtype),
+                 signature=DOT)
 
 
 @formula(nn.Conv)
 def _conv(call: Traced) -> Paper:
-    return Paper(conv_spec(call.module, call.x, call.module.features, call.y.dtype))
+    return Paper(conv_spec(call.module, call.x, call.module.features, call.y.dtype), signature=CONVOLUTION)
 
 
 @formula(nnx.Conv)
 def _nnx_conv(call: Traced) -> Paper:
-    return Paper(conv_spec(call.module, call.x, call.module.out_features, call.y.dtype))
+    return Paper(conv_spec(call.module, call.x, call.module.out_features, call.y.dtype), signature=CONVOLUTION)
 
 
 @formula(nn.ConvTranspose)
 def _conv_transpose(call: Traced) -> Paper:
-    return Paper(conv_transpose_spec(call.module, call.x, call.y, call.module.features))
+    return Paper(conv_transpose_spec(call.module, call.x, call.y, call.module.features), signature=CONVOLUTION)
 
 
 @formula(nnx.ConvTranspose)
 def _nnx_conv_transpose(call: Traced) -> Paper:
-    return Paper(conv_transpose_spec(call.module, call.x, call.y, call.module.out_features))
+    return Paper(conv_transpose_spec(call.module, call.x, call.y, call.module.out_features), signature=CONVOLUTION)
 
 
 def _attention(call: Traced, head_features: int) -> Paper:
@@ -177,7 +187,7 @@ def _attention(call: Traced, head_features: int) -> Paper:
         "inputs_k", kwargs.get("inputs_kv"))
     keys = x if keys is None else keys
     return Paper(macs=attention_macs(math.prod(x.shape[:-2]), call.module.num_heads, x.shape[-2], keys.shape[-2],
-                                     head_features))
+                                     head_features), signature=("dot_general", 2))  # the scores, the weighted sum
 
 
 @formula(nn.MultiHeadDotProductAttention)
@@ -194,7 +204,8 @@ def _nnx_attention(call: Traced) -> Paper:
 def _einsum(call: Traced) -> Paper | None:
     if not call.module.einsum_str:
         return None
-    return Paper(macs=einsum_macs(call.module.einsum_str, tuple(call.x.shape), tuple(call.module.shape)))
+    return Paper(macs=einsum_macs(call.module.einsum_str, tuple(call.x.shape), tuple(call.module.shape)),
+                 signature=DOT)
 
 
 def _trailing_axes(axes: Any, rank: int) -> int | None:
@@ -204,8 +215,12 @@ def _trailing_axes(axes: Any, rank: int) -> int | None:
 
 
 def _float32(call: Traced) -> bool:
-    """The norm formulas count the float32 computation; other dtypes add conversions they do not count."""
-    return str(call.x.dtype) == "float32" and str(call.y.dtype) == "float32"
+    """The norm formulas count a float32 computation without a mask: other dtypes (of the input, the output,
+    the parameters or the computation) add conversions they do not count, and a mask its own arithmetic."""
+    module = call.module
+    dtypes = (call.x.dtype, call.y.dtype, getattr(module, "param_dtype", "float32"), getattr(module, "dtype", None))
+    masked = call.kwargs and call.kwargs.get("mask") is not None
+    return all(dtype is None or str(np.dtype(dtype)) == "float32" for dtype in dtypes) and not masked
 
 
 def _normalized_axes(call: Traced) -> int | None:
@@ -221,15 +236,17 @@ def _normalized_axes(call: Traced) -> int | None:
 @formula(nn.LayerNorm, nnx.LayerNorm)
 def _layer_norm(call: Traced) -> Paper | None:
     axes, module = _normalized_axes(call), call.module
+    if not axes:
+        return None
     return Paper(ops=operations.layer_norm(tuple(call.x.shape), axes, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(call.x))) if axes else None
+                                           module.use_fast_variance, _itemsize(call.x)), signature=RSQRT)
 
 
 @formula(nn.RMSNorm, nnx.RMSNorm)
 def _rms_norm(call: Traced) -> Paper | None:
     axes = _normalized_axes(call)
-    return Paper(ops=operations.rms_norm(tuple(call.x.shape), axes, call.module.use_scale,
-                                         _itemsize(call.x))) if axes else None
+    return Paper(ops=operations.rms_norm(tuple(call.x.shape), axes, call.module.use_scale, _itemsize(call.x)),
+                 signature=RSQRT) if axes else None
 
 
 @formula(nn.BatchNorm, nnx.BatchNorm)
@@ -240,7 +257,7 @@ def _batch_norm(call: Traced) -> Paper | None:
     given = call.args[1] if len(call.args) > 1 else (call.kwargs or {}).get("use_running_average")
     running = module.use_running_average if given is None else given
     return Paper(ops=operations.batch_norm(tuple(x.shape), not running, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(x)))
+                                           module.use_fast_variance, _itemsize(x)), signature=RSQRT)
 
 
 @formula(nn.GroupNorm, nnx.GroupNorm)
@@ -251,10 +268,16 @@ def _group_norm(call: Traced) -> Paper | None:
     channels = x.shape[-1]
     groups = channels // module.group_size if module.group_size else module.num_groups
     return Paper(ops=operations.group_norm(tuple(x.shape), groups, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(x)))
+                                           module.use_fast_variance, _itemsize(x)), signature=RSQRT)
 
 
 @formula(nn.Embed, nnx.Embed)
-def _embed(call: Traced) -> Paper:
+def _embed(call: Traced) -> Paper | None:
+    """A table looked up with int32 ids in its own dtype (another computation dtype converts the whole table
+    first, other ids are converted too)."""
+    table = np.dtype(call.module.param_dtype)
+    computed = table if call.module.dtype is None else np.dtype(call.module.dtype)
+    if str(call.x.dtype) != "int32" or not table == computed == np.dtype(call.y.dtype):
+        return None
     return Paper(ops=operations.embedding_lookup(tuple(call.x.shape) or (1,), call.y.shape[-1],
-                                                 _itemsize(call.y), _itemsize(call.x)))
+                                                 _itemsize(call.y), _itemsize(call.x)), signature=GATHER)

@@ -21,7 +21,7 @@ import jax
 
 from jaxcost.formulas import analytic
 from jaxcost.hlo.rules import OpRecord
-from jaxcost.models.loops import UNKNOWN, module_executions
+from jaxcost.models.loops import Runs, module_runs
 from jaxcost.operations import OpsCost
 from jaxcost.reports.model import CSV_COLUMNS
 from jaxcost.specs import Spec
@@ -66,6 +66,8 @@ class Call:
     ops: OpsCost | None = None
     #: Inside a lifted transform (a scan, a vmap, a remat): traced once or more, run as often as its loops say.
     lifted: bool = False
+    #: The primitive one call issues and how many (``models.paper``): how its calls are counted in a program.
+    signature: tuple[str, int] | None = None
 
 
 @dataclass
@@ -314,21 +316,32 @@ class Placement:
         return self.attribution.row_key(source) if source else self.op_rows.get(instruction, LAYOUT)
 
 
-def _executions(compiler: CompilerCost, attribution: Attribution) -> dict[str, int | None]:
-    """How often each module runs (scan lengths from the traced program; unknown inside a while loop); empty
-    without a traced program (a stored one)."""
+def _runs(compiler: CompilerCost, attribution: Attribution, calls: list[Call]) -> Runs:
+    """How often each module runs (``models.loops``); nothing known without a traced program (a stored one)."""
     if compiler.jaxpr is None:
-        return {}
-    return module_executions(compiler.jaxpr, attribution.module_of)
+        return Runs()
+    signatures = {}
+    for call in calls:
+        signatures.setdefault("/".join(call.path), call.signature)
+    return module_runs(compiler.jaxpr, attribution.module_of, signatures.get)
 
 
-def _executions_of(path: tuple[str, ...], executions: dict[str, int | None]) -> int | None:
-    """How often the module at ``path`` runs: as its own operations do, or, for a module with none of its own
-    (the wrapper of an inner scan), as its closest ancestor's."""
+def _lifted_calls(call: Call, key: str, runs: Runs) -> int | None:
+    """How often a module inside a lifted transform is called: its signature operations in the forward pass
+    over those of one call; None without a signature or inside a while loop."""
+    if call.signature is None or key in runs.unknown or not runs.calls[key]:
+        return None
+    calls, rest = divmod(runs.calls[key], call.signature[1])
+    return None if rest else calls
+
+
+def _most_runs(path: tuple[str, ...], runs: Runs) -> int:
+    """How often the module at ``path`` runs at most: as its own operations do, or, for a module with none of its
+    own (the wrapper of an inner scan), as its closest ancestor's."""
     for end in range(len(path), 0, -1):
         key = "/".join(path[:end])
-        if key in executions:
-            return executions[key]
+        if key in runs.most:
+            return runs.most[key]
     return 1
 
 
@@ -359,7 +372,7 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str,
     attribution = Attribution(calls, root)
     rows: dict[str, Row] = {}
     params_held, params_bytes = _params_by_row(params, attribution)
-    executions = _executions(compiler, attribution)
+    runs = _runs(compiler, attribution, calls)
     lifted: set[str] = set()
     for call in calls:
         if not call.path:
@@ -368,13 +381,13 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str,
         row = rows.setdefault(key, _module_row(call))
         if not call.lifted:
             row.calls += 1
-            if executions.get(key, 1) is not UNKNOWN:  # a direct module may yet run in a while loop
+            if key not in runs.unknown:  # a direct module may yet run in a while loop
                 _add_paper(row, call, mode)
-        elif key not in lifted:  # traced once or more; run once per execution of the loops around it
+        elif key not in lifted:  # traced once or more: counted as it runs, by its signature operations
             lifted.add(key)
-            times = _executions_of(call.path, executions)
-            row.calls = times or 1
-            if times:  # none inside a while loop, whose trip count is unknown until it runs
+            times = _lifted_calls(call, key, runs)
+            row.calls = times or _most_runs(call.path, runs)
+            if times:
                 _add_paper(row, call, mode, times)
     op_keys = _op_keys(compiler, attribution, [call for call in calls if call.spec is not None])
     placement = Placement(attribution, op_keys)

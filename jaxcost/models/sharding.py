@@ -27,20 +27,36 @@ COLUMN_PARALLEL = ("fc1", "query", "key", "value")
 ROW_PARALLEL = ("fc2", "out")
 
 
+#: The most simulated devices a mesh may ask for.
+MOST_DEVICES = 4096
+
+
 def parse_mesh(text: str) -> dict[str, int]:
     """``"data=2,model=4"`` as ``{"data": 2, "model": 4}`` (axes in that order)."""
     axes: dict[str, int] = {}
     for part in text.split(","):
         name, equals, size = part.strip().partition("=")
-        if not equals or not size.strip().isdigit() or int(size) < 1:
+        if not equals or not size.strip().isdigit():
             raise ValueError(f"mesh: each axis is NAME=SIZE with a positive size, like data=2,model=4; got {text!r}")
-        if name.strip() not in AXES:
-            raise ValueError(f"mesh: unknown axis {name.strip()!r}; the axes are data (data parallel), fsdp "
-                             "(parameters sharded too) and model (tensor parallel)")
         if name.strip() in axes:
             raise ValueError(f"mesh: axis {name.strip()!r} given twice in {text!r}")
         axes[name.strip()] = int(size)
-    return axes
+    return check_mesh(axes)
+
+
+def check_mesh(axes: dict) -> dict[str, int]:
+    """The axes of a mesh, checked: known names (``AXES``), positive integer sizes, at most ``MOST_DEVICES``."""
+    if not isinstance(axes, dict) or not axes:
+        raise ValueError(f"mesh: give axis sizes like {{'data': 8}} or 'data=2,model=4', got {axes!r}")
+    for name, size in axes.items():
+        if name not in AXES:
+            raise ValueError(f"mesh: unknown axis {name!r}; the axes are data (data parallel), fsdp "
+                             "(parameters sharded too) and model (tensor parallel)")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"mesh: the size of {name!r} must be a positive integer, got {size!r}")
+    if math.prod(axes.values()) > MOST_DEVICES:
+        raise ValueError(f"mesh: {axes} needs {math.prod(axes.values()):,} devices; at most {MOST_DEVICES:,}")
+    return dict(axes)
 
 
 def make_mesh(axes: dict[str, int], devices: list[Any] | None = None) -> Mesh:
@@ -96,7 +112,10 @@ def _key_name(key: Any) -> str:
 
 
 def shard_params(params: Any, mesh: Mesh) -> Any:
-    """Every parameter (an abstract pytree) with its sharding over ``mesh`` (see the module docstring)."""
+    """Every parameter (an abstract pytree) with its sharding over ``mesh`` (see the module docstring). A
+    ``model`` or ``fsdp`` axis that splits no parameter is an error: the mesh would only replicate the work."""
+    split: set[str] = set()
+
     def place(path: tuple, leaf: Any) -> jax.ShapeDtypeStruct:
         names = tuple(_key_name(key) for key in path)
         spec: list[str | None] = [None] * len(leaf.shape)
@@ -104,9 +123,17 @@ def shard_params(params: Any, mesh: Mesh) -> Any:
             spec = _tensor_parallel(names, tuple(leaf.shape), mesh.shape["model"])
         if "fsdp" in mesh.shape:
             spec = _fully_sharded(tuple(leaf.shape), spec, mesh.shape["fsdp"])
+        split.update(axis for axis in spec if axis)
         return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=NamedSharding(mesh, PartitionSpec(*spec)))
 
-    return jax.tree_util.tree_map_with_path(place, params)
+    placed = jax.tree_util.tree_map_with_path(place, params)
+    for axis in ("model", "fsdp"):
+        if mesh.shape.get(axis, 1) > 1 and axis not in split:
+            what = ("fc1, fc2 and attention's query, key, value and out projections (Megatron-style)" if axis == "model"
+                    else "an axis of any parameter")
+            raise ValueError(f"mesh: {axis}={mesh.shape[axis]} splits no parameter of this model: it splits "
+                             f"{what} whose sizes it divides")
+    return placed
 
 
 def replicated(tree: Any, mesh: Mesh) -> Any:

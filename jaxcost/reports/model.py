@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jaxcost.reports.program import padding_line
 from jaxcost.reports.text import format_bytes, format_count, format_si, table
 
 if TYPE_CHECKING:
@@ -193,6 +194,8 @@ def summary(report: ModelReport) -> str:
         lines.append(f"  sharded over {compiler.devices} devices: the compiler's figures and the rows' are per device "
                      f"(the program's total is {compiler.devices} times as much); analytic figures are the whole "
                      "model's")
+    if compiler.recount.padding:
+        lines.append("  " + padding_line(compiler.recount.padding))
     recomputed = [row for row in report.rows if row.recompute_flops]
     if recomputed:
         flops = sum(row.recompute_flops for row in recomputed)

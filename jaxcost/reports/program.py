@@ -48,9 +48,17 @@ def collectives_table(records: Sequence[Collective]) -> str:
                      "?" if count is None else f"{count:,}",
                      "?" if total is None else format_bytes(total * len(members))])
     known = [record.wire_bytes_total for record in records]
-    total = "unknown (a loop of unknown trip count)" if None in known else format_bytes(sum(known))
+    total = "unknown (a loop of unknown trip count, or a branch)" if None in known else format_bytes(sum(known))
     note = f"wire bytes per device per step: {total} (ring algorithms: jaxcost.hlo.collectives gives the sources)"
     return "\n".join([table(["collective", "kind", "groups", "payload", "wire", "runs", "wire per step"], rows), note])
+
+
+def padding_line(padding: Sequence[tuple[str, str, int]], largest: int = 3) -> str:
+    """How many bytes tiled layouts add to the program's tensors, and the largest cases."""
+    total = sum(bytes_added for _, _, bytes_added in padding)
+    examples = ", ".join(f"{shape} +{format_bytes(bytes_added)}" for _, shape, bytes_added in padding[:largest])
+    return (f"layout padding: the tiles add {format_bytes(total)} to the program's tensors, each read and written at "
+            f"its padded size (largest: {examples})")
 
 
 def compiler_table(compiler: CompilerCost) -> str:
@@ -68,6 +76,8 @@ def compiler_table(compiler: CompilerCost) -> str:
                      f"{compiler.flops * compiler.devices:,} FLOPs)")
     if compiler.collectives:
         lines.append(collectives_table(compiler.collectives))
+    if compiler.recount.padding:
+        lines.append(padding_line(compiler.recount.padding))
     lines += [f"XLA does not know: {name}" for name in compiler.xla_unknown]
     lines += [f"unknown to the recount: {name}" for name in compiler.unknown]
     return "\n".join(lines)

@@ -99,7 +99,8 @@ def worker_setups(grid: Grid, jobs: int | None, tasks: int, devices: Devices | N
         raise ValueError(f"jobs: must be a positive integer, got {jobs!r}")
     if not grid.timing:
         count = max(1, min(jobs or min(len(cores()), MOST_JOBS), tasks))
-        environments = [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}] * count
+        # count-only workers share the machine's devices; libtpu, where installed, would let only one load it
+        environments = [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "ALLOW_MULTIPLE_LIBTPU_LOAD": "1"}] * count
     else:
         if devices.platform != "gpu":
             if jobs not in (None, 1):

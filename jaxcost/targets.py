@@ -1,0 +1,100 @@
+"""Compile targets other than this machine's devices: a TPU slice named by its topology (``tpu:v5e:2x2``,
+``tpu:v6e:4x4``, ``tpu:v5p:2x2x1``, ``tpu:v4:2x2x1``), compiled on any machine by libtpu (the ``tpu``
+extra: ``pip install 'jaxcost[tpu]'``); nothing runs there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+from jax.sharding import NamedSharding, PartitionSpec
+
+INSTALL = "pip install 'jaxcost[tpu]' (it brings JAX's matching libtpu, about 140 MB)"
+_CURRENT: contextvars.ContextVar[Target | None] = contextvars.ContextVar("jaxcost_target", default=None)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A TPU slice: its topology name and its (abstract) devices."""
+
+    name: str
+    topology: str
+    devices: tuple[Any, ...]
+
+    @property
+    def device_kind(self) -> str:
+        return self.devices[0].device_kind
+
+    @property
+    def platform(self) -> str:
+        return "tpu"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {len(self.devices)} x {self.device_kind} (compiled here, not run)"
+
+
+def parse_target(text: str) -> str:
+    """The topology of ``tpu:<generation>:<shape>`` (``v5e:2x2``)."""
+    platform, _, topology = text.partition(":")
+    if platform != "tpu" or ":" not in topology:
+        raise ValueError(f"target: must be tpu:GENERATION:TOPOLOGY, like tpu:v5e:2x2, tpu:v6e:4x4, tpu:v5p:2x2x1 or "
+                         f"tpu:v4:2x2x1; got {text!r}")
+    return topology
+
+
+@functools.cache
+def target(text: str) -> Target:
+    """The TPU slice ``text`` names (``tpu:v5e:2x2``), its devices from libtpu; a one-line ValueError when the
+    name is wrong or libtpu is missing."""
+    topology = parse_target(text)
+    from jax.experimental import topologies
+
+    # compiling only: other processes (sweep workers, another jaxcost) may load libtpu beside this one
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+    try:
+        description = topologies.get_topology_desc(topology_name=topology, platform="tpu")
+    except RuntimeError as error:
+        if "not installed" in str(error):
+            raise ValueError(f"target: compiling for {text} needs libtpu: {INSTALL}") from None
+        raise ValueError(f"target: {text}: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # libtpu's own errors (an unknown generation, a shape it does not make)
+        raise ValueError(f"target: {text}: {str(error).splitlines()[0]}") from None
+    return Target(text, topology, tuple(description.devices))
+
+
+def placed(args: tuple, where: Target) -> tuple:
+    """Abstract arguments on the target's first device, where they name no sharding of their own."""
+    sharding = NamedSharding(jax.sharding.Mesh(list(where.devices[:1]), ("device",)), PartitionSpec())
+
+    def place(leaf: Any) -> Any:
+        if not hasattr(leaf, "shape") or (isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is not None):
+            return leaf  # a sharding over the target's devices, given by the caller
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
+
+    return jax.tree_util.tree_map(place, args)
+
+
+def current() -> Target | None:
+    """The target programs are compiled for now (None: this machine's default device)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def compiling_for(name: str | None) -> Iterator[Target | None]:
+    """Every program compiled inside is compiled for the target ``name`` (``tpu:v5e:2x2``); None changes
+    nothing."""
+    if name is None:
+        yield current()
+        return
+    token = _CURRENT.set(target(name))
+    try:
+        yield _CURRENT.get()
+    finally:
+        _CURRENT.reset(token)
