@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jaxcost.specs import describe_value
+from jaxcost.specs import describe_value, positive_int, positive_tuple
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,10 @@ def _elements(shape: Sequence[int], argument: str = "shape") -> int:
     return math.prod(dims)
 
 
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-    return value
-
-
 def _rows(shape: Sequence[int], axes: int, itemsize: int) -> tuple[int, int, int]:
     """Elements, rows and features of a normalization over the last ``axes`` axes of ``shape``."""
     elements = _elements(shape)
-    _positive("itemsize", itemsize)
+    positive_int("itemsize", itemsize)
     if isinstance(axes, bool) or not isinstance(axes, int) or not 1 <= axes <= len(tuple(shape)):
         raise ValueError(f"axes: must be how many trailing axes are normalized, 1 to {len(tuple(shape))}, "
                          f"got {axes!r}")
@@ -69,7 +63,7 @@ def _rows(shape: Sequence[int], axes: int, itemsize: int) -> tuple[int, int, int
 def _channels_last(shape: Sequence[int], itemsize: int) -> tuple[int, int]:
     """Elements and channels (the last axis) of a batch-and-channels input of rank 2 or more."""
     elements = _elements(shape)
-    _positive("itemsize", itemsize)
+    positive_int("itemsize", itemsize)
     if len(tuple(shape)) < 2:
         raise ValueError(f"shape: needs a batch axis and a channel axis at least, got {tuple(shape)}")
     return elements, tuple(shape)[-1]
@@ -156,8 +150,8 @@ def pooling(kind: str, shape: Sequence[int], window: Sequence[int], strides: Seq
         raise ValueError(f"kind: must be 'max' or 'avg', got {kind!r}")
     elements, _ = _channels_last(shape, itemsize)
     spatial = tuple(shape)[1:-1]
-    window = _per_dimension("window", window, len(spatial))
-    strides = _per_dimension("strides", strides if strides is not None else (1,) * len(window), len(spatial))
+    window = positive_tuple("window", window, len(spatial))
+    strides = positive_tuple("strides", 1 if strides is None else strides, len(spatial))
     pads = _pool_pads(padding, spatial, window, strides)
     out_spatial = [(size + lo + hi - w) // s + 1 for size, w, s, (lo, hi) in zip(spatial, window, strides, pads)]
     if any(size <= 0 for size in out_spatial):
@@ -167,19 +161,6 @@ def pooling(kind: str, shape: Sequence[int], window: Sequence[int], strides: Seq
     if kind == "avg":  # a divide per output; the divisor without padding is a window sum over ones
         flops += outputs + (0 if count_include_pad else (math.prod(window) - 1) * math.prod(out_spatial))
     return OpsCost(flops, 0, _bytes(itemsize, elements, outputs))
-
-
-def _per_dimension(name: str, values: object, rank: int) -> tuple[int, ...]:
-    """One positive int per spatial dimension."""
-    try:
-        items = tuple(values)
-    except TypeError:
-        raise ValueError(f"{name}: must be a sequence of {rank} positive ints, got {values!r}") from None
-    if len(items) != rank:
-        raise ValueError(f"{name}: needs {rank} entries, one per spatial dimension, got {values!r}")
-    for item in items:
-        _positive(name, item)
-    return items
 
 
 def _pool_pads(padding: str | Sequence[tuple[int, int]], spatial: tuple[int, ...], window: tuple[int, ...],
@@ -212,7 +193,8 @@ def embedding_lookup(indices: Sequence[int], features: int, itemsize: int = 4, i
     index, 1 per output element. The table rows it takes are read (one per index), the indices read, the
     output written."""
     lookups = _elements(indices, "indices")
-    _positive("features", features), _positive("itemsize", itemsize), _positive("index_itemsize", index_itemsize)
+    for name, value in (("features", features), ("itemsize", itemsize), ("index_itemsize", index_itemsize)):
+        positive_int(name, value)
     return OpsCost(6 * lookups + lookups * features, 0, lookups * (2 * features * itemsize + index_itemsize))
 
 
@@ -221,7 +203,7 @@ def softmax(shape: Sequence[int], axis_length: int | None = None, log: bool = Fa
     ``-inf``), ``x - max``, ``exp``, the row sum, a divide. ``log_softmax``: ``x - max``, ``exp``, the row
     sum, its ``log`` and a subtract."""
     elements = _elements(shape)
-    length = tuple(shape)[-1] if axis_length is None else _positive("axis_length", axis_length)
+    length = tuple(shape)[-1] if axis_length is None else positive_int("axis_length", axis_length)
     if length not in tuple(shape):
         raise ValueError(f"axis_length: must be the length of one axis of {tuple(shape)}, got {axis_length!r}")
     rows = elements // length

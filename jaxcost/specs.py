@@ -53,13 +53,13 @@ def describe_value(value: Any) -> str:
     return f"{kind.__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-def _positive_int(name: str, value: Any) -> int:
+def positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name}: must be a positive integer, got {value!r}")
     return value
 
 
-def _positive_tuple(name: str, value: Any, rank: int) -> tuple[int, ...]:
+def positive_tuple(name: str, value: Any, rank: int) -> tuple[int, ...]:
     """An int or a sequence of `rank` positive ints, as a tuple."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,) * rank
@@ -70,7 +70,7 @@ def _positive_tuple(name: str, value: Any, rank: int) -> tuple[int, ...]:
     if len(items) != rank:
         raise ValueError(f"{name}: needs {rank} entries, one per spatial dimension, got {len(items)} ({value!r})")
     for item in items:
-        _positive_int(name, item)
+        positive_int(name, item)
     return items
 
 
@@ -131,7 +131,7 @@ class _Layer:
     dtype: Any
 
     def _check_common(self) -> None:
-        object.__setattr__(self, "features", _positive_int("features", self.features))
+        object.__setattr__(self, "features", positive_int("features", self.features))
         if not isinstance(self.use_bias, bool):
             raise ValueError(f"use_bias: must be True or False, got {self.use_bias!r}")
         object.__setattr__(self, "dtype", dtype_name(self.dtype))
@@ -178,11 +178,11 @@ class Conv(_Layer):
         _set = object.__setattr__
         _set(self, "input_shape", shape)
         self._check_common()
-        _set(self, "kernel_size", _positive_tuple("kernel_size", self.kernel_size, rank))
-        _set(self, "strides", _positive_tuple("strides", self.strides, rank))
-        _set(self, "input_dilation", _positive_tuple("input_dilation", self.input_dilation, rank))
-        _set(self, "kernel_dilation", _positive_tuple("kernel_dilation", self.kernel_dilation, rank))
-        _set(self, "feature_group_count", _positive_int("feature_group_count", self.feature_group_count))
+        _set(self, "kernel_size", positive_tuple("kernel_size", self.kernel_size, rank))
+        _set(self, "strides", positive_tuple("strides", self.strides, rank))
+        _set(self, "input_dilation", positive_tuple("input_dilation", self.input_dilation, rank))
+        _set(self, "kernel_dilation", positive_tuple("kernel_dilation", self.kernel_dilation, rank))
+        _set(self, "feature_group_count", positive_int("feature_group_count", self.feature_group_count))
         groups = self.feature_group_count
         if self.in_features % groups:
             raise ValueError(
@@ -330,7 +330,7 @@ def group_conv(input_shape: Sequence[int], features: int, groups: int, kernel_si
 def depthwise_conv(input_shape: Sequence[int], kernel_size: Any = 3, depth_multiplier: int = 1,
                    **kwargs: Any) -> Conv:
     """A depthwise convolution: one group per input channel, `depth_multiplier` outputs each."""
-    _positive_int("depth_multiplier", depth_multiplier)
+    positive_int("depth_multiplier", depth_multiplier)
     channels = _shape("input_shape", input_shape, 3)[-1]
     return Conv(tuple(input_shape), channels * depth_multiplier, kernel_size, feature_group_count=channels, **kwargs)
 
@@ -346,7 +346,7 @@ REFERENCE_SPATIAL, REFERENCE_CHANNELS = (56, 56), 64
 
 def reference_suite(batch: int = 1) -> list[Spec]:
     """Standard (stride 1 and 2, SAME and VALID), group (g=4), depthwise and dense layers, ``batch`` images."""
-    image = (_positive_int("batch", batch), *REFERENCE_SPATIAL, REFERENCE_CHANNELS)
+    image = (positive_int("batch", batch), *REFERENCE_SPATIAL, REFERENCE_CHANNELS)
     return [
         standard_conv(image, 128, 3, strides=1, padding="SAME"),
         standard_conv(image, 128, 3, strides=2, padding="SAME"),

@@ -316,7 +316,7 @@ def test_nnx_norms_get_the_same_formulas():
     (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), (1,)), "strides: needs 2 entries"),
     (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), padding=((1, 1, 1), (0, 0))), "padding: needs 2"),
     (lambda: operations.pooling("max", (1, 4, 4, 2), (2, 2), padding=((-1, 0), (0, 0))), "padding: needs 2"),
-    (lambda: operations.pooling("max", (1, 4, 4, 2), 2), "window: must be a sequence of 2 positive ints"),
+    (lambda: operations.pooling("max", (1, 4, 4, 2), None), "window: must be an int or a sequence of 2 ints"),
     (lambda: operations.softmax((4, 8), axis_length=3), "axis_length: must be the length of one axis"),
 ])
 def test_bad_arguments_name_the_argument(call, message):
