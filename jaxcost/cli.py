@@ -219,13 +219,35 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def quiet_logs(verbose: bool) -> None:
-    """Keep compiler and runtime logging (XLA's C++ log, absl, JAX's Python warnings) out of the output."""
+    """Keep compiler and runtime logging (XLA's C++ log, absl, JAX's Python warnings) out of the output, and
+    what backends print while JAX probes for them (libtpu, installed with the tpu extra, on a machine without
+    a TPU)."""
     if verbose:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in ("jax", "jaxlib", "absl", "flax"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"(jax|jaxlib|flax)(\.|$)")
+    _start_backends_quietly()
+
+
+def _start_backends_quietly() -> None:
+    """Start JAX's backends with the process's error stream closed: their probing is not the command's output
+    (a backend that fails says so again, when it is used)."""
+    import jax
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                jax.devices()
+            except RuntimeError:
+                pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _where(error: BaseException) -> str:
