@@ -34,7 +34,7 @@ _LAZY = {
     "DeviceTrace": "jaxcost.measure.trace",
 }
 #: Subpackages reachable as attributes after ``import jaxcost``.
-_SUBPACKAGES = ("hlo", "measure", "models", "reports")
+_SUBPACKAGES = ("hlo", "measure", "mesh", "models", "operations", "reports", "targets")
 
 __all__ = [
     "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "DevicePeaks", "DeviceTrace",

@@ -440,30 +440,50 @@ def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
     from jaxcost.measure.hardware import lookup, precision_for
     from jaxcost.measure.interconnect import interconnect
 
-    if args.hardware is None:
+    if args.hardware is not None and args.target:
+        raise ValueError("--hardware: the program is compiled for the --target's chips, whose peaks and interconnect "
+                         "the step-time model uses; drop --hardware")
+    if args.hardware is None and not (args.target and args.mesh is not None):
         return None
     if args.mesh is None:
         raise ValueError("--hardware: models the step time of a sharded program; give --mesh too")
     if args.json or args.csv:
         raise ValueError("--hardware: prints the step-time model beside the table; not with --json or --csv")
-    peaks = lookup(args.hardware) if args.hardware.strip() else None
+    if args.target:
+        from jaxcost.targets import target
+
+        kind = target(args.target).device_kind
+    else:
+        kind = args.hardware
+    peaks = lookup(kind) if kind.strip() else None
     if peaks is None:
-        raise ValueError(f"--hardware: {args.hardware!r} is not in jaxcost's table of devices (H100, H200, A100, L4, "
+        raise ValueError(f"--hardware: {kind!r} is not in jaxcost's table of devices (H100, H200, A100, L4, "
                          "TPU v4, TPU v5 lite, TPU v5p, TPU v6 lite)")
     precision, _ = precision_for(peaks, args.dtype)
-    return peaks, interconnect(args.hardware), precision
+    return peaks, interconnect(kind), precision
 
 
-def _mesh_lines(report: Any, hardware: tuple[Any, Any, str] | None) -> list[str]:
-    """The collectives of a sharded model, and its step-time model on ``hardware``."""
+def _mesh_lines(report: Any, single: Any, hardware: tuple[Any, Any, str] | None) -> list[str]:
+    """A sharded model's work over all its devices against one device's, its collectives, and its step-time
+    model on ``hardware``."""
     from jaxcost.measure.step import step_time
     from jaxcost.reports.program import collectives_table
 
-    lines = ["", collectives_table(report.compiler.collectives)] if report.compiler.collectives else []
+    devices, flops = report.compiler.devices, report.compiler.flops
+    extra = devices * flops - single.compiler.flops
+    lines = ["", f"over all {devices} devices: {devices * flops:,} FLOPs, one device alone {single.compiler.flops:,}: "
+                 f"sharding adds {extra:+,} ({extra / single.compiler.flops:+.1%}): work every device repeats, "
+                 "shards padded where a shape does not divide, the collectives' adds"]
+    if report.compiler.collectives:
+        lines += ["", collectives_table(report.compiler.collectives)]
     if hardware:
         peaks, link, precision = hardware
+        recomputed = sum(row.recompute_flops for row in single.rows)
+        model_flops = (single.compiler.flops - recomputed) // devices  # the model's work, split evenly
         lines += ["", f"step-time model per device on {peaks.name} ({precision} peak; {link or 'no interconnect'}):",
-                  str(step_time(report.compiler, peaks, link, precision))]
+                  str(step_time(report.compiler, peaks, link, precision, model_flops=model_flops)),
+                  f"(MFU counts the model's FLOPs on one device, without recomputation, split evenly over the "
+                  f"{devices} devices: {model_flops:,} each; HFU every FLOP a device performs)"]
     return lines
 
 
@@ -501,6 +521,9 @@ def run_model(args: argparse.Namespace) -> int:
     try:
         report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
                          rngs=rngs or None, mesh=mesh, target=args.target, **kwargs)
+        single = None if mesh is None or args.json or args.csv else analyze(
+            model, *inputs, mode="train" if args.train else "forward", rngs=rngs or None, target=args.target,
+            **kwargs)
     except TypeError as error:
         if kwargs and "keyword argument" in str(error):
             raise ValueError(f"--kwarg: {_first_line(error)}") from None
@@ -523,6 +546,6 @@ def run_model(args: argparse.Namespace) -> int:
             _print_table(report, args)
         print()
         print(summary(report))
-        for line in _mesh_lines(report, hardware):
+        for line in _mesh_lines(report, single, hardware) if single else []:
             print(line)
     return 0

@@ -264,6 +264,9 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
         return Delta("convert", f"converted copy {buffer.name} {size} written and read back", names, bytes=delta)
     if buffer.is_argument_or_result:
         return Delta("unfused", f"output {buffer.name} {size} also read by {', '.join(readers)}", names, bytes=delta)
+    if not readers:
+        return Delta("layout", f"intermediate {size} written by {buffer.name} and read by no instruction of the entry "
+                     "computation (an async pair's buffer, say)", names, bytes=delta)
     if not buffer.reader_roles:
         return Delta("layout", f"intermediate {size} written by {buffer.name} and re-laid out by {', '.join(readers)} "
                      "(its readers do no arithmetic)", names, bytes=delta)
@@ -352,16 +355,17 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
     expected = Counter({main: written_roles[main] for main in MAIN_OPCODES if written_roles[main]})
     name = label or getattr(function, "__name__", "function")
     analytic_flops = sum(expected.values())
+    analytic_bytes = compiler.recount.bytes_arguments_and_results
     sharding: list[Delta] = []
     if compiler.devices > 1:  # the program as written is the whole; the compiled one is one device's
         share = Counter({role: flops // compiler.devices for role, flops in expected.items()})
         sharding.append(Delta(
             "sharding", f"the program runs on {compiler.devices} devices and the compiler's figures are one "
-            f"device's: 1/{compiler.devices} of the products as written", (),
-            flops=sum(share.values()) - analytic_flops))
+            f"device's: 1/{compiler.devices} of the products as written, and its own arguments and results", (),
+            flops=sum(share.values()) - analytic_flops, bytes=analytic_bytes - analytic_bytes * compiler.devices))
         expected = share
-    return Comparison(name, analytic_flops, compiler.recount.bytes_arguments_and_results, compiler,
-                      sharding + explain(compiler, expected))
+        analytic_bytes *= compiler.devices  # every device reads its arguments and writes its results
+    return Comparison(name, analytic_flops, analytic_bytes, compiler, sharding + explain(compiler, expected))
 
 
 def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "",

@@ -70,8 +70,12 @@ def target(text: str) -> Target:
 
 
 def placed(args: tuple, where: Target) -> tuple:
-    """Abstract arguments on the target's first device, where they name no sharding of their own."""
-    sharding = NamedSharding(jax.sharding.Mesh(list(where.devices[:1]), ("device",)), PartitionSpec())
+    """Abstract arguments on the target: those that name no sharding of their own go where the others are (the
+    mesh of the first sharded argument, replicated over it), or else on the target's first device."""
+    given = [leaf.sharding for leaf in jax.tree_util.tree_leaves(args)
+             if isinstance(leaf, jax.ShapeDtypeStruct) and isinstance(leaf.sharding, NamedSharding)]
+    mesh = given[0].mesh if given else jax.sharding.Mesh(list(where.devices[:1]), ("device",))
+    sharding = NamedSharding(mesh, PartitionSpec())
 
     def place(leaf: Any) -> Any:
         if not hasattr(leaf, "shape") or (isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is not None):

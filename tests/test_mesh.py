@@ -191,8 +191,10 @@ def test_async_pairs_iota_groups_and_loop_trips_from_text():
     ("[4,2]<=[2,4]T(1,0)", ((0, 4), (1, 5), (2, 6), (3, 7))),
     ("[1,4]<=[4]", ((0, 1, 2, 3),)),
     ("{}", ()),
+    ("mesh['axis_0'=2,'axis_1'=1,'axis_2'=4,'axis_3'=1] {'axis_0'}", ((0, 4), (1, 5), (2, 6), (3, 7))),
+    ("mesh['axis_0'=2,'axis_1'=4] {'axis_1'}", ((0, 1, 2, 3), (4, 5, 6, 7))),
 ])
-def test_replica_groups_in_both_forms(text, groups):
+def test_replica_groups_in_every_form(text, groups):
     assert parse_groups(text) == groups
 
 
@@ -308,6 +310,7 @@ def test_the_command_line_shards_a_zoo_model_on_simulated_devices():
                             capture_output=True, text=True, timeout=300, env=environment, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "sharded over 8 devices" in result.stdout
+    assert "over all 8 devices:" in result.stdout and "one device alone" in result.stdout
     assert "all-reduce (x24)" in result.stdout  # two per block in the forward pass, Megatron-style
     assert "step-time model per device on NVIDIA H100 SXM" in result.stdout and "MFU" in result.stdout
     assert main(["model", "mobilenet_v2", "--hardware", "H100"]) == 2

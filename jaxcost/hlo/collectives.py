@@ -85,10 +85,23 @@ class Collective:
 
 
 def parse_groups(text: str) -> tuple[tuple[int, ...], ...]:
-    """Replica groups as HLO text prints them: ``{{0,1},{2,3}}``, or the iota form ``[2,4]<=[8]`` and
+    """Replica groups as HLO text prints them: ``{{0,1},{2,3}}``; the iota form ``[2,4]<=[8]`` and
     ``[2,4]<=[4,2]T(1,0)`` (the device ids 0..n-1 laid out as the second shape, transposed, reshaped to the
-    first: one group per row). ``{}`` (every device in one group) gives no groups."""
+    first: one group per row); or the mesh form ``mesh['axis_0'=2,'axis_1'=4] {'axis_0'}`` (devices laid out
+    row-major on the named axes; a group is the devices that differ only along the axes in braces). ``{}``
+    (every device in one group) gives no groups."""
     text = text.strip()
+    meshed = re.fullmatch(r"mesh\[([^\]]*)\]\s*\{([^}]*)\}", text)
+    if meshed:
+        axes = [(name, int(size)) for name, size in re.findall(r"'([^']+)'=(\d+)", meshed.group(1))]
+        grouped = set(re.findall(r"'([^']+)'", meshed.group(2)))
+        names = [name for name, _ in axes]
+        order = [axis for axis, name in enumerate(names) if name not in grouped] + \
+                [axis for axis, name in enumerate(names) if name in grouped]
+        dims = [size for _, size in axes]
+        ids = _transposed(list(range(math.prod(dims))), dims, order)
+        size = math.prod(size for name, size in axes if name in grouped)
+        return tuple(tuple(ids[start:start + size]) for start in range(0, len(ids), size))
     iota = re.fullmatch(r"\[([\d,]+)\]<=\[([\d,]+)\](?:T\(([\d,]+)\))?", text)
     if iota:
         shape = [int(d) for d in iota.group(1).split(",")]
