@@ -32,7 +32,8 @@ def programs(target: str) -> list[tuple[str, jc.CompilerCost]]:
     for spec in reference_suite():
         for dtype in ("float32", "bfloat16"):
             layer = dataclasses.replace(spec, dtype=dtype)
-            made.append((f"{layer.describe()} {dtype}", jc.compiled(layer, target=target)))
+            name = layer.describe() if dtype in layer.describe() else f"{layer.describe()} {dtype}"
+            made.append((name, jc.compiled(layer, target=target)))
     for name in ZOO_MODELS:
         shape = (1, ZOO[name].tokens) if ZOO[name].tokens else (1, 224, 224, 3)
         dtype = jnp.int32 if ZOO[name].tokens else jnp.bfloat16
