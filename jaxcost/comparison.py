@@ -37,7 +37,7 @@ LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", 
 #: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
 REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
 KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
-         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding")
+         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding")
 #: Verdicts from weakest to strongest; ``upper bound``: explained, but the program's work depends on data.
 VERDICTS = ("unknown", "unexplained", "upper bound", "explained", "exact")
 
@@ -317,8 +317,23 @@ def explain(compiler: CompilerCost, expected_flops: Counter, pass_flops: int = 0
     """Itemized deltas between an analytic flop breakdown (by role) and the compiled program."""
     actual, ops = _flops_by_role(compiler.recount.ops)
     deltas = _flop_deltas(expected_flops, actual, ops, compiler.recount.ops, pass_flops)
-    deltas += _byte_deltas(compiler.recount)
+    deltas += _padding_deltas(compiler.recount) + _byte_deltas(compiler.recount)
     return _mark_rewrites(deltas) + _xla_stage_deltas(compiler.recount) + _rounding_deltas(compiler)
+
+
+def _padding_deltas(program: Recount) -> list[Delta]:
+    """The bytes a tiled layout (TPU) adds to the program's arguments and results, each read or written once:
+    the analytic count is of the arrays themselves."""
+    entry = program.module.entry
+    padded = [(buffer.name, buffer.shape) for buffer in [*entry.parameters(), *entry.outputs()]
+              if buffer.shape.padding_bytes]
+    if not padded:
+        return []
+    total = sum(shape.padding_bytes for _, shape in padded)
+    largest = sorted(padded, key=lambda item: -item[1].padding_bytes)[:3]
+    what = ", ".join(f"{name} {shape} +{shape.padding_bytes:,} B" for name, shape in largest)
+    return [Delta("padding", f"layout padding: tiles pad the arguments and results by {total:,} B ({what})",
+                  tuple(name for name, _ in padded), bytes=total)]
 
 
 def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "forward") -> Comparison:
@@ -355,7 +370,8 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
     expected = Counter({main: written_roles[main] for main in MAIN_OPCODES if written_roles[main]})
     name = label or getattr(function, "__name__", "function")
     analytic_flops = sum(expected.values())
-    analytic_bytes = compiler.recount.bytes_arguments_and_results
+    padding = sum(delta.bytes for delta in _padding_deltas(compiler.recount))  # itemized by explain()
+    analytic_bytes = compiler.recount.bytes_arguments_and_results - padding
     sharding: list[Delta] = []
     if compiler.devices > 1:  # the program as written is the whole; the compiled one is one device's
         share = Counter({role: flops // compiler.devices for role, flops in expected.items()})

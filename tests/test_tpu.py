@@ -116,6 +116,20 @@ def test_padding_is_counted_where_tiles_do_not_fit():
     assert "layout padding: the tiles add" in str(compiler)
 
 
+def test_compare_itemizes_the_padding_of_arguments_and_results():
+    """A 3x3 convolution on 64 channels for a v5e, replayed: its input's 64 channels fill half of the 128 lanes,
+    which is the layout padding item; with it the bytes are explained to the byte."""
+    entry = next(entry for entry in STORED if entry["target"] == "tpu:v5e:2x2" and entry["name"].startswith("conv"))
+    from jaxcost.comparison import compare_spec
+
+    comparison = compare_spec(jc.Conv((8, 56, 56, 64), 128, (3, 3), padding="SAME", use_bias=False,
+                                      dtype="bfloat16"), compiler=_replayed(entry))
+    (padding,) = [delta for delta in comparison.deltas if delta.kind == "padding"]
+    assert padding.bytes == 8 * 56 * 56 * 64 * 2  # the input doubled to 128 lanes (bfloat16)
+    assert padding.description.startswith("layout padding: tiles pad the arguments and results")
+    assert comparison.bytes_remainder == 0 and comparison.flops_remainder == 0
+
+
 @needs_libtpu
 def test_a_sharded_matmul_over_the_slice():
     """A matmul sharded by rows over a v5e 2x2 slice's four chips: each chip multiplies a quarter."""
