@@ -271,6 +271,22 @@ def test_an_embedding_that_converts_has_no_formula(dtype, ids):
     assert row.flops == 0 and row.compiler_flops > 0
 
 
+def test_an_nnx_batch_norm_updating_its_statistics_keeps_the_updates():
+    """nnx keeps the running averages as state: the program returns them, so their updates (6 flops a feature)
+    are compiled, and the row in the program as written equals the training formula."""
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.lin = nnx.Linear(12, 12, rngs=rngs)
+            self.bn = nnx.BatchNorm(12, use_running_average=False, rngs=rngs)
+
+        def __call__(self, x):
+            return self.bn(self.lin(x))
+
+    report = analyze(Net(nnx.Rngs(0)), jax.ShapeDtypeStruct((2, 5, 12), jnp.float32))
+    row = {row.path: row for row in report.modules}["bn"]
+    assert row.flops == operations.batch_norm((2, 5, 12), train=True).flops == report.written_flops("bn")
+
+
 def test_norms_in_other_dtypes_have_no_formula():
     """bfloat16 norms compute their statistics in float32: the conversions are the compiler's to count."""
     report = analyze(One(nn.LayerNorm()), jax.ShapeDtypeStruct((4, 64), jnp.bfloat16))

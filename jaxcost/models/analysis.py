@@ -352,19 +352,24 @@ def _count(tree: Any) -> int:
     return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree))
 
 
-def _pullback_step(function: Callable) -> Callable:
-    """``step(output_gradient, *args) -> (y, gradients)``: forward, then the pullback w.r.t. every argument."""
+def _pullback_step(function: Callable, has_aux: bool = False) -> Callable:
+    """``step(output_gradient, *args) -> (y, gradients)``: forward, then the pullback w.r.t. every argument.
+    With ``has_aux``, ``function`` returns ``(y, state)`` and the step ``(y, state, gradients)``."""
     def step(output_gradient: Any, *args: Any) -> Any:
+        if has_aux:
+            y, pullback, state = jax.vjp(function, *args, has_aux=True)
+            return y, state, pullback(output_gradient)
         y, pullback = jax.vjp(function, *args)
         return y, pullback(output_gradient)
     return step
 
 
-def _step_arguments(function: Callable, args: tuple, mode: str) -> tuple:
+def _step_arguments(function: Callable, args: tuple, mode: str, has_aux: bool = False) -> tuple:
     """The arguments of ``function`` itself, or of its training step (an output gradient first)."""
     if mode != "train":
         return args
-    return (jax.eval_shape(function, *args), *args)
+    output = jax.eval_shape(function, *args)
+    return (output[0] if has_aux else output, *args)
 
 
 def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str, kwargs: dict,
@@ -463,13 +468,15 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
         def forward(state: Any, *xs: Any) -> Any:
             merged = nnx.merge(graphdef, state)
             direct.update(id(module) for _, module in nnx.iter_graph(merged) if isinstance(module, nnx.Module))
-            return merged(*xs, **kwargs)
+            y = merged(*xs, **kwargs)
+            return y, nnx.state(merged, nnx.BatchStat)  # the statistics a call updates are the program's too
 
         for cls in originals:
             cls.__call__ = recording(originals[cls])
-        arguments = _step_arguments(forward, (state, *inputs), mode)
+        arguments = _step_arguments(forward, (state, *inputs), mode, has_aux=True)
         calls.clear()
-        compiler = compile_function(_pullback_step(forward) if mode == "train" else forward, *arguments)
+        step = _pullback_step(forward, has_aux=True) if mode == "train" else forward
+        compiler = compile_function(step, *arguments)
     finally:
         for cls, original in originals.items():
             cls.__call__ = original
