@@ -154,3 +154,13 @@ def test_the_zoo_on_a_v5e_slice_from_the_command_line():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "target: tpu:v5e:2x2: 4 x TPU v5 lite (compiled here, not run)" in result.stdout
     assert "block0/depthwise/Conv_0" in result.stdout and "layout padding: the tiles add" in result.stdout
+
+
+def test_unknown_instructions_are_said_once_per_reason():
+    """A TPU program has several async slices XLA's opcode list does not have: one line for them all."""
+    from jaxcost.reports.program import grouped
+
+    names = ["slice-start (slice-start: not in XLA's opcode list)", "slice-start.1 (slice-start: not in XLA's "
+             "opcode list)", "custom-call (custom-call ConcatBitcast)"]
+    assert grouped(names) == ["slice-start x2 (slice-start: not in XLA's opcode list)",
+                              "custom-call (custom-call ConcatBitcast)"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jaxcost.formulas import CONVENTION_RULES, TrainingCost, conventions
-from jaxcost.reports.program import figure
+from jaxcost.reports.program import figure, grouped
 from jaxcost.reports.text import format_bytes, format_count, format_si, table
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def explanation(comparison: Comparison, indent: str = "  ") -> str:
     if xla_stage:
         lines.append(f"{indent}then, from the program's true count to the figure XLA reports:")
         lines += xla_stage
-    for unknown in comparison.compiler.unknown:
+    for unknown in grouped(comparison.compiler.unknown):
         lines.append(f"{indent}{'unknown':<11} {'':<26} {unknown}")
     for bound in comparison.compiler.bounds:
         lines.append(f"{indent}{'bound':<11} {'':<26} {bound}")

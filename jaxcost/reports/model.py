@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jaxcost.reports.program import padding_line
+from jaxcost.reports.program import grouped, padding_line
 from jaxcost.reports.text import format_bytes, format_count, format_si, table
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def summary(report: ModelReport) -> str:
     for name, count in report.collections.items():
         lines.append(f"  {name}: {count:,} values beside the params (state, not trained)")
     if compiler.unknown:
-        lines.append("  unknown: " + "; ".join(compiler.unknown))
+        lines.append("  unknown: " + "; ".join(grouped(compiler.unknown)))
     return "\n".join(lines)
 
 

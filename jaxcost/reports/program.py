@@ -13,6 +13,18 @@ if TYPE_CHECKING:
     from jaxcost.hlo.rules import OpRecord
 
 
+def grouped(names: Sequence[str]) -> list[str]:
+    """Unknown instructions said once per reason: ``slice-start.1 (slice-start: ...)`` and its like become
+    ``slice-start x4 (slice-start: ...)``."""
+    by_reason: dict[str, list[str]] = {}
+    for name in names:
+        instruction, _, reason = name.partition(" (")
+        by_reason.setdefault(reason, []).append(instruction)
+    return [instructions[0] + (f" x{len(instructions)}" if len(instructions) > 1 else "") + (f" ({reason}" if reason
+                                                                                             else "")
+            for reason, instructions in by_reason.items()]
+
+
 def figure(value: float | None) -> str:
     """An exact figure with thousands separators ('?' when unknown; XLA's -1 stays visible)."""
     if value is None:
@@ -79,5 +91,5 @@ def compiler_table(compiler: CompilerCost) -> str:
     if compiler.recount.padding:
         lines.append(padding_line(compiler.recount.padding))
     lines += [f"XLA does not know: {name}" for name in compiler.xla_unknown]
-    lines += [f"unknown to the recount: {name}" for name in compiler.unknown]
+    lines += [f"unknown to the recount: {name}" for name in grouped(compiler.unknown)]
     return "\n".join(lines)
