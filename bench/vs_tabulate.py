@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 
@@ -45,7 +46,12 @@ def flax_layer_flops(model: nn.Module, x: jax.Array) -> dict[str, int]:
             if row.path and isinstance(row.module_copy, (nn.Conv, nn.Dense, nn.DenseGeneral))}
 
 
-def compare(name: str, repeats: int) -> None:
+#: The speed target: analyze at least this many times faster than tabulate(compute_flops=True).
+TARGET_RATIO = 4.0
+
+
+def compare(name: str, repeats: int) -> list[str]:
+    """Both tools on one zoo model, printed; what missed the target (the ratio, a layer's flops)."""
     model = build(name)
     x = jnp.ones((1, 224, 224, 3), jnp.float32)
     abstract = jax.ShapeDtypeStruct(x.shape, x.dtype)
@@ -65,6 +71,9 @@ def compare(name: str, repeats: int) -> None:
           f"{len(compared) - len(differing)}")
     for path, flax_flops, jaxcost_flops in differing:
         print(f"  differs: {path}: flax {flax_flops:,}, jaxcost {jaxcost_flops:,}")
+    failures = [f"{name}: {path} flops differ" for path, _, _ in differing]
+    if seconds_flax / seconds_jaxcost < TARGET_RATIO:
+        failures.append(f"{name}: {seconds_flax / seconds_jaxcost:.1f}x, under the {TARGET_RATIO:.0f}x target")
 
     with tempfile.TemporaryDirectory() as cache:
         jax.config.update("jax_compilation_cache_dir", cache)
@@ -75,17 +84,22 @@ def compare(name: str, repeats: int) -> None:
         jax.config.update("jax_compilation_cache_dir", None)
     print(f"jaxcost analyze, warm compilation cache: {seconds_warm:.2f} s "
           f"(ratio {seconds_flax / seconds_warm:.1f}x)")
+    return failures
 
 
-def main() -> None:
+def main() -> int:
+    """Exit status 1 when a model misses the speed target or a layer's flops differ."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", action="append", help="zoo image models (default: mobilenet_v2 and vit_b16)")
     args = parser.parse_args()
     analyze(build("mobilenet_v1", alpha=0.25), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32))  # warm JAX up
-    for name in args.model or ["mobilenet_v2", "vit_b16"]:
-        compare(name, args.repeats)
+    names = args.model or ["mobilenet_v2", "vit_b16"]
+    failures = [failure for name in names for failure in compare(name, args.repeats)]
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

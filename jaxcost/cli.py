@@ -7,6 +7,7 @@ logs through. Exit statuses are listed in ``EXIT_STATUSES``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -219,21 +220,27 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def quiet_logs(verbose: bool) -> None:
-    """Keep compiler and runtime logging (XLA's C++ log, absl, JAX's Python warnings) out of the output, and
-    what backends print while JAX probes for them (libtpu, installed with the tpu extra, on a machine without
-    a TPU)."""
+    """Keep compiler and runtime logging (XLA's C++ log, absl, JAX's Python warnings) out of the output."""
     if verbose:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in ("jax", "jaxlib", "absl", "flax"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"(jax|jaxlib|flax)(\.|$)")
-    _start_backends_quietly()
 
 
-def _start_backends_quietly() -> None:
-    """Start JAX's backends with the process's error stream closed: their probing is not the command's output
-    (a backend that fails says so again, when it is used)."""
+#: The commands that compile or run on this process's default device (a sweep's work is in its workers).
+ON_THIS_DEVICE = ("layer", "model", "report", "bench", "devices")
+
+
+def _start_backends_quietly(args: argparse.Namespace) -> None:
+    """Where libtpu is installed (the tpu extra) and the command uses this process's device, start JAX's
+    backends with the error stream closed: libtpu's probing on a machine without a TPU is not the command's
+    output (a backend that fails says so again, when it is used). Nowhere else is a backend started early:
+    a sweep's parent or the ``--mesh`` parent must not hold a device."""
+    if args.verbose or args.command not in ON_THIS_DEVICE or getattr(args, "mesh", None) is not None \
+            or importlib.util.find_spec("libtpu") is None:
+        return
     import jax
 
     sys.stderr.flush()
@@ -285,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as parsed:  # --help, or a bad argument already reported in one line
         return int(parsed.code or 0)
     quiet_logs(args.verbose)
+    _start_backends_quietly(args)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         status = COMMANDS[args.command](args)

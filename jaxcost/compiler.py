@@ -79,7 +79,7 @@ class CompilerCost:
         """The program's collectives, per device, each with its count per run (``hlo.collectives``)."""
         return collectives(self.recount.module, self.devices)
 
-    @property
+    @functools.cached_property
     def devices(self) -> int:
         """Devices the program runs on: its partitions times its replicas (1 for an unsharded program).
         Every figure here is per device; the program's total is that times ``devices``."""

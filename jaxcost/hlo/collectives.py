@@ -79,6 +79,11 @@ class Collective:
     def payload_bytes_total(self) -> int | None:
         return self.payload_bytes * self.count if self.count is not None else None
 
+    def as_dict(self) -> dict:
+        """The record as JSON-ready values."""
+        return {"name": self.name, "kind": self.kind, "groups": [list(group) for group in self.groups],
+                "payload_bytes": self.payload_bytes, "wire_bytes": self.wire_bytes, "count": self.count}
+
     def __repr__(self) -> str:
         return (f"Collective({self.name!r}, {self.kind}, group_size={self.group_size}, "
                 f"payload_bytes={self.payload_bytes:,}, wire_bytes={self.wire_bytes:,}, count={self.count})")

@@ -10,9 +10,11 @@ the two programs' flops.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jaxcost.hlo.program import Recount
+from jaxcost.hlo.rules import OpRecord
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,15 @@ class Rewrite:
 NAMELESS = "(no metadata)"
 
 
-def flops_by_source(program: Recount) -> Counter:
+def flops_by_source(program: Recount, keep: Callable[[OpRecord, str], bool] | None = None) -> Counter:
     """The program's flops by the ``op_name`` of the operation that issued them: an instruction inside a
-    fusion that lost its metadata counts under the fusion's (``NAMELESS`` where neither has one)."""
+    fusion that lost its metadata counts under the fusion's (``NAMELESS`` where neither has one). ``keep``
+    (top-level instruction, source) chooses which flops count."""
     flops: Counter = Counter()
     for op in program.ops:
         for source, amount in op.cost.flops_by_source.items():
-            flops[source or op.instruction.op_name or NAMELESS] += amount
+            if keep is None or keep(op, source):
+                flops[source or op.instruction.op_name or NAMELESS] += amount
     return flops
 
 

@@ -20,7 +20,7 @@ import jax
 from jaxcost import targets
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
 from jaxcost.formulas import check_mode
-from jaxcost.hlo.rewrites import NAMELESS, Rewrite, rewrites
+from jaxcost.hlo.rewrites import Rewrite, flops_by_source, rewrites
 from jaxcost.models.paper import DOT, Paper, Traced, paper_cost
 from jaxcost.models.rows import Call, Placement, Row, build_rows
 from jaxcost.reports.model import render, summary
@@ -77,14 +77,11 @@ class ModelReport:
     def _by_source(self, path: str | None, compiled: bool) -> Counter:
         """One row's flops (every row's when ``path`` is None) by source operation, in the compiled program or
         in the program as written; instructions without metadata go to the row the report gave them."""
-        program = self.compiler.recount if compiled else self.compiler.written
-        flops: Counter = Counter()
-        for op in program.ops:
-            for source, amount in op.cost.flops_by_source.items():
-                row = self.placement.row(source, op.name if compiled else "") if self.placement else source
-                if path is None or row == path:
-                    flops[source or op.instruction.op_name or NAMELESS] += amount
-        return flops
+        def in_row(op: Any, source: str) -> bool:
+            row = self.placement.row(source, op.name if compiled else "") if self.placement else source
+            return path is None or row == path
+
+        return flops_by_source(self.compiler.recount if compiled else self.compiler.written, in_row)
 
     @property
     def macs(self) -> int:
@@ -116,8 +113,13 @@ def _first_array(value: Any) -> Any:
     return leaves[0] if leaves else None
 
 
+def _arrays(args: tuple, out: Any) -> tuple[Any, Any]:
+    """A call's input and output as whole arrays (vmap's batch sizes included, ``_whole``), or None."""
+    x, y = _first_array(args[:1]), _first_array(out)
+    return _whole(x, like=y), _whole(y)
+
+
 def _call(path: tuple[str, ...], module_type: str, paper: Paper, x: Any, y: Any, lifted: bool = False) -> Call:
-    x, y = _whole(x, like=y), _whole(y)
     return Call(path, module_type, paper.spec, tuple(x.shape) if x is not None else None,
                 tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
                 str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted, paper.signature)
@@ -154,8 +156,8 @@ def _batch_sizes(value: Any) -> list[int]:
 
 
 def _paper(module: Any, x: Any, y: Any, args: tuple, kwargs: dict) -> Paper:
-    """One call's paper cost, from the whole arrays (vmap's batch sizes included)."""
-    return paper_cost(Traced(module, _whole(x, like=y), _whole(y), args, kwargs)) if x is not None else Paper()
+    """One call's paper cost, from its whole arrays (``_arrays``)."""
+    return paper_cost(Traced(module, x, y, args, kwargs)) if x is not None else Paper()
 
 
 class _Recorder:
@@ -174,7 +176,7 @@ class _Recorder:
         self.calls.append(None)
         out = next_fun(*args, **kwargs)
         module = context.module
-        x, y = _first_array(args[:1]), _first_array(out)
+        x, y = _arrays(args, out)
         paper = _paper(module, x, y, args, kwargs)
         self.calls[index] = _call(tuple(module.path), type(module).__name__, paper, x, y, _lifted(module))
         return out
@@ -183,7 +185,7 @@ class _Recorder:
         """``Embed.attend``: a product with the embedding table (tied logits), one multiply-add per query
         element and table row."""
         out = next_fun(*args, **kwargs)
-        x, y = _first_array(args[:1]), _first_array(out)
+        x, y = _arrays(args, out)
         macs = math.prod(x.shape) * module.num_embeddings if x is not None else 0
         self.calls.append(_call(tuple(module.path), type(module).__name__, Paper(macs=macs, signature=DOT), x, y,
                                 _lifted(module)))
@@ -454,7 +456,7 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
                     y = original(self, *args, **call_kwargs)
             finally:
                 active.discard(id(self))
-            x, out = _first_array(args[:1]), _first_array(y)
+            x, out = _arrays(args, y)
             paper = _paper(self, x, out, args, call_kwargs)
             calls[index] = _call(path, type(self).__name__, paper, x, out, id(self) not in direct)  # a transform's copy
             return y

@@ -222,9 +222,7 @@ def to_json(report: ModelReport) -> str:
         "textbook_macs": report.textbook_macs, "flops": report.flops, "compiler_flops": compiler.flops,
         "compiler_bytes": compiler.bytes_accessed, "collections": report.collections, "xla": compiler.xla,
         "unknown": compiler.unknown, "devices": compiler.devices, "device_kind": compiler.device_kind,
-        "collectives": [{"name": record.name, "kind": record.kind, "groups": [list(group) for group in record.groups],
-                         "payload_bytes": record.payload_bytes, "wire_bytes": record.wire_bytes, "count": record.count}
-                        for record in compiler.collectives],
+        "collectives": [record.as_dict() for record in compiler.collectives],
         "seconds": report.seconds, "rows": to_records(report)}, indent=2)
 
 
