@@ -261,10 +261,10 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         memory = {}
     hlo_text = executable.as_text()
     xla = normalize_cost_analysis(executable.cost_analysis())
-    pointer_bytes = tuple_pointer_bytes() if where is None else pointer_bytes_of(hlo_text, xla.get(XLA_BYTES))
+    pointer_bytes, table_align = (tuple_pointer_bytes(), 1) if where is None else targets.tuple_table(where.device_kind)
     return CompilerCost(
         xla=xla,
-        recount=recount(hlo_text, pointer_bytes),
+        recount=recount(hlo_text, pointer_bytes, table_align),
         memory=memory,
         hlo_text=hlo_text,
         platform=default_device().platform if where is None else where.platform,

@@ -40,6 +40,19 @@ class Target:
         return f"{self.name}: {len(self.devices)} x {self.device_kind} (compiled here, not run)"
 
 
+#: How XLA:TPU sizes a tuple's table, by device kind: bytes a pointer, and the multiple the table is rounded up to
+#: (measured with tuples of 2 to 200 elements; a copy-done's operand is such a table too).
+TUPLE_TABLES: dict[str, tuple[int, int]] = {
+    "TPU v4": (4, 512), "TPU v5 lite": (4, 512), "TPU v5": (4, 32), "TPU v6 lite": (4, 32),
+}
+
+
+def tuple_table(device_kind: str) -> tuple[int, int]:
+    """(pointer bytes, alignment) of a tuple's table in XLA:TPU's cost analysis for ``device_kind``; kinds not
+    measured yet take v5e's."""
+    return TUPLE_TABLES.get(device_kind, TUPLE_TABLES["TPU v5 lite"])
+
+
 def parse_target(text: str) -> str:
     """The topology of ``tpu:<generation>:<shape>`` (``v5e:2x2``)."""
     platform, _, topology = text.partition(":")

@@ -1,4 +1,5 @@
-"""Recount library calls that XLA cannot cost (it reports -1): cuDNN convolutions and cuBLAS gemms.
+"""Recount library calls that XLA cannot cost (it reports -1): cuDNN convolutions, cuBLAS gemms, XLA:TPU's
+in-place concatenation and its in-bounds promise for gather indices.
 
 Each is recounted from its own attributes: window, padding, dilation, ``dim_labels`` and
 ``feature_group_count`` for convolutions, ``dot_dimension_numbers`` and the epilogue for gemms,
@@ -118,6 +119,18 @@ def _gemm(instruction: Instruction, operands: list[Shape], config: dict) -> Libr
     if epilogue != "DEFAULT":
         cost.what += f" + epilogue {epilogue}"
     return cost
+
+
+@target("ConcatBitcast")
+def _concat_bitcast(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # XLA:TPU's concatenation of slices that already lie side by side (each from a slice-done): a bitcast.
+    return LibraryCost("TPU concatenation in place (a bitcast: nothing moves)", Counter(), [0] * len(operands), 0)
+
+
+@target("AssumeGatherIndicesInBound")
+def _assume_in_bounds(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # XLA:TPU's promise that a gather's indices are in range (jnp.take clamped them): the indices, unchanged.
+    return LibraryCost("gather indices assumed in bounds (nothing computed)", Counter(), [0] * len(operands), 0)
 
 
 def custom_call_target(instruction: Instruction) -> str:

@@ -1,6 +1,7 @@
 """XLA's opcode vocabulary, as HLO text prints it, and how each opcode is costed.
 
-``XLA_OPCODES`` is XLA's ``HLO_OPCODE_LIST`` (``xla/hlo/ir/hlo_opcode.h``). Every name is in exactly one
+``XLA_OPCODES`` is XLA's ``HLO_OPCODE_LIST`` (``xla/hlo/ir/hlo_opcode.h``), ``TPU_OPCODES`` what XLA:TPU adds
+to it. Every name is in exactly one
 class: free (no bytes, no arithmetic), elementwise (one flop per output element) or transcendental (one
 transcendental per output element), a registered rule (``rules``), XLA's default (operands read and
 output written, no arithmetic) or unknown: an opcode whose cost XLA computes in a way jaxcost has not
@@ -30,6 +31,11 @@ XLA_OPCODES = (
     "subtract", "tan", "tanh", "topk", "transpose", "triangular-solve", "tuple", "while", "xor",
 )
 
+#: Opcodes XLA:TPU prints that open XLA's list lacks: an asynchronous slice into on-chip memory (start, done).
+TPU_OPCODES = ("slice-start", "slice-done")
+#: Every opcode a program may hold.
+ALL_OPCODES = XLA_OPCODES + TPU_OPCODES
+
 #: Counted by HloCostAnalysis as one transcendental per output element.
 TRANSCENDENTAL = frozenset({
     "exponential", "log", "logistic", "power", "sqrt", "cbrt", "rsqrt", "tanh", "sine", "cosine",
@@ -49,9 +55,9 @@ FREE = frozenset({"parameter", "constant", "get-tuple-element", "bitcast", "afte
 DEFAULT = frozenset({
     "all-gather", "all-gather-done", "all-gather-start", "all-reduce-done", "async-done", "async-update",
     "broadcast", "collective-broadcast", "collective-permute", "collective-permute-done", "collective-permute-start",
-    "concatenate", "copy", "copy-done", "copy-start", "dynamic-reshape", "get-dimension-size", "iota", "opt-barrier",
+    "concatenate", "copy", "copy-done", "dynamic-reshape", "get-dimension-size", "iota", "opt-barrier",
     "pad", "partition-id", "recv", "recv-done", "reduce-scatter", "replica-id", "reshape", "reverse", "send",
-    "send-done", "set-dimension-size",
+    "send-done", "set-dimension-size", "slice-done",
 })
 #: Costed by XLA in ways jaxcost does not reproduce: the default is used and the instruction is named unknown.
 UNKNOWN = frozenset({

@@ -119,10 +119,11 @@ class Recount:
 
 
 
-def recount(module: Module | str, pointer_bytes: int = POINTER_BYTES) -> Recount:
-    """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules."""
+def recount(module: Module | str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Recount:
+    """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules. A tuple's
+    table counts ``pointer_bytes`` an element, rounded up to ``table_align`` (``targets.tuple_table``)."""
     if isinstance(module, str):
-        module = parse_module(module, pointer_bytes)
+        module = parse_module(module, pointer_bytes, table_align)
     entry = module.entry
     biases = bias_parameters(module)
     true = Analyzer(module, xla_rules=False, biases=biases)

@@ -148,6 +148,28 @@ def _tuple(analyzer: Analyzer, instruction: Instruction, computation: Computatio
     cost.bytes_other, cost.bytes_written = cost.bytes_written, 0
 
 
+#: What XLA:TPU counts beyond the two copies in a copy-start's result: its sync flag (``u32[]{:S(2)}``) as 4 KiB.
+TPU_COPY_FLAG_BYTES = 4096
+
+
+@rule("copy-start")
+def _copy_start(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """On a TPU (a sync flag in memory space 2 among its results), the result counts as its destination and
+    source buffers and the flag, not as a tuple's table; elsewhere XLA's default (the table)."""
+    leaves = instruction.shape.leaves()
+    if any(leaf.memory_space == 2 for leaf in leaves):
+        cost.bytes_written = sum(leaf.bytes for leaf in leaves if leaf.memory_space != 2) + TPU_COPY_FLAG_BYTES
+
+
+@rule("slice-start")
+def _slice_start(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """XLA:TPU's asynchronous slice into on-chip memory, ``((operand), slice, flag) slice-start(operand)``: like
+    a slice, it reads and writes the slice (its done reads the tuple's table and writes the slice again)."""
+    destination = instruction.shape.elements_of[1].bytes
+    cost.bytes_read = [destination] * len(cost.bytes_read)
+    cost.bytes_written = destination
+
+
 @rule("slice")
 def _slice(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read = [instruction.shape.bytes]
@@ -172,7 +194,16 @@ def _dynamic_update_slice(analyzer: Analyzer, instruction: Instruction, computat
 
 @rule("gather")
 def _gather(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
-    cost.bytes_read = [instruction.shape.bytes, cost.bytes_read[1]] + [0] * (len(cost.bytes_read) - 2)
+    """A gather reads the slices it gathers (the output's size), not its whole operand. With tiles (a TPU), each
+    slice is read in whole tiles: a row of a ``T(8,128)`` table costs eight."""
+    operand = analyzer.operand_shapes(instruction, computation)[0]
+    read = instruction.shape.bytes
+    if operand.tiles:
+        sizes = tuple(int(size) for size in instruction.attribute("slice_sizes").strip("{}").split(","))
+        one_slice = Shape(operand.dtype, sizes, operand.minor_to_major, element_bits=operand.element_bits,
+                          tiles=operand.tiles)
+        read = instruction.shape.elements // max(math.prod(sizes), 1) * one_slice.bytes
+    cost.bytes_read = [read, cost.bytes_read[1]] + [0] * (len(cost.bytes_read) - 2)
 
 
 @rule("transpose")
@@ -203,11 +234,40 @@ def _convolution(analyzer: Analyzer, instruction: Instruction, computation: Comp
 @rule("fusion")
 def _fusion(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     called = analyzer.module.computations[instruction.called("calls")[0]]
+    indexed = _indexed_access(instruction, called)
+    if indexed is not None:
+        _costed_as(analyzer, indexed, called, cost)
+        return
     cost.absorb(analyzer.computation_cost(called.name), with_bytes=False)
     cost.bytes_written = _fusion_output_bytes(instruction, called)
     cost.bytes_other = sum(i.shape.bytes for i in called.instructions
                            if i.opcode == "constant" and i.shape.elements > 1)
     cost.bytes_read = [fusion_parameter_read_bytes(analyzer, param, called) for param in called.parameters()]
+
+
+def _indexed_access(fusion: Instruction, called: Computation) -> Instruction | None:
+    """The gather or scatter a custom fusion (``kind=kCustom``: XLA:TPU's gather fusions) is costed as: XLA's
+    HandleFusion costs such a fusion as its first gather or scatter alone."""
+    if fusion.attribute("kind") != "kCustom":
+        return None
+    return next((i for i in called.instructions if i.opcode in ("gather", "scatter")), None)
+
+
+def _costed_as(analyzer: Analyzer, inner: Instruction, called: Computation, cost: OpCost) -> None:
+    """A fusion costed as one instruction inside it: its bytes (each read put on the fusion operand it comes
+    from), and by XLA's rules its flops alone; the true count keeps every flop the fusion does."""
+    inner_cost = analyzer.cost(inner, called)
+    by_name = called.by_name()
+    slots = len(cost.bytes_read)
+    cost.bytes_read = [0] * slots
+    for position, (operand, read) in enumerate(zip(inner.operands, inner_cost.bytes_read)):
+        source = by_name[operand]
+        while source.opcode != "parameter" and len(source.operands) == 1:
+            source = by_name[source.operands[0]]
+        slot = int(source.attribute("_number")) if source.opcode == "parameter" else min(position, slots - 1)
+        cost.bytes_read[slot] += read
+    cost.bytes_written, cost.bytes_other = inner_cost.bytes_written, inner_cost.bytes_other
+    cost.absorb(inner_cost if analyzer.xla_rules else analyzer.computation_cost(called.name), with_bytes=False)
 
 
 def trip_count(instruction: Instruction) -> int | None:

@@ -39,6 +39,8 @@ class Shape:
     #: The layout's tiles, outermost first (``T(8,128)(2,1)``): the first pads the minor dimensions.
     tiles: tuple[tuple[int, ...], ...] = ()
     memory_space: int = 0
+    #: A tuple's table is rounded up to a multiple of this (XLA:TPU aligns it: ``compiler.TupleTable``).
+    table_align: int = 1
 
     @property
     def is_tuple(self) -> bool:
@@ -70,7 +72,7 @@ class Shape:
         """XLA's ByteSizeOf: element bytes for arrays (packed when the layout gives the element size in bits,
         ``E(4)``; padded to whole tiles when it gives tiles, ``T(8,128)``), a pointer table for tuples."""
         if self.elements_of is not None:
-            return self.pointer_bytes * len(self.elements_of)
+            return -(-self.pointer_bytes * len(self.elements_of) // self.table_align) * self.table_align
         if self.element_bits:  # packed sub-byte elements, as the layout says
             return -(-self.stored_elements * self.element_bits // 8)
         return self.stored_elements * PRIMITIVE_BYTES.get(self.dtype, 0)
@@ -227,13 +229,13 @@ def split_top_level(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
-def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES) -> Shape:
+def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Shape:
     """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``; a tuple's pointer table
-    counts ``pointer_bytes`` an element."""
+    counts ``pointer_bytes`` an element, rounded up to a multiple of ``table_align``."""
     text = text.strip()
     if text.startswith("("):
-        return Shape(elements_of=tuple(parse_shape(part, pointer_bytes) for part in split_top_level(text[1:-1])),
-                     pointer_bytes=pointer_bytes)
+        elements = tuple(parse_shape(part, pointer_bytes, table_align) for part in split_top_level(text[1:-1]))
+        return Shape(elements_of=elements, pointer_bytes=pointer_bytes, table_align=table_align)
     bracket = text.index("[")
     close = text.index("]", bracket)
     dims_text = text[bracket + 1:close].replace("<=", "")
@@ -255,7 +257,7 @@ def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES) -> Shape:
                  memory_space=memory_space)
 
 
-def _read_shape(text: str, pointer_bytes: int) -> tuple[Shape, str]:
+def _read_shape(text: str, pointer_bytes: int, table_align: int) -> tuple[Shape, str]:
     """Parse the shape at the start of ``text``; return it and the rest."""
     if text.startswith("("):
         end = _matching(text, 0)
@@ -263,17 +265,17 @@ def _read_shape(text: str, pointer_bytes: int) -> tuple[Shape, str]:
         end = text.index("]") + 1
         if end < len(text) and text[end] == "{":
             end = _matching(text, end)
-    return parse_shape(text[:end], pointer_bytes), text[end:].lstrip()
+    return parse_shape(text[:end], pointer_bytes, table_align), text[end:].lstrip()
 
 
-def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES) -> Instruction:
+def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Instruction:
     """Parse one instruction line, e.g. ``%add.0 = f32[8]{0} add(%a, %b), metadata={...}``."""
     line = _COMMENT.sub("", line).strip()
     is_root = line.startswith("ROOT ")
     if is_root:
         line = line[5:]
     name, _, rest = line.partition(" = ")
-    shape, rest = _read_shape(rest, pointer_bytes)
+    shape, rest = _read_shape(rest, pointer_bytes, table_align)
     paren = rest.index("(")
     opcode = rest[:paren].strip()
     close = _matching(rest, paren)
@@ -294,9 +296,10 @@ def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES) -> Instruct
                        attributes=attributes, is_root=is_root)
 
 
-def parse_module(text: str, pointer_bytes: int = POINTER_BYTES) -> Module:
+def parse_module(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Module:
     """Parse a whole HLO module's text into computations; instructions know their users. A tuple's pointer
-    table counts ``pointer_bytes`` an element, as the compiler that made the program counts it."""
+    table counts ``pointer_bytes`` an element, rounded up to ``table_align``, as the compiler that made the
+    program counts it."""
     computations: dict[str, Computation] = {}
     current: Computation | None = None
     for raw in text.splitlines():
@@ -313,7 +316,7 @@ def parse_module(text: str, pointer_bytes: int = POINTER_BYTES) -> Module:
             computations[current.name] = current
             current = None
         elif raw.strip():
-            current.instructions.append(parse_instruction(raw, pointer_bytes))
+            current.instructions.append(parse_instruction(raw, pointer_bytes, table_align))
     return Module(computations)
 
 
