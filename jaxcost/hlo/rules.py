@@ -200,10 +200,16 @@ def _gather(analyzer: Analyzer, instruction: Instruction, computation: Computati
     read = instruction.shape.bytes
     if operand.tiles:
         sizes = tuple(int(size) for size in instruction.attribute("slice_sizes").strip("{}").split(","))
-        one_slice = Shape(operand.dtype, sizes, operand.minor_to_major, element_bits=operand.element_bits,
-                          tiles=operand.tiles)
-        read = instruction.shape.elements // max(math.prod(sizes), 1) * one_slice.bytes
+        read = _windows_bytes(operand, sizes, instruction.shape.elements)
     cost.bytes_read = [read, cost.bytes_read[1]] + [0] * (len(cost.bytes_read) - 2)
+
+
+def _windows_bytes(target: Shape, window: tuple[int, ...], elements: int) -> int:
+    """Bytes of ``elements`` gathered from or scattered into ``target`` in windows of shape ``window``, each
+    window in whole tiles of the target's layout."""
+    one_window = Shape(target.dtype, window, target.minor_to_major, element_bits=target.element_bits,
+                       tiles=target.tiles)
+    return elements // max(math.prod(window), 1) * one_window.bytes
 
 
 @rule("transpose")
@@ -382,10 +388,12 @@ def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computat
     elif opcode == "scatter":
         count = len(operands) // 2
         update_bytes = sum(s.bytes for s in operands[count + 1:])
+        rows_bytes = sum(_scattered_rows_bytes(instruction, target, update)
+                         for target, update in zip(operands[:count], operands[count + 1:]))
         cost.bytes_read = [0] * len(operands)
         cost.bytes_read[count] = operands[count].bytes
-        cost.bytes_other = 2 * update_bytes
-        cost.bytes_written = update_bytes
+        cost.bytes_other = rows_bytes + update_bytes
+        cost.bytes_written = rows_bytes
         times = operands[count + 1].elements
     else:
         select = analyzer.computation_cost(instruction.called("select")[0])
@@ -394,6 +402,18 @@ def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computat
         times = operands[1].elements
     key = "to_apply" if opcode != "select-and-scatter" else "scatter"
     cost.absorb(analyzer.computation_cost(instruction.called(key)[0]), times, with_bytes=False, role=opcode)
+
+
+def _scattered_rows_bytes(scatter: Instruction, target: Shape, update: Shape) -> int:
+    """Bytes of ``target`` a scatter reads and writes: the updates' size, or with tiles (a TPU) each update window
+    in whole tiles of the target (a row of a ``T(8,128)`` table costs eight)."""
+    if not target.tiles:
+        return update.bytes
+    window_dims = [int(d) for d in scatter.attribute("update_window_dims").strip("{}").split(",") if d.strip()]
+    inserted = {int(d) for d in scatter.attribute("inserted_window_dims").strip("{}").split(",") if d.strip()}
+    sizes = iter(update.dims[d] for d in window_dims)
+    window = tuple(1 if axis in inserted else next(sizes, 1) for axis in range(len(target.dims)))
+    return _windows_bytes(target, window, update.elements)
 
 
 @rule("sort")

@@ -22,7 +22,8 @@ PRIMITIVE_BYTES: dict[str, int] = {
 POINTER_BYTES = 8
 _ELEMENT_BITS = re.compile(r"E\((\d+)\)")  # a layout's element size in bits: s4[64]{0:E(4)} packs two a byte
 _TILES = re.compile(r"T((?:\(\d+(?:,\d+)*\))+)")  # a layout's tiles: bf16[64,3]{0,1:T(4,128)(2,1)} (TPU)
-_MEMORY_SPACE = re.compile(r"S\((\d+)\)")  # a layout's memory space: S(1) on a TPU is its on-chip memory
+_MEMORY_SPACE = re.compile(r"(?<![A-Z])S\((\d+)\)")  # a layout's memory space: S(1) on a TPU is its on-chip memory
+_SPLIT = re.compile(r"SC\((\d+):(\d+)\)")  # a layout's split: f32[1280]{0:T(1024)S(1)SC(0:1024)} (TPU)
 _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple element: /*index=5*/
 
 
@@ -39,6 +40,9 @@ class Shape:
     #: The layout's tiles, outermost first (``T(8,128)(2,1)``): the first pads the minor dimensions.
     tiles: tuple[tuple[int, ...], ...] = ()
     memory_space: int = 0
+    #: The layout's split (``SC(0:1024)``: dimension 0 split at 1024), as (dimension, index); XLA:TPU sizes
+    #: such an array as its first piece.
+    split: tuple[int, int] | None = None
     #: A tuple's table is rounded up to a multiple of this (XLA:TPU aligns it: ``compiler.TupleTable``).
     table_align: int = 1
 
@@ -54,11 +58,18 @@ class Shape:
     @property
     def stored_elements(self) -> int:
         """Elements as stored: with a tiled layout (TPU), the minor dimensions padded up to the first tile, in
-        the layout's order (the tile's last entry pads the most minor dimension)."""
-        if not self.tiles or self.is_tuple:
-            return self.elements
+        the layout's order (the tile's last entry pads the most minor dimension); of a split array, its first
+        piece."""
+        if self.is_tuple:
+            return 0
+        dims = list(self.dims)
+        if self.split is not None:  # the first piece of a split array
+            axis, index = self.split
+            dims[axis] = min(dims[axis], index)
+        if not self.tiles:
+            return math.prod(dims)
         order = self.minor_to_major if self.minor_to_major is not None else tuple(reversed(range(len(self.dims))))
-        physical = [self.dims[axis] for axis in reversed(order)]  # major to minor
+        physical = [dims[axis] for axis in reversed(order)]  # major to minor
         tile = self.tiles[0]
         for offset, size in enumerate(reversed(tile), start=1):
             if offset <= len(physical):
@@ -82,7 +93,8 @@ class Shape:
         """Bytes the layout's tiles add to the array's own (0 without tiles)."""
         if self.elements_of is not None or not self.tiles:
             return 0
-        return self.bytes - Shape(self.dtype, self.dims, self.minor_to_major, element_bits=self.element_bits).bytes
+        return self.bytes - Shape(self.dtype, self.dims, self.minor_to_major, element_bits=self.element_bits,
+                                  split=self.split).bytes
 
     def leaves(self) -> list[Shape]:
         if self.elements_of is None:
@@ -240,7 +252,7 @@ def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int 
     close = text.index("]", bracket)
     dims_text = text[bracket + 1:close].replace("<=", "")
     dims = tuple(int(d) for d in dims_text.split(",") if d.strip())
-    layout, element_bits, tiles, memory_space = None, None, (), 0
+    layout, element_bits, tiles, memory_space, split = None, None, (), 0, None
     rest = text[close + 1:]
     if rest.startswith("{"):
         layout_text, _, tiling = rest[1:_matching(rest, 0) - 1].partition(":")
@@ -253,8 +265,10 @@ def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int 
                           for group in re.findall(r"\(([\d,]+)\)", tiled.group(1)))
         space = _MEMORY_SPACE.search(tiling)
         memory_space = int(space.group(1)) if space else 0
+        split_at = _SPLIT.search(tiling)
+        split = (int(split_at.group(1)), int(split_at.group(2))) if split_at else None
     return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout, element_bits=element_bits, tiles=tiles,
-                 memory_space=memory_space)
+                 memory_space=memory_space, split=split)
 
 
 def _read_shape(text: str, pointer_bytes: int, table_align: int) -> tuple[Shape, str]:
