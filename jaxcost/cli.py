@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--plot", metavar="AXIS", help="plot cost (and time) along AXIS to OUT.AXIS.png/.svg")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a "
                                                           "terminal)")
+    sweep.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
+                       help="compile every configuration for this TPU slice (counts only; the tpu extra), like the "
+                            "grid's target setting")
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     report.add_argument("--no-timing", action="store_true", help="counts only, no measurements")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -101,6 +102,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.grid == "merge":
         return _merge(args)
     from jaxcost.sweep import load_grid, parse_shard, plot_axis, run_sweep
+    from jaxcost.sweep.grid import check_target
     from jaxcost.sweep.progress import ProgressBar
     from jaxcost.sweep.results import check_path
 
@@ -108,6 +110,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         raise ValueError(f"grid: one grid file per sweep, got {len(args.files) + 1} files; "
                          "'jaxcost sweep merge A B --out R' merges results")
     grid = load_grid(args.grid)
+    if args.target:
+        check_target(args.target, grid.timing)
+        grid = dataclasses.replace(grid, target=args.target)
     out = check_path(args.out or Path(args.grid).with_suffix(".jsonl"), "--out")
     if args.plot and args.plot not in grid.axes:
         raise ValueError(f"--plot: {args.plot!r} is not an axis of the grid; its axes are {', '.join(grid.axes)}")

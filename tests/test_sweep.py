@@ -1,6 +1,7 @@
 """Sweeps: every configuration recorded once per grid, in worker processes that may time out or crash
 without taking the sweep down; resumable, shardable, mergeable; grids checked before any work."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -494,3 +495,56 @@ def test_plot_an_axis_of_sizes_in_a_file_shared_with_another_grid(tmp_path, caps
     failing = write_grid(tmp_path, {**WITH_FAILURES, "axes": {"groups": [4], "features": [6]}}, "failing.json")
     assert main(["sweep", str(failing), "--out", str(out), "--plot", "groups"]) == 1  # the sweep's status
     assert "jaxcost: plot: no configuration succeeded: nothing to plot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"target": 5}, "grid: target must be a TPU slice like 'tpu:v5e:2x2', got 5"),
+    ({"target": "gpu:h100"}, "grid: target: must be tpu:GENERATION:TOPOLOGY"),
+    ({"target": "tpu:v5e:2x2", "timing": True}, "grid: timing must be false with a target: tpu:v5e:2x2 is compiled "
+                                                "here, nothing runs"),
+])
+def test_a_target_is_checked_with_the_grid(settings, message):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        check_grid({**SMALL, **settings})
+
+
+def test_a_target_is_part_of_the_key():
+    config = {"input_shape": [4, 8], "features": 1, "use_bias": True}
+    assert check_grid({**SMALL, "target": "tpu:v5e:2x2"}).key(config, "tpu:v5e:2x2") != \
+        check_grid(SMALL).key(config, "tpu:v5e:2x2")
+
+
+def test_a_target_without_libtpu_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "libtpu" else
+                        real(name, *rest))
+    with pytest.raises(ValueError, match=r"^grid: target tpu:v6e:2x2 needs libtpu: pip install 'jaxcost\[tpu\]'"):
+        run_sweep({**SMALL, "target": "tpu:v6e:2x2"}, tmp_path / "results.jsonl")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("libtpu") is None, reason="libtpu is not installed (the tpu extra)")
+def test_a_sweep_compiled_for_a_tpu_slice(tmp_path):
+    """Counts only, for a v5e slice: each record is the target's (its platform and device kind), XLA:TPU's
+    figures beside the recount's, which reproduces them; the results file keys them apart from the CPU's."""
+    out = tmp_path / "results.csv"
+    grid = {**SMALL, "axes": {"features": [128, 130]}, "target": "tpu:v5e:2x2"}
+    assert run_sweep(grid, out, jobs=1).ok == 2
+    records = ResultsFile(out).records()
+    assert {(r["target"], r["platform"], r["device_kind"]) for r in records} == {("tpu:v5e:2x2", "tpu", "TPU v5 lite")}
+    for record in records:
+        assert record["compiler_flops"] == record["xla_flops"] == record["flops"]
+        assert record["compiler_bytes"] == record["xla_bytes"]
+    assert run_sweep(grid, out).already_ok == 2
+
+
+def test_the_command_line_compiles_a_grid_for_a_target(tmp_path, capsys):
+    """``--target`` gives a grid a target; a malformed one is a one-line error (exit status 2)."""
+    grid = write_grid(tmp_path, {**SMALL, "axes": {"features": [4]}})
+    assert main(["sweep", str(grid), "--target", "tpu:v5e", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().startswith("jaxcost: error: grid: target: must be tpu:GENERATION:TOPOLOGY")
+    if importlib.util.find_spec("libtpu") is not None:
+        assert main(["sweep", str(grid), "--target", "tpu:v6e:2x2", "--quiet", "--jobs", "1"]) == 0
+        (record,) = ResultsFile(grid.with_suffix(".jsonl")).records()
+        assert (record["target"], record["device_kind"]) == ("tpu:v6e:2x2", "TPU v6 lite")

@@ -12,8 +12,8 @@ from functools import cached_property
 
 from jaxcost.hlo.buffers import BufferTraffic, InnerTraffic, entry_buffers, traffic_inside
 from jaxcost.hlo.roles import bias_parameters
-from jaxcost.hlo.rules import Analyzer, OpRecord
-from jaxcost.hlo.text import POINTER_BYTES, Module, parse_module
+from jaxcost.hlo.rules import Analyzer, OpCost, OpRecord
+from jaxcost.hlo.text import POINTER_BYTES, Computation, Instruction, Module, parse_module
 from jaxcost.hlo.xla_sums import XlaSums
 from jaxcost.reports.program import ops_table
 
@@ -49,8 +49,15 @@ class Recount:
 
     @cached_property
     def xla_sums(self) -> XlaSums:
-        return XlaSums(self.module.computations,
-                       lambda i, computation, key: getattr(self.xla_rules.cost(i, computation), key))
+        costs: dict[tuple[str, str], OpCost] = {}  # each instruction costed once for all three keys
+
+        def value(instruction: Instruction, computation: Computation, key: str) -> int:
+            where = (computation.name, instruction.name)
+            if where not in costs:
+                costs[where] = self.xla_rules.cost(instruction, computation)
+            return getattr(costs[where], key)
+
+        return XlaSums(self.module.computations, value)
 
     @cached_property
     def buffers(self) -> list[BufferTraffic]:

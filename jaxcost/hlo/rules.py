@@ -240,7 +240,7 @@ def _convolution(analyzer: Analyzer, instruction: Instruction, computation: Comp
 @rule("fusion")
 def _fusion(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     called = analyzer.module.computations[instruction.called("calls")[0]]
-    indexed = _indexed_access(instruction, called)
+    indexed = indexed_access(instruction, called)
     if indexed is not None:
         _costed_as(analyzer, indexed, called, cost)
         return
@@ -251,7 +251,7 @@ def _fusion(analyzer: Analyzer, instruction: Instruction, computation: Computati
     cost.bytes_read = [fusion_parameter_read_bytes(analyzer, param, called) for param in called.parameters()]
 
 
-def _indexed_access(fusion: Instruction, called: Computation) -> Instruction | None:
+def indexed_access(fusion: Instruction, called: Computation) -> Instruction | None:
     """The gather or scatter a custom fusion (``kind=kCustom``: XLA:TPU's gather fusions) is costed as: XLA's
     HandleFusion costs such a fusion as its first gather or scatter alone."""
     if fusion.attribute("kind") != "kCustom":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 #: Bytes per element of each HLO primitive type (XLA's ByteSizeOfPrimitiveType).
 PRIMITIVE_BYTES: dict[str, int] = {
@@ -55,7 +56,7 @@ class Shape:
         """Number of elements of an array (0 for a tuple)."""
         return 0 if self.is_tuple else math.prod(self.dims)
 
-    @property
+    @cached_property
     def stored_elements(self) -> int:
         """Elements as stored: with a tiled layout (TPU), the minor dimensions padded up to the first tile, in
         the layout's order (the tile's last entry pads the most minor dimension); of a split array, its first
@@ -78,7 +79,7 @@ class Shape:
                 physical.insert(0, size)
         return math.prod(physical)
 
-    @property
+    @cached_property
     def bytes(self) -> int:
         """XLA's ByteSizeOf: element bytes for arrays (packed when the layout gives the element size in bits,
         ``E(4)``; padded to whole tiles when it gives tiles, ``T(8,128)``), a pointer table for tuples."""
@@ -122,7 +123,7 @@ class Instruction:
     def attribute(self, key: str, default: str = "") -> str:
         return self.attributes.get(key, default)
 
-    @property
+    @cached_property
     def op_name(self) -> str:
         """The ``op_name`` metadata (e.g. ``jit(f)/Conv_0/conv_general_dilated``), or ''."""
         metadata = self.attributes.get("metadata", "")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from jaxcost.hlo.rules import indexed_access
 from jaxcost.hlo.text import Computation, Instruction
 
 #: Opcodes whose value is a sum over called computations, and which attribute names them.
@@ -60,6 +61,9 @@ class XlaSums:
     def _instruction(self, instruction: Instruction, computation: Computation, key: str) -> np.float32:
         attributes = _CALLED.get(instruction.opcode)
         summed_over_calls = attributes and (key != "bytes_accessed" or instruction.opcode != "fusion")
+        called = instruction.called("calls")
+        if instruction.opcode == "fusion" and indexed_access(instruction, self.computations[called[0]]):
+            summed_over_calls = False  # costed as its gather or scatter alone
         if instruction.opcode == "call" and "to_apply" not in instruction.attributes:
             attributes = ("calls",)
         if summed_over_calls:

@@ -237,14 +237,19 @@ def device_trace(executable: Any, argument_sets: list[tuple], calls: int) -> Dev
 def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 9,
               seconds_per_repeat: float = 0.2, seconds_budget: float = 10.0, rotate: int = 1,
               peaks: DevicePeaks | None = None, precision: str = "default", dtype: str | None = None,
-              ceilings: tuple[float, float] | None = None, label: str = "") -> Measurement:
+              ceilings: tuple[float, float] | None = None, label: str = "", target: str | None = None) -> Measurement:
     """Time a layer spec or ``function(*args)`` on the default device.
 
     ``rotate`` input copies are cycled through to keep the working set out of the cache;
-    ``ceilings`` are measured (FLOP/s, bytes/s) to report utilization against as well.
+    ``ceilings`` are measured (FLOP/s, bytes/s) to report utilization against as well. A ``target`` (a TPU
+    slice compiled here) cannot be timed: the error says where its counts are.
     """
     from jaxcost.formulas import analytic, check_mode
 
+    if target is not None:
+        raise ValueError(f"target: {target} is compiled here and nothing runs there, so there is nothing to time; "
+                         f"its counts are jaxcost.compiled(..., target={target!r}) and compare(..., target=...), "
+                         "and a sweep with a target records them for a grid")
     check_mode(mode)
     for name, value in (("repeats", repeats), ("rotate", rotate)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -23,7 +23,7 @@ PRECISIONS = ("default", "highest")
 SHORTHANDS = {"kernel": "kernel_size", "stride": "strides", "groups": "feature_group_count",
               "multiplier": "depth_multiplier"}
 #: What a grid may set besides its layer, base and axes.
-SETTINGS = ("mode", "timing", "repeats", "precision", "seconds_limit")
+SETTINGS = ("mode", "timing", "repeats", "precision", "seconds_limit", "target")
 GRID_KEYS = ("layer", "base", "axes", *SETTINGS)
 
 
@@ -84,6 +84,8 @@ class Grid:
     repeats: int = 5
     precision: str = "default"
     seconds_limit: float | None = None
+    #: A TPU slice to compile for (``tpu:v5e:2x2``, counts only), or None for the workers' own device.
+    target: str | None = None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -91,6 +93,8 @@ class Grid:
         settings: dict[str, Any] = {"layer": self.layer, "mode": self.mode, "timing": self.timing}
         if self.timing:
             settings.update(repeats=self.repeats, precision=self.precision)
+        if self.target:
+            settings.update(target=self.target)
         return settings
 
     def configurations(self) -> list[dict[str, Any]]:
@@ -236,10 +240,27 @@ def _settings(grid: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"grid: repeats must be a positive integer, got {json.dumps(repeats)}")
     if settings.get("precision", "default") not in PRECISIONS:
         raise ValueError(f"grid: precision must be 'default' or 'highest', got {settings['precision']!r}")
+    check_target(settings.get("target"), settings.get("timing", False))
     limit = settings.get("seconds_limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0):
         raise ValueError(f"grid: seconds_limit must be a positive number of seconds, got {json.dumps(limit)}")
     return settings
+
+
+def check_target(target: Any, timing: bool) -> None:
+    """A grid's target: a TPU slice's name (``tpu:v5e:2x2``) in a grid without timing, or None."""
+    if target is None:
+        return
+    if not isinstance(target, str):
+        raise ValueError(f"grid: target must be a TPU slice like 'tpu:v5e:2x2', got {json.dumps(target)}")
+    from jaxcost.targets import parse_target  # no device is started: the name is only read
+
+    try:
+        parse_target(target)
+    except ValueError as error:
+        raise ValueError(f"grid: {error}") from None
+    if timing:
+        raise ValueError(f"grid: timing must be false with a target: {target} is compiled here, nothing runs")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -74,7 +74,8 @@ class _Worker:
     def answer(self, fields: dict[str, Any]) -> tuple[Task, dict[str, Any]]:
         """The task in hand and its record: ``fields``, where it ran, and how long it took."""
         task, self.task = self.task, None
-        return task, {**fields, **self.environment, "seconds": time.monotonic() - self.seconds_started}
+        # a record compiled for a target says the target's platform and device kind, not the worker's
+        return task, {**self.environment, **fields, "seconds": time.monotonic() - self.seconds_started}
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -24,11 +24,11 @@ MEASURED_FIELDS = ("seconds_median", "spread", "flops_per_second", "bytes_per_se
                    "memory_utilization", "bound", "overhead_share", "seconds_device", "speed_of_light", "precision")
 #: Where a record was made.
 ENVIRONMENT_FIELDS = ("jaxcost", "jax", "jaxlib", "platform", "device_kind")
-COLUMNS = ("key", "layer", "mode", "timing", "config", "status", "reason", "kind", "output_shape", "params", "macs",
-           "textbook_macs", "flops", "bytes_accessed", "compiler_flops", "compiler_bytes", "xla_flops", "xla_bytes",
-           "verdict", *MEASURED_FIELDS, "seconds", *ENVIRONMENT_FIELDS)
+COLUMNS = ("key", "layer", "mode", "timing", "target", "config", "status", "reason", "kind", "output_shape", "params",
+           "macs", "textbook_macs", "flops", "bytes_accessed", "compiler_flops", "compiler_bytes", "xla_flops",
+           "xla_bytes", "verdict", *MEASURED_FIELDS, "seconds", *ENVIRONMENT_FIELDS)
 #: CSV columns read back as text whatever they look like; the others are numbers, booleans or JSON.
-TEXT_COLUMNS = frozenset(("key", "layer", "mode", "status", "reason", "kind", "verdict", "bound", "precision",
+TEXT_COLUMNS = frozenset(("key", "layer", "mode", "target", "status", "reason", "kind", "verdict", "bound", "precision",
                           *ENVIRONMENT_FIELDS))
 SUFFIXES = (".jsonl", ".csv")
 

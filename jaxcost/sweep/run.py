@@ -4,6 +4,7 @@ processes and appended record by record; what it holds already is counted, failu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -141,6 +142,10 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
     status)`` is called after each record.
     """
     grid = check_grid(grid)
+    if grid.target and importlib.util.find_spec("libtpu") is None:
+        from jaxcost.targets import INSTALL
+
+        raise ValueError(f"grid: target {grid.target} needs libtpu: {INSTALL}")
     output = ResultsFile(check_path(results, "results"))
     start = time.perf_counter()
     output.repair()
@@ -154,7 +159,8 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
 
     def prepare(environment: dict[str, Any]) -> list[Task]:
         """What this run computes, once the workers say which device they run on (part of each key)."""
-        keyed = {grid.key(config, environment["device_kind"]): config for config in configurations}
+        device = grid.target or environment["device_kind"]  # a target's programs are the target's
+        keyed = {grid.key(config, device): config for config in configurations}
         summary.keys = shard_keys(list(keyed), shard)
         for key, config in keyed.items():
             if key not in summary.keys:
@@ -166,12 +172,13 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
                 summary.already_failed += 1
             else:
                 tasks.append(Task(key, {"config": config, "layer": grid.layer, "mode": grid.mode,
-                                        "timing": grid.timing, "repeats": grid.repeats, "precision": grid.precision}))
+                                        "timing": grid.timing, "repeats": grid.repeats, "precision": grid.precision,
+                                        "target": grid.target}))
         return tasks
 
     for index, (task, answer) in enumerate(Pool(setups, grid.seconds_limit).run(prepare), 1):
         record = {"key": task.key, "layer": grid.layer, "mode": grid.mode, "timing": grid.timing,
-                  "config": task.payload["config"], **answer}
+                  **({"target": grid.target} if grid.target else {}), "config": task.payload["config"], **answer}
         output.append(record)
         summary.done[record["status"]] += 1
         if progress:

@@ -41,7 +41,8 @@ def environment() -> dict[str, Any]:
 
 
 def evaluate(task: dict[str, Any]) -> dict[str, Any]:
-    """One configuration's record: analytic and compiler counts, and its measured time when asked.
+    """One configuration's record: analytic and compiler counts (compiled for the task's ``target`` when it
+    names one), and its measured time when asked.
 
     An invalid configuration or a compiler error is a ``failed`` record with its reason.
     """
@@ -52,7 +53,7 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
     except ValueError as error:
         return {"status": "failed", "reason": f"invalid: {error}"}
     try:
-        comparison = compare(spec, mode=task["mode"])
+        comparison = compare(spec, mode=task["mode"], target=task.get("target"))
         compiler = comparison.compiler
         record: dict[str, Any] = {
             "status": "ok", "kind": spec.kind, "output_shape": list(spec.output_shape),
@@ -61,6 +62,8 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
             "bytes_accessed": comparison.analytic_bytes, "compiler_flops": compiler.flops,
             "compiler_bytes": compiler.bytes_accessed, "xla_flops": compiler.xla_flops,
             "xla_bytes": compiler.xla_bytes_accessed, "verdict": comparison.verdict}
+        if task.get("target"):
+            record.update(platform=compiler.platform, device_kind=compiler.device_kind)
         if task["timing"]:
             from jaxcost.measure.timing import benchmark
 
