@@ -242,6 +242,19 @@ def split_top_level(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+_ATTRIBUTE_START = re.compile(r", (?=[a-z_][a-z_0-9.]*=)")
+
+
+def _attribute_parts(text: str) -> list[str]:
+    """An instruction's ``key=value`` attributes: split at each ``, key=`` where every piece's brackets and quotes
+    balance (fast: TPU programs carry long JSON configs), else by the exact scanner."""
+    parts = _ATTRIBUTE_START.split(text)
+    if all(part.count("(") == part.count(")") and part.count("{") == part.count("}") and
+           part.count("[") == part.count("]") and part.count('"') % 2 == 0 for part in parts):
+        return [part.strip() for part in parts if part.strip()]
+    return split_top_level(text)
+
+
 def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Shape:
     """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``; a tuple's pointer table
     counts ``pointer_bytes`` an element, rounded up to a multiple of ``table_align``."""
@@ -296,7 +309,7 @@ def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES, table_align
     close = _matching(rest, paren)
     operand_text = rest[paren + 1:close - 1]
     attributes: dict[str, str] = {}
-    for part in split_top_level(rest[close:].lstrip(", ")):
+    for part in _attribute_parts(rest[close:].lstrip(", ")):
         key, _, value = part.partition("=")
         attributes[key.strip()] = value.strip()
     operands: list[str] = []
