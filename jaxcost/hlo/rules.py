@@ -199,7 +199,7 @@ def _gather(analyzer: Analyzer, instruction: Instruction, computation: Computati
     operand = analyzer.operand_shapes(instruction, computation)[0]
     read = instruction.shape.bytes
     if operand.tiles:
-        sizes = tuple(int(size) for size in instruction.attribute("slice_sizes").strip("{}").split(","))
+        sizes = tuple(instruction.ints("slice_sizes"))
         read = _windows_bytes(operand, sizes, instruction.shape.elements)
     cost.bytes_read = [read, cost.bytes_read[1]] + [0] * (len(cost.bytes_read) - 2)
 
@@ -215,7 +215,7 @@ def _windows_bytes(target: Shape, window: tuple[int, ...], elements: int) -> int
 @rule("transpose")
 def _transpose(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     operand = analyzer.operand_shapes(instruction, computation)[0]
-    permutation = [int(d) for d in instruction.attribute("dimensions").strip("{}").split(",") if d]
+    permutation = instruction.ints("dimensions")
     layout_out, layout_in = instruction.shape.minor_to_major, operand.minor_to_major
     if layout_out is not None and layout_in is not None and \
             [permutation[d] for d in layout_out] == list(layout_in):
@@ -225,7 +225,7 @@ def _transpose(analyzer: Analyzer, instruction: Instruction, computation: Comput
 @rule("dot")
 def _dot(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     lhs = analyzer.operand_shapes(instruction, computation)[0]
-    contracting = [int(d) for d in instruction.attribute("lhs_contracting_dims").strip("{}").split(",") if d]
+    contracting = instruction.ints("lhs_contracting_dims")
     cost.flops = 2 * instruction.shape.elements * math.prod(lhs.dims[d] for d in contracting)
     cost.flops_by_opcode["dot"] = cost.flops
 
@@ -409,9 +409,8 @@ def _scattered_rows_bytes(scatter: Instruction, target: Shape, update: Shape) ->
     in whole tiles of the target (a row of a ``T(8,128)`` table costs eight)."""
     if not target.tiles:
         return update.bytes
-    window_dims = [int(d) for d in scatter.attribute("update_window_dims").strip("{}").split(",") if d.strip()]
-    inserted = {int(d) for d in scatter.attribute("inserted_window_dims").strip("{}").split(",") if d.strip()}
-    sizes = iter(update.dims[d] for d in window_dims)
+    inserted = set(scatter.ints("inserted_window_dims"))
+    sizes = iter(update.dims[d] for d in scatter.ints("update_window_dims"))
     window = tuple(1 if axis in inserted else next(sizes, 1) for axis in range(len(target.dims)))
     return _windows_bytes(target, window, update.elements)
 
@@ -435,7 +434,7 @@ def _all_to_all(analyzer: Analyzer, instruction: Instruction, computation: Compu
 def _fft(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     """XLA's count: 2 flops per FMA x 4 FMAs per complex multiply x the product of floor(log2(length)) over the
     transformed dimensions x the input's elements (checked on FFT, RFFT, IRFFT and 2-D transforms)."""
-    lengths = [int(n) for n in instruction.attribute("fft_length").strip("{}").split(",") if n.strip()]
+    lengths = instruction.ints("fft_length")
     operand = analyzer.operand_shapes(instruction, computation)[0]
     cost.flops = 2 * 4 * math.prod(max(length, 1).bit_length() - 1 for length in lengths) * operand.elements
     cost.flops_by_opcode["fft"] = cost.flops

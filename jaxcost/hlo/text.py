@@ -136,6 +136,10 @@ class Instruction:
             end += 2 if metadata[end] == "\\" else 1
         return metadata[start:end]
 
+    def ints(self, key: str) -> list[int]:
+        """The integers of a list attribute (``dimensions={0,2}``; [] when absent)."""
+        return [int(item) for item in self.attributes.get(key, "").strip("{}").split(",") if item.strip()]
+
     def called(self, key: str) -> list[str]:
         """Computation names an attribute calls (``calls``, ``to_apply``, ``body``, ``branch_computations``)."""
         value = self.attributes.get(key, "")
