@@ -275,6 +275,13 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     )
 
 
+def replayed(entry: dict) -> CompilerCost:
+    """A stored TPU program (``targets.stored_programs``) recounted here, without libtpu."""
+    hlo_text, kind = entry["hlo_optimized"], entry["device_kind"]
+    return CompilerCost(xla=entry["compiled_cost_analysis"], recount=recount(hlo_text, *targets.tuple_table(kind)),
+                        memory={}, hlo_text=hlo_text, platform="tpu", seconds_compile=0.0, device_kind=kind)
+
+
 def program_of(spec_or_function: Conv | Dense | Callable[..., Any], args: tuple,
                mode: str = "forward") -> tuple[Callable[..., Any], tuple, Conv | Dense | None]:
     """What to compile, checked: a layer spec's forward pass (or, with ``mode="train"``, its training step) with

@@ -103,19 +103,10 @@ def placed(args: tuple, where: Target) -> tuple:
 
 def stored_programs(folder: str | os.PathLike) -> list[dict]:
     """The programs bench/capture_tpu_programs.py stored in ``folder`` (a ``<generation>.json.gz`` each): their
-    name, mode, target, device kind, optimized HLO and XLA:TPU's cost analysis."""
+    name, mode, target, device kind, optimized HLO and XLA:TPU's cost analysis (``compiler.replayed`` recounts
+    one)."""
     return [entry for path in sorted(Path(folder).glob("*.json.gz"))
             for entry in json.loads(gzip.decompress(path.read_bytes()))["programs"]]
-
-
-def replayed(entry: dict) -> Any:
-    """A stored TPU program (``stored_programs``) as a ``CompilerCost``: recounted here, without libtpu."""
-    from jaxcost.compiler import CompilerCost
-    from jaxcost.hlo.program import recount
-
-    hlo_text, kind = entry["hlo_optimized"], entry["device_kind"]
-    return CompilerCost(xla=entry["compiled_cost_analysis"], recount=recount(hlo_text, *tuple_table(kind)), memory={},
-                        hlo_text=hlo_text, platform="tpu", seconds_compile=0.0, device_kind=kind)
 
 
 def current() -> Target | None:
