@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import gzip
 import json
+import lzma
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,11 +102,11 @@ def placed(args: tuple, where: Target) -> tuple:
 
 
 def stored_programs(folder: str | os.PathLike) -> list[dict]:
-    """The programs bench/capture_tpu_programs.py stored in ``folder`` (a ``<generation>.json.gz`` each): their
+    """The programs bench/capture_tpu_programs.py stored in ``folder`` (a ``<generation>.json.xz`` each): their
     name, mode, target, device kind, optimized HLO and XLA:TPU's cost analysis (``compiler.replayed`` recounts
     one)."""
-    return [entry for path in sorted(Path(folder).glob("*.json.gz"))
-            for entry in json.loads(gzip.decompress(path.read_bytes()))["programs"]]
+    return [entry for path in sorted(Path(folder).glob("*.json.xz"))
+            for entry in json.loads(lzma.decompress(path.read_bytes()))["programs"]]
 
 
 def current() -> Target | None:

@@ -195,3 +195,15 @@ def test_counting_compile_options_leave_the_optimized_program_unchanged(spec, mo
     default = jax.jit(function).lower(*args).compile().as_text()
     counting = jax.jit(function).lower(*args).compile(compiler_options=counting_options()).as_text()
     assert counting == default
+
+
+def test_convolution_spatial_dimensions_follow_their_digits_not_their_order():
+    """Window dimension d is spatial dimension d, wherever its digit sits in the labels (XLA:TPU writes weight
+    gradients as ``1fb0_1i0o->b0f1``): 2 x 3 features x 7 outputs x 2 images x 13 x 6 valid taps."""
+    from jaxcost.hlo.convolution import convolution_flops
+
+    line = ("%c = f32[2,5,7,3]{3,2,1,0} convolution(f32[4,3,2,5]{3,2,1,0} %a, f32[2,3,3,7]{3,2,1,0} %b), "
+            "window={size=3x2 pad=1_1x0_0}, dim_labels=1fb0_1i0o->b0f1")
+    instruction = parse_instruction(line)
+    lhs, rhs = parse_shape("f32[4,3,2,5]{3,2,1,0}"), parse_shape("f32[2,3,3,7]{3,2,1,0}")
+    assert convolution_flops(instruction, lhs, rhs) == 2 * 3 * 7 * 2 * 13 * 6

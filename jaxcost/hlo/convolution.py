@@ -54,7 +54,7 @@ def convolution_flops(instruction: Instruction, lhs: Shape, rhs: Shape, result: 
     result = result or instruction.shape
     lhs_labels, rhs_labels, out_labels = dim_labels(instruction)
     geometry = window(instruction)
-    spatial = [c for c in lhs_labels if c.isdigit()]
+    spatial = sorted(c for c in lhs_labels if c.isdigit())  # window dimension d is spatial dimension d
     valid_counts = []
     for d, axis in enumerate(spatial):
         size_in = lhs.dims[lhs_labels.index(axis)]
