@@ -261,10 +261,10 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         memory = {}
     hlo_text = executable.as_text()
     xla = normalize_cost_analysis(executable.cost_analysis())
-    pointer_bytes, table_align = (tuple_pointer_bytes(), 1) if where is None else targets.tuple_table(where.device_kind)
+    sizes = tuple_pointer_bytes() if where is None else targets.sizes(where.device_kind)
     return CompilerCost(
         xla=xla,
-        recount=recount(hlo_text, pointer_bytes, table_align),
+        recount=recount(hlo_text, sizes),
         memory=memory,
         hlo_text=hlo_text,
         platform=default_device().platform if where is None else where.platform,
@@ -278,7 +278,7 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
 def replayed(entry: dict) -> CompilerCost:
     """A stored TPU program (``targets.stored_programs``) recounted here, without libtpu."""
     hlo_text, kind = entry["hlo_optimized"], entry["device_kind"]
-    return CompilerCost(xla=entry["compiled_cost_analysis"], recount=recount(hlo_text, *targets.tuple_table(kind)),
+    return CompilerCost(xla=entry["compiled_cost_analysis"], recount=recount(hlo_text, targets.sizes(kind)),
                         memory={}, hlo_text=hlo_text, platform="tpu", seconds_compile=0.0, device_kind=kind)
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxcost.hlo.text import Sizes
+
 INSTALL = "pip install 'jaxcost[tpu]' (it brings JAX's matching libtpu, about 140 MB)"
 _CURRENT: contextvars.ContextVar[Target | None] = contextvars.ContextVar("jaxcost_target", default=None)
 
@@ -43,17 +45,19 @@ class Target:
         return f"{self.name}: {len(self.devices)} x {self.device_kind} (compiled here, not run)"
 
 
-#: How XLA:TPU sizes a tuple's table, by device kind: bytes a pointer, and the multiple the table is rounded up to
-#: (measured with tuples of 2 to 200 elements; a copy-done's operand is such a table too).
-TUPLE_TABLES: dict[str, tuple[int, int]] = {
-    "TPU v4": (4, 512), "TPU v5 lite": (4, 512), "TPU v5": (4, 32), "TPU v6 lite": (4, 32),
+#: How XLA:TPU sizes what a layout does not say, by device kind: a tuple's table (4 B a pointer, rounded up to
+#: 512 B or 32 B; measured with tuples of 2 to 200 elements, a copy-done's operand is one too) and an array without
+#: tiles (4 KiB: a scalar in scalar memory, a sync flag, a constant).
+SIZES: dict[str, Sizes] = {
+    "TPU v4": Sizes(4, 512, 4096), "TPU v5 lite": Sizes(4, 512, 4096), "TPU v5": Sizes(4, 32, 4096),
+    "TPU v6 lite": Sizes(4, 32, 4096),
 }
 
 
-def tuple_table(device_kind: str) -> tuple[int, int]:
-    """(pointer bytes, alignment) of a tuple's table in XLA:TPU's cost analysis for ``device_kind``; kinds not
-    measured yet take v5e's."""
-    return TUPLE_TABLES.get(device_kind, TUPLE_TABLES["TPU v5 lite"])
+def sizes(device_kind: str) -> Sizes:
+    """How XLA:TPU's cost analysis sizes tuples and untiled arrays for ``device_kind``; kinds not measured yet
+    take v5e's."""
+    return SIZES.get(device_kind, SIZES["TPU v5 lite"])
 
 
 def parse_target(text: str) -> str:

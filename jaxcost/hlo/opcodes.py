@@ -54,7 +54,7 @@ FREE = frozenset({"parameter", "constant", "get-tuple-element", "bitcast", "afte
 #: XLA's default cost: every operand read, the output written, no arithmetic.
 DEFAULT = frozenset({
     "all-gather", "all-gather-done", "all-gather-start", "all-reduce-done", "async-done", "async-update",
-    "broadcast", "collective-broadcast", "collective-permute", "collective-permute-done", "collective-permute-start",
+    "broadcast", "collective-broadcast", "collective-permute", "collective-permute-done",
     "concatenate", "copy", "copy-done", "dynamic-reshape", "get-dimension-size", "iota", "opt-barrier",
     "pad", "partition-id", "recv", "recv-done", "reduce-scatter", "replica-id", "reshape", "reverse", "send",
     "send-done", "set-dimension-size", "slice-done",

@@ -13,7 +13,7 @@ from functools import cached_property
 from jaxcost.hlo.buffers import BufferTraffic, InnerTraffic, entry_buffers, traffic_inside
 from jaxcost.hlo.roles import bias_parameters
 from jaxcost.hlo.rules import Analyzer, OpCost, OpRecord
-from jaxcost.hlo.text import POINTER_BYTES, Computation, Instruction, Module, parse_module
+from jaxcost.hlo.text import POINTER_BYTES, Computation, Instruction, Module, Sizes, parse_module
 from jaxcost.hlo.xla_sums import XlaSums
 from jaxcost.reports.program import ops_table
 
@@ -126,11 +126,11 @@ class Recount:
 
 
 
-def recount(module: Module | str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Recount:
-    """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules. A tuple's
-    table counts ``pointer_bytes`` an element, rounded up to ``table_align`` (``targets.tuple_table``)."""
+def recount(module: Module | str, sizes: Sizes | int = POINTER_BYTES) -> Recount:
+    """Cost every top-level instruction of a module (or its HLO text): true counts and XLA's rules. Shapes are
+    sized by ``sizes`` (``targets.sizes`` for a TPU; an int: the pointer bytes of a CPU's or GPU's tuple table)."""
     if isinstance(module, str):
-        module = parse_module(module, pointer_bytes, table_align)
+        module = parse_module(module, sizes)
     entry = module.entry
     biases = bias_parameters(module)
     true = Analyzer(module, xla_rules=False, biases=biases)

@@ -148,17 +148,13 @@ def _tuple(analyzer: Analyzer, instruction: Instruction, computation: Computatio
     cost.bytes_other, cost.bytes_written = cost.bytes_written, 0
 
 
-#: What XLA:TPU counts beyond the two copies in a copy-start's result: its sync flag (``u32[]{:S(2)}``) as 4 KiB.
-TPU_COPY_FLAG_BYTES = 4096
-
-
-@rule("copy-start")
-def _copy_start(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
-    """On a TPU (a sync flag in memory space 2 among its results), the result counts as its destination and
-    source buffers and the flag, not as a tuple's table; elsewhere XLA's default (the table)."""
+@rule("copy-start", "collective-permute-start")
+def _async_start(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """On a TPU (sync flags in memory space 2 among its results), the result counts as its buffers and its flags
+    (each untiled, 4 KiB), not as a tuple's table; elsewhere XLA's default (the table)."""
     leaves = instruction.shape.leaves()
     if any(leaf.memory_space == 2 for leaf in leaves):
-        cost.bytes_written = sum(leaf.bytes for leaf in leaves if leaf.memory_space != 2) + TPU_COPY_FLAG_BYTES
+        cost.bytes_written = sum(leaf.bytes for leaf in leaves)
 
 
 @rule("slice-start")
@@ -195,21 +191,24 @@ def _dynamic_update_slice(analyzer: Analyzer, instruction: Instruction, computat
 @rule("gather")
 def _gather(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     """A gather reads the slices it gathers (the output's size), not its whole operand. With tiles (a TPU), each
-    slice is read in whole tiles: a row of a ``T(8,128)`` table costs eight."""
+    slice is read in whole tiles (a row of a ``T(8,128)`` table costs eight), once for every index as the
+    output stores them (its batch dimensions padded to its own tiles)."""
     operand = analyzer.operand_shapes(instruction, computation)[0]
     read = instruction.shape.bytes
     if operand.tiles:
-        sizes = tuple(instruction.ints("slice_sizes"))
-        read = _windows_bytes(operand, sizes, instruction.shape.elements)
+        read = _windows_bytes(operand, tuple(instruction.ints("slice_sizes")), instruction.shape,
+                              set(instruction.ints("offset_dims")))
     cost.bytes_read = [read, cost.bytes_read[1]] + [0] * (len(cost.bytes_read) - 2)
 
 
-def _windows_bytes(target: Shape, window: tuple[int, ...], elements: int) -> int:
-    """Bytes of ``elements`` gathered from or scattered into ``target`` in windows of shape ``window``, each
-    window in whole tiles of the target's layout."""
+def _windows_bytes(target: Shape, window: tuple[int, ...], indexed: Shape, window_dims: set[int]) -> int:
+    """Bytes of ``target`` a gather or scatter touches: each window (of shape ``window``) in whole tiles of the
+    target's layout, once for every index that ``indexed`` (the gather's output, the scatter's updates) stores
+    outside its ``window_dims``."""
     one_window = Shape(target.dtype, window, target.minor_to_major, element_bits=target.element_bits,
                        tiles=target.tiles)
-    return elements // max(math.prod(window), 1) * one_window.bytes
+    indices = math.prod(size for axis, size in enumerate(indexed.stored_dims) if axis not in window_dims)
+    return indices * one_window.bytes
 
 
 @rule("transpose")
@@ -406,13 +405,14 @@ def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computat
 
 def _scattered_rows_bytes(scatter: Instruction, target: Shape, update: Shape) -> int:
     """Bytes of ``target`` a scatter reads and writes: the updates' size, or with tiles (a TPU) each update window
-    in whole tiles of the target (a row of a ``T(8,128)`` table costs eight)."""
+    in whole tiles of the target (a row of a ``T(8,128)`` table costs eight), once for every update as stored."""
     if not target.tiles:
         return update.bytes
     inserted = set(scatter.ints("inserted_window_dims"))
-    sizes = iter(update.dims[d] for d in scatter.ints("update_window_dims"))
+    window_dims = scatter.ints("update_window_dims")
+    sizes = iter(update.dims[d] for d in window_dims)
     window = tuple(1 if axis in inserted else next(sizes, 1) for axis in range(len(target.dims)))
-    return _windows_bytes(target, window, update.elements)
+    return _windows_bytes(target, window, update, set(window_dims))
 
 
 @rule("sort")

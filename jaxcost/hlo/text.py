@@ -29,6 +29,23 @@ _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple el
 
 
 @dataclass(frozen=True)
+class Sizes:
+    """What the compiler that made a program counts where the layout does not say: a tuple's table,
+    ``pointer_bytes`` an element rounded up to a multiple of ``table_align``; and at least ``untiled_bytes`` for an
+    array without tiles (XLA:TPU: 4 KiB for a scalar in scalar memory, a sync flag or a constant; 0: no
+    minimum). ``targets.sizes`` gives a TPU generation's."""
+
+    pointer_bytes: int = POINTER_BYTES
+    table_align: int = 1
+    untiled_bytes: int = 0
+
+
+def as_sizes(sizes: Sizes | int) -> Sizes:
+    """``sizes``, or the pointer size of a CPU or GPU compiler's tuple tables as Sizes."""
+    return sizes if isinstance(sizes, Sizes) else Sizes(pointer_bytes=sizes)
+
+
+@dataclass(frozen=True)
 class Shape:
     """An HLO array shape (``dtype``, ``dims``, ``minor_to_major``) or a tuple of shapes."""
 
@@ -36,7 +53,6 @@ class Shape:
     dims: tuple[int, ...] = ()
     minor_to_major: tuple[int, ...] | None = None
     elements_of: tuple[Shape, ...] | None = None
-    pointer_bytes: int = POINTER_BYTES
     element_bits: int | None = None
     #: The layout's tiles, outermost first (``T(8,128)(2,1)``): the first pads the minor dimensions.
     tiles: tuple[tuple[int, ...], ...] = ()
@@ -44,8 +60,7 @@ class Shape:
     #: The layout's split (``SC(0:1024)``: dimension 0 split at 1024), as (dimension, index); XLA:TPU sizes
     #: such an array as its first piece.
     split: tuple[int, int] | None = None
-    #: A tuple's table is rounded up to a multiple of this (XLA:TPU aligns it: ``compiler.TupleTable``).
-    table_align: int = 1
+    sizes: Sizes = Sizes()
 
     @property
     def is_tuple(self) -> bool:
@@ -57,37 +72,43 @@ class Shape:
         return 0 if self.is_tuple else math.prod(self.dims)
 
     @cached_property
-    def stored_elements(self) -> int:
-        """Elements as stored: with a tiled layout (TPU), the minor dimensions padded up to the first tile, in
-        the layout's order (the tile's last entry pads the most minor dimension); of a split array, its first
+    def stored_dims(self) -> tuple[int, ...]:
+        """Each dimension as stored: with a tiled layout (TPU), the minor dimensions padded up to the first tile,
+        in the layout's order (the tile's last entry pads the most minor dimension); of a split array, its first
         piece."""
-        if self.is_tuple:
-            return 0
         dims = list(self.dims)
         if self.split is not None:  # the first piece of a split array
             axis, index = self.split
             dims[axis] = min(dims[axis], index)
-        if not self.tiles:
-            return math.prod(dims)
-        order = self.minor_to_major if self.minor_to_major is not None else tuple(reversed(range(len(self.dims))))
-        physical = [dims[axis] for axis in reversed(order)]  # major to minor
-        tile = self.tiles[0]
-        for offset, size in enumerate(reversed(tile), start=1):
-            if offset <= len(physical):
-                physical[-offset] = -(-physical[-offset] // size) * size
-            else:  # a tile of higher rank than the array pads the missing dimensions of size 1
-                physical.insert(0, size)
-        return math.prod(physical)
+        order = self.minor_to_major if self.minor_to_major is not None else tuple(reversed(range(len(dims))))
+        for offset, size in enumerate(reversed(self.tiles[0] if self.tiles else ())):
+            if offset < len(order):
+                axis = order[offset]
+                dims[axis] = -(-dims[axis] // size) * size
+        return tuple(dims)
+
+    @cached_property
+    def stored_elements(self) -> int:
+        """Elements as stored (``stored_dims``); a tile of higher rank than the array also pads the dimensions
+        the array lacks (of size 1)."""
+        if self.is_tuple:
+            return 0
+        missing = self.tiles[0][:max(0, len(self.tiles[0]) - len(self.dims))] if self.tiles else ()
+        return math.prod(self.stored_dims) * math.prod(missing)
 
     @cached_property
     def bytes(self) -> int:
         """XLA's ByteSizeOf: element bytes for arrays (packed when the layout gives the element size in bits,
-        ``E(4)``; padded to whole tiles when it gives tiles, ``T(8,128)``), a pointer table for tuples."""
+        ``E(4)``; padded to whole tiles when it gives tiles, ``T(8,128)``), a pointer table for tuples; what
+        ``sizes`` says where the layout does not."""
+        sizes = self.sizes
         if self.elements_of is not None:
-            return -(-self.pointer_bytes * len(self.elements_of) // self.table_align) * self.table_align
+            return -(-sizes.pointer_bytes * len(self.elements_of) // sizes.table_align) * sizes.table_align
         if self.element_bits:  # packed sub-byte elements, as the layout says
-            return -(-self.stored_elements * self.element_bits // 8)
-        return self.stored_elements * PRIMITIVE_BYTES.get(self.dtype, 0)
+            size = -(-self.stored_elements * self.element_bits // 8)
+        else:
+            size = self.stored_elements * PRIMITIVE_BYTES.get(self.dtype, 0)
+        return size if self.tiles else max(size, sizes.untiled_bytes)
 
     @property
     def padding_bytes(self) -> int:
@@ -95,7 +116,7 @@ class Shape:
         if self.elements_of is not None or not self.tiles:
             return 0
         return self.bytes - Shape(self.dtype, self.dims, self.minor_to_major, element_bits=self.element_bits,
-                                  split=self.split).bytes
+                                  split=self.split, sizes=self.sizes).bytes
 
     def leaves(self) -> list[Shape]:
         if self.elements_of is None:
@@ -259,13 +280,14 @@ def _attribute_parts(text: str) -> list[str]:
     return split_top_level(text)
 
 
-def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Shape:
-    """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``; a tuple's pointer table
-    counts ``pointer_bytes`` an element, rounded up to a multiple of ``table_align``."""
+def parse_shape(text: str, sizes: Sizes | int = POINTER_BYTES) -> Shape:
+    """Parse ``f32[1,56,56,64]{3,2,1,0}``, ``f32[]`` or ``(bf16[8]{0}, u8[0]{0})``, sized as ``sizes`` says (an
+    int: the pointer bytes of a tuple's table)."""
+    sizes = as_sizes(sizes)
     text = text.strip()
     if text.startswith("("):
-        elements = tuple(parse_shape(part, pointer_bytes, table_align) for part in split_top_level(text[1:-1]))
-        return Shape(elements_of=elements, pointer_bytes=pointer_bytes, table_align=table_align)
+        elements = tuple(parse_shape(part, sizes) for part in split_top_level(text[1:-1]))
+        return Shape(elements_of=elements, sizes=sizes)
     bracket = text.index("[")
     close = text.index("]", bracket)
     dims_text = text[bracket + 1:close].replace("<=", "")
@@ -286,10 +308,10 @@ def parse_shape(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int 
         split_at = _SPLIT.search(tiling)
         split = (int(split_at.group(1)), int(split_at.group(2))) if split_at else None
     return Shape(dtype=text[:bracket], dims=dims, minor_to_major=layout, element_bits=element_bits, tiles=tiles,
-                 memory_space=memory_space, split=split)
+                 memory_space=memory_space, split=split, sizes=sizes)
 
 
-def _read_shape(text: str, pointer_bytes: int, table_align: int) -> tuple[Shape, str]:
+def _read_shape(text: str, sizes: Sizes) -> tuple[Shape, str]:
     """Parse the shape at the start of ``text``; return it and the rest."""
     if text.startswith("("):
         end = _matching(text, 0)
@@ -297,17 +319,17 @@ def _read_shape(text: str, pointer_bytes: int, table_align: int) -> tuple[Shape,
         end = text.index("]") + 1
         if end < len(text) and text[end] == "{":
             end = _matching(text, end)
-    return parse_shape(text[:end], pointer_bytes, table_align), text[end:].lstrip()
+    return parse_shape(text[:end], sizes), text[end:].lstrip()
 
 
-def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Instruction:
+def parse_instruction(line: str, sizes: Sizes | int = POINTER_BYTES) -> Instruction:
     """Parse one instruction line, e.g. ``%add.0 = f32[8]{0} add(%a, %b), metadata={...}``."""
     line = _COMMENT.sub("", line).strip()
     is_root = line.startswith("ROOT ")
     if is_root:
         line = line[5:]
     name, _, rest = line.partition(" = ")
-    shape, rest = _read_shape(rest, pointer_bytes, table_align)
+    shape, rest = _read_shape(rest, as_sizes(sizes))
     paren = rest.index("(")
     opcode = rest[:paren].strip()
     close = _matching(rest, paren)
@@ -328,10 +350,10 @@ def parse_instruction(line: str, pointer_bytes: int = POINTER_BYTES, table_align
                        attributes=attributes, is_root=is_root)
 
 
-def parse_module(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int = 1) -> Module:
-    """Parse a whole HLO module's text into computations; instructions know their users. A tuple's pointer
-    table counts ``pointer_bytes`` an element, rounded up to ``table_align``, as the compiler that made the
-    program counts it."""
+def parse_module(text: str, sizes: Sizes | int = POINTER_BYTES) -> Module:
+    """Parse a whole HLO module's text into computations; instructions know their users. Shapes are sized as
+    the compiler that made the program sizes them (``sizes``; an int: the pointer bytes of a tuple's table)."""
+    sizes = as_sizes(sizes)
     computations: dict[str, Computation] = {}
     current: Computation | None = None
     for raw in text.splitlines():
@@ -348,7 +370,7 @@ def parse_module(text: str, pointer_bytes: int = POINTER_BYTES, table_align: int
             computations[current.name] = current
             current = None
         elif raw.strip():
-            current.instructions.append(parse_instruction(raw, pointer_bytes, table_align))
+            current.instructions.append(parse_instruction(raw, sizes))
     return Module(computations)
 
 
