@@ -133,6 +133,31 @@ def _assume_in_bounds(instruction: Instruction, operands: list[Shape], config: d
     return LibraryCost("gather indices assumed in bounds (nothing computed)", Counter(), [0] * len(operands), 0)
 
 
+@target("GatherScatterIndicesBitpacked")
+def _packed_indices(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # XLA:TPU packs a scatter's or gather's index pairs into one word each, inside its fusion: a relayout
+    return LibraryCost("gather/scatter indices packed (nothing computed)", Counter(), [0] * len(operands), 0)
+
+
+@target("AllocateBuffer")
+def _allocate(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # an uninitialized buffer (a scan's stacked outputs): nothing is read, written or computed
+    return LibraryCost("buffer allocated (nothing moves)", Counter(), [0] * len(operands), 0)
+
+
+@target("TopK")
+def _top_k(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # the k largest of each row: XLA:TPU counts a compare of every element with each of the k kept
+    values = instruction.shape.elements_of[0] if instruction.shape.is_tuple else instruction.shape
+    kept = values.dims[-1] if values.dims else 1
+    return LibraryCost(f"top-{kept} of each row", Counter({"compare": operands[0].elements * kept}),
+                       [shape.bytes for shape in operands], sum(leaf.bytes for leaf in instruction.shape.leaves()))
+
+
+#: Custom calls XLA:TPU's cost analysis costs itself (not -1): their recount is what it counts.
+COSTED_BY_XLA = frozenset({"AllocateBuffer", "TopK"})
+
+
 def custom_call_target(instruction: Instruction) -> str:
     return instruction.attribute("custom_call_target").strip('"')
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jaxcost.hlo.convolution import convolution_flops, reduce_window_count, window
-from jaxcost.hlo.library_calls import backend_config, custom_call_target, library_cost
+from jaxcost.hlo.library_calls import COSTED_BY_XLA, backend_config, custom_call_target, library_cost
 from jaxcost.hlo.opcodes import DEFAULT, ELEMENTWISE, FREE, TRANSCENDENTAL, UNKNOWN
 from jaxcost.hlo.registry import registrar
 from jaxcost.hlo.roles import flop_role
@@ -291,11 +291,20 @@ def _integer(instruction: Instruction | None) -> int | None:
         return None
 
 
+def _through_copies(computation: Computation, name: str) -> Instruction | None:
+    """The instruction ``name`` copies, through any chain of copies (XLA:TPU copies a loop's counter between
+    memories), or ``name`` itself."""
+    instruction = computation.by_name().get(name)
+    while instruction is not None and instruction.opcode == "copy":
+        instruction = computation.by_name().get(instruction.operands[0])
+    return instruction
+
+
 def counted_trips(module: Module, instruction: Instruction, computation: Computation) -> int | None:
     """The trip count of a loop in the form JAX writes a scan or a ``fori_loop`` with static bounds, read from
-    the program as written (where the compiler has not yet recorded ``known_trip_count``): the loop state's
-    element ``k`` starts at a constant ``a``, the body adds 1 to it, and the condition is ``element k < b``:
-    ``b - a`` trips. None for any other loop."""
+    the program as written, or as XLA:TPU compiles it (neither records ``known_trip_count``): the loop state's
+    element ``k`` starts at a constant ``a``, the body adds 1 to it, and the condition is ``element k < b``
+    (copies between them allowed): ``b - a`` trips. None for any other loop."""
     condition = module.computations.get(instruction.called("condition")[0])
     body = module.computations.get(instruction.called("body")[0])
     if condition is None or body is None or not instruction.operands:
@@ -310,14 +319,14 @@ def counted_trips(module: Module, instruction: Instruction, computation: Computa
     state = computation.by_name().get(instruction.operands[0])
     if state is None or state.opcode != "tuple" or index >= len(state.operands):
         return None
-    start = _integer(computation.by_name().get(state.operands[index]))
+    start = _integer(_through_copies(computation, state.operands[index]))
     step = body.root
     if start is None or step.opcode != "tuple" or index >= len(step.operands):
         return None
     increment = body.by_name().get(step.operands[index])
     if increment is None or increment.opcode != "add":
         return None
-    parts = [body.by_name().get(name) for name in increment.operands]
+    parts = [_through_copies(body, name) for name in increment.operands]
     ones = [part for part in parts if _integer(part) == 1]
     counters = [part for part in parts if part is not None and part.opcode == "get-tuple-element"
                 and part.attribute("index") == str(index)]
@@ -456,7 +465,7 @@ def _all_reduce(analyzer: Analyzer, instruction: Instruction, computation: Compu
 def _custom_call(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     label = f"{instruction.name} (custom-call {custom_call_target(instruction)})"
     known = library_cost(instruction, analyzer.operand_shapes(instruction, computation))
-    if analyzer.xla_rules:
+    if analyzer.xla_rules and custom_call_target(instruction) not in COSTED_BY_XLA:
         cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
         cost.flops, cost.bytes_other = -1, -1
         cost.unknown.append(label)
