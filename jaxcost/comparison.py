@@ -37,7 +37,7 @@ LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", 
 #: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
 REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
 KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
-         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding")
+         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding", "prefetch")
 #: Verdicts from weakest to strongest; ``upper bound``: explained, but the program's work depends on data.
 VERDICTS = ("unknown", "unexplained", "upper bound", "explained", "exact")
 
@@ -258,6 +258,14 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
         return Delta("constant", f"constant {buffer.name} {size} read by {', '.join(readers)}", readers, bytes=delta)
     roles = buffer.writer_roles
     names = (buffer.name, *readers)
+    if buffer.opcode == "copy-start" and any(leaf.memory_space == 2 for leaf in buffer.shape.leaves()):
+        copied = buffer.shape.leaves()[0]
+        return Delta("prefetch", f"prefetch of {buffer.instruction.operands[0]} {copied} into on-chip memory: "
+                     f"copy-start writes both copies and its sync flag, {', '.join(readers)} reads its table", names,
+                     bytes=delta)
+    if buffer.opcode == "copy-done" and buffer.shape.memory_space == 1:
+        return Delta("prefetch", f"the on-chip copy {size} written by {buffer.name} and read by {', '.join(readers)}",
+                     names, bytes=delta)
     if buffer.opcode in LAYOUT_OPCODES or (buffer.opcode == "fusion" and not roles):
         return Delta("layout", f"layout change: {buffer.name} writes {size} that is read back", names, bytes=delta)
     if roles == {"convert"}:

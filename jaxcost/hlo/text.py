@@ -116,7 +116,7 @@ class Shape:
         if self.elements_of is not None or not self.tiles:
             return 0
         return self.bytes - Shape(self.dtype, self.dims, self.minor_to_major, element_bits=self.element_bits,
-                                  split=self.split, sizes=self.sizes).bytes
+                                  split=self.split).bytes
 
     def leaves(self) -> list[Shape]:
         if self.elements_of is None:
