@@ -121,28 +121,20 @@ def _gemm(instruction: Instruction, operands: list[Shape], config: dict) -> Libr
     return cost
 
 
-@target("ConcatBitcast")
-def _concat_bitcast(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    # XLA:TPU's concatenation of slices that already lie side by side (each from a slice-done): a bitcast.
-    return LibraryCost("TPU concatenation in place (a bitcast: nothing moves)", Counter(), [0] * len(operands), 0)
+#: XLA:TPU custom calls that compute and move nothing, and what each is.
+_MOVING_NOTHING = {
+    "ConcatBitcast": "TPU concatenation in place (a bitcast: nothing moves)",
+    "AssumeGatherIndicesInBound": "gather indices assumed in bounds (nothing computed)",
+    "GatherScatterIndicesBitpacked": "gather/scatter indices packed inside a fusion (nothing computed)",
+    "AllocateBuffer": "buffer allocated (nothing moves)",
+}
 
 
-@target("AssumeGatherIndicesInBound")
-def _assume_in_bounds(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    # XLA:TPU's promise that a gather's indices are in range (jnp.take clamped them): the indices, unchanged.
-    return LibraryCost("gather indices assumed in bounds (nothing computed)", Counter(), [0] * len(operands), 0)
-
-
-@target("GatherScatterIndicesBitpacked")
-def _packed_indices(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    # XLA:TPU packs a scatter's or gather's index pairs into one word each, inside its fusion: a relayout
-    return LibraryCost("gather/scatter indices packed (nothing computed)", Counter(), [0] * len(operands), 0)
-
-
-@target("AllocateBuffer")
-def _allocate(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    # an uninitialized buffer (a scan's stacked outputs): nothing is read, written or computed
-    return LibraryCost("buffer allocated (nothing moves)", Counter(), [0] * len(operands), 0)
+@target(*_MOVING_NOTHING)
+def _moving_nothing(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # concatenations of slices that already lie side by side, promises about indices jnp.take clamped, index
+    # packing, a scan's uninitialized output buffer
+    return LibraryCost(_MOVING_NOTHING[custom_call_target(instruction)], Counter(), [0] * len(operands), 0)
 
 
 @target("TopK")
