@@ -261,7 +261,23 @@ BATTERY = {
     "weight gradient as a convolution": (lambda x, g: jnp.einsum("bti,bthd->ihd", x, g),
                                          [((2, 9, 64), jnp.float32), ((2, 9, 4, 32), jnp.float32)]),
     "fori_loop": (lambda x: jax.lax.fori_loop(3, 13, lambda i, x: jnp.sin(x) * i, x), [((8, 128), jnp.float32)]),
+    "gather from a 1-D table": (lambda a, i: jnp.take(a, i, mode="clip"),
+                                [((257,), jnp.float32), ((13, 7), jnp.int32)]),
+    "scatter into a 1-D table": (lambda a, i, v: a.at[i].set(v), [((16,), jnp.float32), ((8,), jnp.int32),
+                                                                    ((8,), jnp.float32)]),
+    "Pallas kernel with a cost estimate": (lambda x: _pallas_exp(x), [((8, 128), jnp.float32)]),
 }
+
+
+def _pallas_exp(x):
+    """2·exp(x) as a Pallas kernel that says its own cost: XLA:TPU takes the estimate as the call's cost."""
+    from jax.experimental import pallas as pl
+
+    def kernel(x_ref, o_ref):
+        o_ref[...] = jnp.exp(x_ref[...]) * 2
+
+    estimate = pl.CostEstimate(flops=1234, transcendentals=1024, bytes_accessed=8192)
+    return pl.pallas_call(kernel, out_shape=x, cost_estimate=estimate)(x)
 
 
 @needs_libtpu
@@ -269,9 +285,10 @@ BATTERY = {
 @pytest.mark.parametrize("target", ["tpu:v5e:2x2", "tpu:v6e:2x2"])
 def test_a_battery_of_programs_reproduced(name, target):
     """Programs that exercise XLA:TPU's own rules: top-k (a custom call XLA costs: n·k compares), a scan's
-    buffer (AllocateBuffer: nothing), gathers and scatters whose index batch is padded to its tiles, a weight
-    gradient written as a convolution with its spatial labels out of order, a loop whose counter the compiler
-    copies between memories (its trips found)."""
+    buffer (AllocateBuffer: nothing), gathers and scatters whose index batch is padded to its tiles, rows of a
+    1-D table (read in tiles of 1024), a weight gradient written as a convolution with its spatial labels out of
+    order, a loop whose counter the compiler copies between memories (its trips found), a Pallas kernel (its
+    own estimate)."""
     function, shapes = BATTERY[name]
     compiler = jc.compiled(function, *(jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in shapes), target=target)
     for key in ("flops", "transcendentals", "bytes_accessed"):
@@ -281,6 +298,8 @@ def test_a_battery_of_programs_reproduced(name, target):
         assert compiler.transcendentals == 10 * 8 * 128  # ten sines of the whole array; XLA counts the body once
     if name == "weight gradient as a convolution":
         assert compiler.flops == 2 * 2 * 9 * 64 * 4 * 32
+    if name == "Pallas kernel with a cost estimate":
+        assert (compiler.flops, compiler.transcendentals, compiler.bytes_accessed) == (1234, 1024, 8192)
 
 
 @needs_libtpu

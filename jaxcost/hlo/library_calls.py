@@ -29,9 +29,12 @@ class LibraryCost:
     flops_by_role: Counter = field(default_factory=Counter)
     bytes_read: list[int] = field(default_factory=list)
     bytes_written: int = 0
+    transcendentals: int = 0
+    #: Bytes not said per operand (a kernel's own estimate of all it moves).
+    bytes_other: int = 0
 
 
-Recounter = Callable[[Instruction, list[Shape], dict], LibraryCost]
+Recounter = Callable[[Instruction, list[Shape], dict], LibraryCost | None]
 _TARGETS: dict[str, Recounter] = {}
 
 
@@ -146,8 +149,20 @@ def _top_k(instruction: Instruction, operands: list[Shape], config: dict) -> Lib
                        [shape.bytes for shape in operands], sum(leaf.bytes for leaf in instruction.shape.leaves()))
 
 
-#: Custom calls XLA:TPU's cost analysis costs itself (not -1): their recount is what it counts.
-COSTED_BY_XLA = frozenset({"AllocateBuffer", "TopK"})
+@target("tpu_custom_call")
+def _pallas_kernel(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost | None:
+    # a Pallas kernel: XLA:TPU takes the kernel's own cost_estimate (0 without one, where nothing is known)
+    estimate = config.get("custom_call_config", {}).get("cost_estimate")
+    if not estimate:
+        return None
+    return LibraryCost("Pallas kernel, by its own cost_estimate", Counter({"pallas kernel": int(estimate["flops"])}),
+                       [0] * len(operands), 0, transcendentals=int(estimate.get("transcendentals", 0)),
+                       bytes_other=int(estimate.get("bytes_accessed", 0)))
+
+
+#: Custom calls XLA:TPU's cost analysis costs itself (not -1): their recount is what it counts (0 where the
+#: recount knows nothing: a Pallas kernel without an estimate).
+COSTED_BY_XLA = frozenset({"AllocateBuffer", "TopK", "tpu_custom_call"})
 
 
 def custom_call_target(instruction: Instruction) -> str:

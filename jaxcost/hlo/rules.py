@@ -205,8 +205,9 @@ def _windows_bytes(target: Shape, window: tuple[int, ...], indexed: Shape, windo
     """Bytes of ``target`` a gather or scatter touches: each window (of shape ``window``) in whole tiles of the
     target's layout, once for every index that ``indexed`` (the gather's output, the scatter's updates) stores
     outside its ``window_dims``."""
-    one_window = Shape(target.dtype, window, target.minor_to_major, element_bits=target.element_bits,
-                       tiles=target.tiles)
+    # a window of one dimension is read as XLA:TPU lays out a 1-D array, in tiles of 1024, whatever the target's
+    tiles = ((1024,),) if len(window) == 1 else target.tiles
+    one_window = Shape(target.dtype, window, target.minor_to_major, element_bits=target.element_bits, tiles=tiles)
     indices = math.prod(size for axis, size in enumerate(indexed.stored_dims) if axis not in window_dims)
     return indices * one_window.bytes
 
@@ -469,13 +470,15 @@ def _custom_call(analyzer: Analyzer, instruction: Instruction, computation: Comp
         cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
         cost.flops, cost.bytes_other = -1, -1
         cost.unknown.append(label)
-    elif known is None:
+    elif known is None:  # by XLA's rules too where XLA counts it itself, as nothing (a kernel without an estimate)
         cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
-        cost.unknown.append(label)
+        if not analyzer.xla_rules:
+            cost.unknown.append(label)
     else:
         cost.flops_by_opcode.update(known.flops_by_role)
         cost.flops = sum(known.flops_by_role.values())
-        cost.bytes_read, cost.bytes_written = known.bytes_read, known.bytes_written
+        cost.transcendentals = known.transcendentals
+        cost.bytes_read, cost.bytes_written, cost.bytes_other = known.bytes_read, known.bytes_written, known.bytes_other
         cost.notes.append(f"{instruction.name}: {known.what}, recounted from its attributes")
 
 
