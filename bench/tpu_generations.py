@@ -1,71 +1,58 @@
-"""The reference layer suite and the zoo compiled for TPU v5e, v5p and v6e slices on this machine (libtpu, the
-tpu extra), side by side: FLOPs, bytes as XLA:TPU counts them and as jaxcost recounts them, the bytes tile
-padding adds, intensity, and the roofline bound per chip from the datasheet peaks (bf16).
+"""The reference layer suite and the zoo on TPU v4, v5e, v5p and v6e, side by side, from the programs that
+bench/capture_tpu_programs.py compiled with libtpu (tests/fixtures/tpu): FLOPs, bytes as XLA:TPU counts them
+(and whether the recount reproduces them: '='), the bytes the same program would move at its tensors' logical
+sizes (no tile padding), the share of the traffic that is padding, intensity, and the roofline bound per chip
+from the datasheet peaks (bf16 matrix peak, HBM bandwidth).
 
-Run: JAX_PLATFORMS=cpu python bench/tpu_generations.py [--out bench/results/tpu_generations.txt]
+Run: python bench/tpu_generations.py [--fixtures tests/fixtures/tpu] [--out bench/results/tpu_generations.txt]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import time
+import re
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-
 import jaxcost as jc
+from jaxcost import targets
+from jaxcost.compiler import replayed
 from jaxcost.measure.hardware import lookup
-from jaxcost.models import ZOO, build
-from jaxcost.models.analysis import analyze
 from jaxcost.reports.text import format_bytes, format_count, table
-from jaxcost.specs import reference_suite
 
-TARGETS = ("tpu:v5e:2x2", "tpu:v5p:2x2x1", "tpu:v6e:2x2")
-ZOO_MODELS = ("mobilenet_v2", "resnet50", "vit_b16", "gpt2_small")
+_TILES = re.compile(r"T(?:\(\d+(?:,\d+)*\))+")
 
 
-def programs(target: str) -> list[tuple[str, jc.CompilerCost]]:
-    """The suite's layers forward in float32 and bfloat16, and the zoo's models forward in bfloat16."""
-    made = []
-    for spec in reference_suite():
-        for dtype in ("float32", "bfloat16"):
-            layer = dataclasses.replace(spec, dtype=dtype)
-            name = layer.describe() if dtype in layer.describe() else f"{layer.describe()} {dtype}"
-            made.append((name, jc.compiled(layer, target=target)))
-    for name in ZOO_MODELS:
-        shape = (1, ZOO[name].tokens) if ZOO[name].tokens else (1, 224, 224, 3)
-        dtype = jnp.int32 if ZOO[name].tokens else jnp.bfloat16
-        model = build(name, dtype="bfloat16")
-        made.append((f"{name} bf16", analyze(model, jax.ShapeDtypeStruct(shape, dtype), target=target).compiler))
-    return made
+def logical_bytes(hlo_text: str, device_kind: str) -> int:
+    """The program's bytes by XLA's rules with every layout's tiles dropped: each tensor at its logical size."""
+    return jc.recount(_TILES.sub("", hlo_text), targets.sizes(device_kind)).xla_rule_total("bytes_accessed")
 
 
-def row(name: str, compiler: jc.CompilerCost) -> list[str]:
+def row(entry: dict) -> list[str]:
+    compiler = replayed(entry)
     peaks = lookup(compiler.device_kind)
     flops, xla_bytes = compiler.flops, int(compiler.xla_bytes_accessed)
-    padding = sum(bytes_added for _, _, bytes_added in compiler.recount.padding)
-    seconds = max(flops / peaks.peak("bf16"), xla_bytes / peaks.bytes_per_second)
-    bound = "compute" if flops / peaks.peak("bf16") >= xla_bytes / peaks.bytes_per_second else "memory"
-    same = "=" if compiler.xla_reproduced("bytes_accessed") else "≠"
-    return [name, peaks.name, format_count(flops), "=" if compiler.xla_reproduced("flops") else "≠",
-            format_bytes(xla_bytes), f"{same} {format_bytes(compiler.bytes_accessed)}", format_bytes(padding),
-            f"{flops / xla_bytes:.1f}", f"{seconds * 1e6:.2f} µs", bound]
+    logical = logical_bytes(compiler.hlo_text, compiler.device_kind)
+    seconds_compute, seconds_memory = flops / peaks.peak("bf16"), xla_bytes / peaks.bytes_per_second
+    same = all(compiler.xla_reproduced(key) for key in ("flops", "transcendentals", "bytes_accessed"))
+    return [entry["name"], entry["mode"], peaks.name, format_count(flops), format_bytes(xla_bytes),
+            "=" if same else "≠", format_bytes(logical), f"{1 - logical / xla_bytes:.0%}",
+            f"{flops / xla_bytes:.1f}", f"{max(seconds_compute, seconds_memory) * 1e6:.2f} µs",
+            "compute" if seconds_compute >= seconds_memory else "memory"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fixtures", default="tests/fixtures/tpu")
     parser.add_argument("--out", default="bench/results/tpu_generations.txt")
     args = parser.parse_args()
-    start = time.perf_counter()
-    rows = [row(name, compiler) for target in TARGETS for name, compiler in programs(target)]
+    rows = [row(entry) for entry in targets.stored_programs(args.fixtures)]
     text = "\n".join([
-        f"TPU generations, compiled here with libtpu (jax {jax.__version__}); bytes and bound as XLA:TPU counts "
-        "them ('=': the recount reproduces XLA's figure exactly, '≠': not yet, see the README)",
-        table(["program", "chip", "FLOPs", "XLA", "bytes (XLA)", "recount", "tile padding", "FLOPs/B", "roofline",
+        "TPU generations, compiled with libtpu by bench/capture_tpu_programs.py. "
+        "'=': the recount reproduces XLA:TPU's flops, transcendentals and bytes exactly. 'logical': the same "
+        "program's bytes with every tensor at its logical size; 'padding': the share of XLA's bytes that tiles add.",
+        table(["program", "mode", "chip", "FLOPs", "bytes (XLA)", "", "logical", "padding", "FLOPs/B", "roofline",
                "bound"], rows),
-        f"{len(rows)} programs in {time.perf_counter() - start:.0f} s",
+        f"{len(rows)} programs, {sum(r[5] == '=' for r in rows)} reproduced exactly",
     ])
     Path(args.out).write_text(text + "\n")
     print(text)
