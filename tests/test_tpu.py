@@ -266,6 +266,8 @@ BATTERY = {
     "scatter into a 1-D table": (lambda a, i, v: a.at[i].set(v), [((16,), jnp.float32), ((8,), jnp.int32),
                                                                     ((8,), jnp.float32)]),
     "Pallas kernel with a cost estimate": (lambda x: _pallas_exp(x), [((8, 128), jnp.float32)]),
+    "segment_sum on 1-D data": (lambda d, s: jax.ops.segment_sum(d, s, num_segments=100),
+                                [((1000,), jnp.float32), ((1000,), jnp.int32)]),
 }
 
 
@@ -288,7 +290,7 @@ def test_a_battery_of_programs_reproduced(name, target):
     buffer (AllocateBuffer: nothing), gathers and scatters whose index batch is padded to its tiles, rows of a
     1-D table (read in tiles of 1024), a weight gradient written as a convolution with its spatial labels out of
     order, a loop whose counter the compiler copies between memories (its trips found), a Pallas kernel (its
-    own estimate)."""
+    own estimate), a 1-D segment sum (on a v6e a call to the SparseCore, costed as the scatter it calls)."""
     function, shapes = BATTERY[name]
     compiler = jc.compiled(function, *(jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in shapes), target=target)
     for key in ("flops", "transcendentals", "bytes_accessed"):

@@ -296,7 +296,7 @@ MULTI_DEVICE_RULES = {"all-to-all", "all-reduce"}
 NOT_EMITTED_ON_THE_CPU = {"all-reduce-start", "async-start", "map", "rng", "rng-bit-generator", "select-and-scatter"}
 #: Rules for what XLA:TPU emits (cross-program prefetch, async slices and permutes with sync flags): checked on
 #: TPU programs (tests/test_tpu.py).
-TPU_RULES = {"copy-start", "collective-permute-start", "slice-start"}
+TPU_RULES = {"copy-start", "collective-permute-start", "slice-start", "call-start"}
 
 
 def test_every_rule_is_checked_against_xla_or_said_why_not():

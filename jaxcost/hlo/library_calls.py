@@ -130,13 +130,15 @@ _MOVING_NOTHING = {
     "AssumeGatherIndicesInBound": "gather indices assumed in bounds (nothing computed)",
     "GatherScatterIndicesBitpacked": "gather/scatter indices packed inside a fusion (nothing computed)",
     "AllocateBuffer": "buffer allocated (nothing moves)",
+    "PrepareAsyncCallStart": "an asynchronous call prepared (nothing moves)",
+    "PrepareAsyncCallDone": "an asynchronous call prepared (nothing moves)",
 }
 
 
 @target(*_MOVING_NOTHING)
 def _moving_nothing(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     # concatenations of slices that already lie side by side, promises about indices jnp.take clamped, index
-    # packing, a scan's uninitialized output buffer
+    # packing, a scan's uninitialized output buffer, the handshake of a call offloaded to the SparseCore
     return LibraryCost(_MOVING_NOTHING[custom_call_target(instruction)], Counter(), [0] * len(operands), 0)
 
 

@@ -31,8 +31,9 @@ XLA_OPCODES = (
     "subtract", "tan", "tanh", "topk", "transpose", "triangular-solve", "tuple", "while", "xor",
 )
 
-#: Opcodes XLA:TPU prints that open XLA's list lacks: an asynchronous slice into on-chip memory (start, done).
-TPU_OPCODES = ("slice-start", "slice-done")
+#: Opcodes XLA:TPU prints that open XLA's list lacks: an asynchronous slice into on-chip memory (start, done), an
+#: asynchronous call (a scatter offloaded to the SparseCore).
+TPU_OPCODES = ("slice-start", "slice-done", "call-start", "call-done")
 #: Every opcode a program may hold.
 ALL_OPCODES = XLA_OPCODES + TPU_OPCODES
 
@@ -57,7 +58,7 @@ DEFAULT = frozenset({
     "broadcast", "collective-broadcast", "collective-permute", "collective-permute-done",
     "concatenate", "copy", "copy-done", "dynamic-reshape", "get-dimension-size", "iota", "opt-barrier",
     "pad", "partition-id", "recv", "recv-done", "reduce-scatter", "replica-id", "reshape", "reverse", "send",
-    "send-done", "set-dimension-size", "slice-done",
+    "send-done", "set-dimension-size", "slice-done", "call-done",
 })
 #: Costed by XLA in ways jaxcost does not reproduce: the default is used and the instruction is named unknown.
 UNKNOWN = frozenset({

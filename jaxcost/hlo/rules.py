@@ -359,7 +359,7 @@ def _while(analyzer: Analyzer, instruction: Instruction, computation: Computatio
         cost.notes.append(f"{instruction.name}: loop body counted {trips} times, its condition {trips + 1}")
 
 
-@rule("call", "async-start")
+@rule("call", "async-start", "call-start")
 def _call(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
     key = "to_apply" if "to_apply" in instruction.attributes else "calls"

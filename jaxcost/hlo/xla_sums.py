@@ -16,7 +16,8 @@ from jaxcost.hlo.rules import indexed_access
 from jaxcost.hlo.text import Computation, Instruction
 
 #: Opcodes whose value is a sum over called computations, and which attribute names them.
-_CALLED = {"fusion": ("calls",), "while": ("body", "condition"), "call": ("to_apply",), "async-start": ("calls",)}
+_CALLED = {"fusion": ("calls",), "while": ("body", "condition"), "call": ("to_apply",), "async-start": ("calls",),
+          "call-start": ("to_apply",)}
 
 
 def post_order(computation: Computation) -> Iterator[Instruction]:
