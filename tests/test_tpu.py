@@ -193,7 +193,8 @@ def test_padding_is_counted_where_tiles_do_not_fit():
 
 def test_compare_itemizes_the_padding_of_arguments_and_results():
     """A 3x3 convolution on 64 channels for a v5e, replayed: its input's 64 channels fill half of the 128 lanes,
-    which is the layout padding item; with it the bytes are explained to the byte."""
+    which is the layout padding item; the kernel's prefetch into on-chip memory is itemized; with them the
+    bytes are explained to the byte."""
     entry = _stored("conv3x3 8x56x56x64->128 bf16", "tpu:v5e:2x2")
     from jaxcost.comparison import compare_spec
 
@@ -201,6 +202,10 @@ def test_compare_itemizes_the_padding_of_arguments_and_results():
                                       dtype="bfloat16"), compiler=_replayed(entry))
     (padding,) = [delta for delta in comparison.deltas if delta.kind == "padding"]
     assert padding.bytes == 8 * 56 * 56 * 64 * 2  # the input doubled to 128 lanes (bfloat16)
+    kernel = 3 * 3 * 64 * 128 * 2
+    prefetch = [delta.bytes for delta in comparison.deltas if delta.kind == "prefetch"]
+    # copy-start: both copies and the 4 KiB flag, copy-done's 512 B table; the on-chip copy written and read
+    assert prefetch == [2 * kernel + 4096 + 512, 2 * kernel]
     assert padding.description.startswith("layout padding: tiles pad the arguments and results")
     assert comparison.bytes_remainder == 0 and comparison.flops_remainder == 0
 
