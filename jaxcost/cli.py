@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="roofline plot, written as PATH.png and PATH.svg ('' for none)")
     report.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
     report.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
+    report.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
+                        help="compile the suite for this TPU slice (counts only; batch 1 unless --batch; "
+                             "the tpu extra)")
     return parser
 
 

@@ -238,17 +238,25 @@ def run_report(args: argparse.Namespace) -> int:
     from jaxcost.reports.layer import comparison_dict, explanation, suite_table
 
     start = time.perf_counter()
-    batch, why = suite_batch(args)
-    comparisons = [compare(spec) for spec in reference_suite(batch)]
-    measurements, ceilings = ([], None) if args.no_timing else _measure([c.spec for c in comparisons], args)
+    if args.target:
+        from jaxcost.targets import target
+
+        target(args.target)  # a wrong name or a missing libtpu, said before any work
+        batch, why = suite_batch(args) if args.batch is not None else (1, f"the default for {args.target}")
+    else:
+        batch, why = suite_batch(args)
+    comparisons = [compare(spec, target=args.target) for spec in reference_suite(batch)]
+    timed = not args.no_timing and not args.target  # nothing runs on a target
+    measurements, ceilings = _measure([c.spec for c in comparisons], args) if timed else ([], None)
     if args.json:
         rows = [comparison_dict(c) for c in comparisons]
         for row, measurement in zip(rows, measurements):
             row["measured"] = measurement.as_dict()
         print(json.dumps(rows, indent=2))
         return 0
-    print("jaxcost report: the classic layer types, analytic against the XLA compiler, and measured")
-    print(device_line())
+    print("jaxcost report: the classic layer types, analytic against the XLA compiler" + ("" if args.target else
+                                                                                        ", and measured"))
+    print(device_line(args.target))
     print(f"batch {batch}" + (f" ({why})" if why else ""))
     print()
     print(suite_table(comparisons))

@@ -321,3 +321,19 @@ def test_collectives_with_sync_flags_and_scalars_in_scalar_memory():
     scatter = _shard_mapped(lambda a: jax.lax.psum_scatter(a * 2, "x", tiled=True), P(), P("x"), (64,))
     for compiler in (permute, scatter):
         assert compiler.xla_reproduced("bytes_accessed") and compiler.xla_reproduced("flops")
+
+
+@needs_libtpu
+def test_the_report_for_a_target(capsys, monkeypatch):
+    """``jaxcost report --target``: the reference suite (here its first and last layers, to be quick) compiled
+    for a v6e slice, counts only, every layer's figures explained; a malformed target is one line and exit
+    status 2."""
+    from jaxcost import commands
+
+    suite = commands.reference_suite
+    monkeypatch.setattr(commands, "reference_suite", lambda batch: [suite(batch)[0], suite(batch)[-1]])
+    assert main(["report", "--target", "tpu:v6e:2x2", "--plot", ""]) == 0
+    out = capsys.readouterr().out
+    assert "target: tpu:v6e:2x2: 4 x TPU v6 lite (compiled here, not run)" in out and "batch 1 (the default" in out
+    assert out.count("explained") >= 2 and "unexplained" not in out and "Measured" not in out
+    assert main(["report", "--target", "tpu:v6e"]) == 2
