@@ -47,7 +47,7 @@ class Target:
 
 #: How XLA:TPU sizes what a layout does not say, by device kind: a tuple's table (4 B a pointer, rounded up to
 #: 512 B or 32 B; measured with tuples of 2 to 200 elements, a copy-done's operand is one too) and an array without
-#: tiles (4 KiB: a scalar in scalar memory, a sync flag, a constant).
+#: tiles (4 KiB: a scalar in scalar memory, a sync flag, a scalar constant).
 SIZES: dict[str, Sizes] = {
     "TPU v4": Sizes(4, 512, 4096), "TPU v5 lite": Sizes(4, 512, 4096), "TPU v5": Sizes(4, 32, 4096),
     "TPU v6 lite": Sizes(4, 32, 4096),
@@ -55,7 +55,7 @@ SIZES: dict[str, Sizes] = {
 
 
 def sizes(device_kind: str) -> Sizes:
-    """How XLA:TPU's cost analysis sizes tuples and untiled arrays for ``device_kind``; kinds not measured yet
+    """How XLA:TPU's cost analysis sizes tuples and untiled scalars for ``device_kind``; kinds not measured yet
     take v5e's."""
     return SIZES.get(device_kind, SIZES["TPU v5 lite"])
 

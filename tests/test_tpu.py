@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import jaxcost as jc
@@ -109,8 +110,8 @@ def test_a_split_layout_is_sized_as_its_first_piece():
 
 
 def test_sizes_by_generation():
-    """A tuple's table: 4 B a pointer, rounded up to 512 B on v4 and v5e and to 32 B on v5p and v6e; an array
-    without tiles (a scalar in scalar memory, a sync flag, a constant): 4 KiB."""
+    """A tuple's table: 4 B a pointer, rounded up to 512 B on v4 and v5e and to 32 B on v5p and v6e; a scalar
+    without tiles (in scalar memory, a sync flag, a constant): 4 KiB."""
     sizes = {kind: targets.sizes(kind) for kind in GENERATIONS.values()}
     assert sizes == {"TPU v5 lite": Sizes(4, 512, 4096), "TPU v4": Sizes(4, 512, 4096),
                      "TPU v5": Sizes(4, 32, 4096), "TPU v6 lite": Sizes(4, 32, 4096)}
@@ -120,6 +121,7 @@ def test_sizes_by_generation():
         assert (v5e_table.bytes, v6e_table.bytes) == (v5e, v6e)
     for untiled in ("u32[]{:S(2)}", "u32[]{:S(6)}", "u32[]"):
         assert parse_shape(untiled, sizes["TPU v5"]).bytes == 4096 and parse_shape(untiled).bytes == 4
+    assert parse_shape("bf16[2,15,15,3]{3,2,1,0}", sizes["TPU v5"]).bytes == 2700  # an untiled array: its own size
     assert parse_shape("u32[]{:T(128)S(6)}", sizes["TPU v5"]).bytes == 512  # a tiled scalar: its tile
 
 
@@ -273,6 +275,7 @@ BATTERY = {
     "Pallas kernel with a cost estimate": (lambda x: _pallas_exp(x), [((8, 128), jnp.float32)]),
     "segment_sum on 1-D data": (lambda d, s: jax.ops.segment_sum(d, s, num_segments=100),
                                 [((1000,), jnp.float32), ((1000,), jnp.int32)]),
+    "a small constant returned": (lambda: jnp.asarray(np.arange(35).reshape(5, 7) % 7, jnp.float32), []),
 }
 
 

@@ -151,7 +151,7 @@ def _tuple(analyzer: Analyzer, instruction: Instruction, computation: Computatio
 @rule("copy-start", "collective-permute-start")
 def _async_start(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     """On a TPU (sync flags in memory space 2 among its results), the result counts as its buffers and its flags
-    (each untiled, 4 KiB), not as a tuple's table; elsewhere XLA's default (the table)."""
+    (each an untiled scalar, 4 KiB), not as a tuple's table; elsewhere XLA's default (the table)."""
     leaves = instruction.shape.leaves()
     if any(leaf.memory_space == 2 for leaf in leaves):
         cost.bytes_written = sum(leaf.bytes for leaf in leaves)

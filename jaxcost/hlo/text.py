@@ -31,13 +31,14 @@ _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple el
 @dataclass(frozen=True)
 class Sizes:
     """What the compiler that made a program counts where the layout does not say: a tuple's table,
-    ``pointer_bytes`` an element rounded up to a multiple of ``table_align``; and at least ``untiled_bytes`` for an
-    array without tiles (XLA:TPU: 4 KiB for a scalar in scalar memory, a sync flag or a constant; 0: no
-    minimum). ``targets.sizes`` gives a TPU generation's."""
+    ``pointer_bytes`` an element rounded up to a multiple of ``table_align``; and ``untiled_scalar_bytes`` for a
+    scalar without tiles (XLA:TPU: 4 KiB for a scalar in scalar memory, a sync flag or a scalar constant; an
+    untiled array of more elements is its own size; 0: the scalar's own size). ``targets.sizes`` gives a TPU
+    generation's."""
 
     pointer_bytes: int = POINTER_BYTES
     table_align: int = 1
-    untiled_bytes: int = 0
+    untiled_scalar_bytes: int = 0
 
 
 def as_sizes(sizes: Sizes | int) -> Sizes:
@@ -108,7 +109,7 @@ class Shape:
             size = -(-self.stored_elements * self.element_bits // 8)
         else:
             size = self.stored_elements * PRIMITIVE_BYTES.get(self.dtype, 0)
-        return size if self.tiles else max(size, sizes.untiled_bytes)
+        return size if self.tiles or self.dims else max(size, sizes.untiled_scalar_bytes)
 
     @property
     def padding_bytes(self) -> int:
