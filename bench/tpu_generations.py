@@ -10,6 +10,7 @@ Run: python bench/tpu_generations.py [--fixtures tests/fixtures/tpu] [--out benc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 
@@ -24,7 +25,8 @@ _TILES = re.compile(r"T(?:\(\d+(?:,\d+)*\))+")
 
 def logical_bytes(hlo_text: str, device_kind: str) -> int:
     """The program's bytes by XLA's rules with every layout's tiles dropped: each tensor at its logical size."""
-    return jc.recount(_TILES.sub("", hlo_text), targets.sizes(device_kind)).xla_rule_total("bytes_accessed")
+    logical = dataclasses.replace(targets.sizes(device_kind), untiled_scalar_bytes=0)  # a scalar: its own bytes
+    return jc.recount(_TILES.sub("", hlo_text), logical).xla_rule_total("bytes_accessed")
 
 
 def row(entry: dict) -> list[str]:
