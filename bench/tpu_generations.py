@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 from pathlib import Path
 
 import jaxcost as jc
 from jaxcost import targets
 from jaxcost.compiler import replayed
+from jaxcost.hlo.text import TILES
 from jaxcost.measure.hardware import lookup
 from jaxcost.reports.text import format_bytes, format_count, table
-
-_TILES = re.compile(r"T(?:\(\d+(?:,\d+)*\))+")
 
 
 def logical_bytes(hlo_text: str, device_kind: str) -> int:
     """The program's bytes by XLA's rules with every layout's tiles dropped: each tensor at its logical size."""
     logical = dataclasses.replace(targets.sizes(device_kind), untiled_scalar_bytes=0)  # a scalar: its own bytes
-    return jc.recount(_TILES.sub("", hlo_text), logical).xla_rule_total("bytes_accessed")
+    return jc.recount(TILES.sub("", hlo_text), logical).xla_rule_total("bytes_accessed")
 
 
 def row(entry: dict) -> list[str]:

@@ -46,7 +46,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "tpu"
 #: Every program bench/capture_tpu_programs.py compiled, by generation: the layer suite and the zoo, forward and
 #: training, and a few small programs the tests below name.
 STORED = targets.stored_programs(FIXTURES)
-_replayed = replayed
 
 
 def _stored(name: str, target: str) -> dict:
@@ -67,7 +66,7 @@ def test_every_generation_and_program_is_stored():
 def test_stored_tpu_programs_replayed(entry):
     """Programs compiled for TPU slices, replayed without libtpu: XLA:TPU's flops, transcendentals and bytes
     exactly, instruction by instruction summed as XLA sums them."""
-    compiler = _replayed(entry)
+    compiler = replayed(entry)
     assert compiler.flops == compiler.xla_flops or compiler.xla_reproduced("flops")
     for key in ("flops", "transcendentals", "bytes_accessed"):
         assert compiler.xla_reproduced(key), key
@@ -84,7 +83,7 @@ def test_a_cross_program_prefetch(target, table_bytes):
     """A matmul's operand prefetched into on-chip memory: copy-start reads it and writes both copies and a 4 KiB
     sync flag; copy-done reads the tuple's table (4 B a pointer, rounded up to 512 B or 32 B by generation) and
     writes the on-chip copy."""
-    compiler = _replayed(_stored("matmul 1024 bf16", target))
+    compiler = replayed(_stored("matmul 1024 bf16", target))
     start, done = _op(compiler, "copy-start"), _op(compiler, "copy-done")
     operand = 1024 * 1024 * 2
     assert (start.cost.bytes_read, start.cost.bytes_written) == ([operand], 2 * operand + 4096)
@@ -94,7 +93,7 @@ def test_a_cross_program_prefetch(target, table_bytes):
 def test_an_embedding_lookup_reads_whole_tiles():
     """jnp.take of 1024 rows of a 50257x768 bfloat16 table on a v5e: the gather fusion reads each 768-wide row in
     whole (8, 128) tiles, eight rows' worth (12.6 MB for 1.6 MB of rows), as XLA:TPU counts it."""
-    compiler = _replayed(_stored("embedding lookup 50257x768 bf16", "tpu:v5e:2x2"))
+    compiler = replayed(_stored("embedding lookup 50257x768 bf16", "tpu:v5e:2x2"))
     gather = next(op for op in compiler.recount.ops if op.name.startswith("gather_fusion"))
     rows = 1024 * 768 * 2
     assert gather.cost.bytes_read == [8 * rows, 4096] and gather.cost.bytes_written == rows
@@ -201,7 +200,7 @@ def test_compare_itemizes_the_padding_of_arguments_and_results():
     from jaxcost.comparison import compare_spec
 
     comparison = compare_spec(jc.Conv((8, 56, 56, 64), 128, (3, 3), padding="SAME", use_bias=False,
-                                      dtype="bfloat16"), compiler=_replayed(entry))
+                                      dtype="bfloat16"), compiler=replayed(entry))
     (padding,) = [delta for delta in comparison.deltas if delta.kind == "padding"]
     assert padding.bytes == 8 * 56 * 56 * 64 * 2  # the input doubled to 128 lanes (bfloat16)
     kernel = 3 * 3 * 64 * 128 * 2

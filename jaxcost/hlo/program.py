@@ -43,21 +43,25 @@ class Recount:
         return f"{self!r}; the {moving} that compute or move data:\n{ops_table(self.ops)}"
 
     @cached_property
+    def _xla_costs(self) -> dict[tuple[str, str], OpCost]:
+        """Each instruction's cost by XLA's rules, worked out once for the entry's records and all three sums."""
+        return {}
+
+    def _xla_cost(self, instruction: Instruction, computation: Computation) -> OpCost:
+        where = (computation.name, instruction.name)
+        if where not in self._xla_costs:
+            self._xla_costs[where] = self.xla_rules.cost(instruction, computation)
+        return self._xla_costs[where]
+
+    @cached_property
     def xla_ops(self) -> list[OpRecord]:
         entry = self.module.entry
-        return [OpRecord(i, self.xla_rules.cost(i, entry)) for i in entry.instructions]
+        return [OpRecord(i, self._xla_cost(i, entry)) for i in entry.instructions]
 
     @cached_property
     def xla_sums(self) -> XlaSums:
-        costs: dict[tuple[str, str], OpCost] = {}  # each instruction costed once for all three keys
-
-        def value(instruction: Instruction, computation: Computation, key: str) -> int:
-            where = (computation.name, instruction.name)
-            if where not in costs:
-                costs[where] = self.xla_rules.cost(instruction, computation)
-            return getattr(costs[where], key)
-
-        return XlaSums(self.module.computations, value)
+        return XlaSums(self.module.computations,
+                       lambda instruction, computation, key: getattr(self._xla_cost(instruction, computation), key))
 
     @cached_property
     def buffers(self) -> list[BufferTraffic]:

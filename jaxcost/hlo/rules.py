@@ -464,9 +464,10 @@ def _all_reduce(analyzer: Analyzer, instruction: Instruction, computation: Compu
 
 @rule("custom-call")
 def _custom_call(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
-    label = f"{instruction.name} (custom-call {custom_call_target(instruction)})"
+    called = custom_call_target(instruction)
+    label = f"{instruction.name} (custom-call {called})"
     known = library_cost(instruction, analyzer.operand_shapes(instruction, computation))
-    if analyzer.xla_rules and custom_call_target(instruction) not in COSTED_BY_XLA:
+    if analyzer.xla_rules and called not in COSTED_BY_XLA:
         cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
         cost.flops, cost.bytes_other = -1, -1
         cost.unknown.append(label)

@@ -22,7 +22,7 @@ PRIMITIVE_BYTES: dict[str, int] = {
 #: backend of jaxlib 0.11 counts 4: ``compiler.tuple_pointer_bytes`` reads it off the compiler in use).
 POINTER_BYTES = 8
 _ELEMENT_BITS = re.compile(r"E\((\d+)\)")  # a layout's element size in bits: s4[64]{0:E(4)} packs two a byte
-_TILES = re.compile(r"T((?:\(\d+(?:,\d+)*\))+)")  # a layout's tiles: bf16[64,3]{0,1:T(4,128)(2,1)} (TPU)
+TILES = re.compile(r"T((?:\(\d+(?:,\d+)*\))+)")  # a layout's tiles: bf16[64,3]{0,1:T(4,128)(2,1)} (TPU)
 _MEMORY_SPACE = re.compile(r"(?<![A-Z])S\((\d+)\)")  # a layout's memory space: S(1) on a TPU is its on-chip memory
 _SPLIT = re.compile(r"SC\((\d+):(\d+)\)")  # a layout's split: f32[1280]{0:T(1024)S(1)SC(0:1024)} (TPU)
 _COMMENT = re.compile(r"/\*.*?\*/")  # XLA marks every fifth operand or tuple element: /*index=5*/
@@ -300,7 +300,7 @@ def parse_shape(text: str, sizes: Sizes | int = POINTER_BYTES) -> Shape:
         layout = tuple(int(d) for d in layout_text.split(",") if d.strip())
         packed = _ELEMENT_BITS.search(tiling)
         element_bits = int(packed.group(1)) if packed else None
-        tiled = _TILES.search(tiling)
+        tiled = TILES.search(tiling)
         if tiled:
             tiles = tuple(tuple(int(size) for size in group.split(","))
                           for group in re.findall(r"\(([\d,]+)\)", tiled.group(1)))
