@@ -3,6 +3,11 @@ MLPs), analytic products for Dense, DenseGeneral, attention and tied logits chec
 ViT-B/16 and GPT-2 small with their published parameter counts, training FLOPs per token against 6·N and
 PaLM's formula, and the transforms (scan, remat) that wrap modules."""
 
+import dataclasses
+import json
+import re
+from collections import Counter
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -12,9 +17,11 @@ import jaxcost as jc
 from jaxcost import operations
 from jaxcost.cli import main
 from jaxcost.formulas import attention_macs, einsum_macs
+from jaxcost.hlo.program import recount
 from jaxcost.models import ZOO, build
-from jaxcost.models.analysis import analyze
+from jaxcost.models.analysis import analyze, attribute
 from jaxcost.models.scaling import token_flops
+from jaxcost.reports.model import to_json
 
 pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
 
@@ -86,6 +93,93 @@ def test_gpt2_small_training_flops_per_token(zoo_reports):
     assert tied.calls == 2 and tied.macs == 3 * 1024 * 768 * 50257  # the lookup, and the logits (3 passes)
     with pytest.raises(ValueError, match="^report: per-token training FLOPs need a training step"):
         token_flops(zoo_reports["gpt2_small", "forward"], 1024, 12, 12, 64, 1024)
+
+
+def products_by_row(report) -> Counter:
+    """The compiler's product flops (dots, convolutions) in each row, as the report placed them."""
+    by_row: Counter = Counter()
+    for op in report.compiler.recount.ops:
+        for source, flops in op.cost.products_by_source.items():
+            by_row[report.placement.row(source, op.name)] += flops
+    return by_row
+
+
+class BertBlock(nn.Module):
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, x, mask, train):
+        y = nn.MultiHeadDotProductAttention(num_heads=self.heads, dropout_rate=0.1, deterministic=not train)(
+            nn.LayerNorm()(x), mask=mask)
+        x = x + y
+        y = nn.Dense(x.shape[-1])(nn.gelu(nn.Dense(4 * x.shape[-1])(nn.LayerNorm()(x))))
+        return x + nn.Dropout(0.1, deterministic=not train)(y)
+
+
+class Bert(nn.Module):
+    @nn.compact
+    def __call__(self, x, train=False):
+        mask = nn.make_attention_mask(jnp.ones(x.shape[:2]), jnp.ones(x.shape[:2]))
+        for _ in range(2):
+            x = BertBlock()(x, mask, train)
+        return x
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+@pytest.mark.parametrize("tokens", [64, 96, 128, 256])
+def test_attention_products_stay_in_their_rows_when_the_sequence_is_as_long_as_the_model_is_wide(tokens, mode):
+    # at 128 tokens of width 128 the attention's weighted sum of values (a dot XLA leaves without metadata) has
+    # the sizes and multiply-adds of a projection: only the dataflow tells them apart
+    width, passes = 128, 3 if mode == "train" else 1
+    report = analyze(Bert(), jax.ShapeDtypeStruct((1, tokens, width), jnp.float32), mode=mode, train=True,
+                     rngs={"dropout": 0})
+    products, rows = products_by_row(report), {row.path: row for row in report.rows}
+    for block in ("BertBlock_0", "BertBlock_1"):
+        attention = f"{block}/MultiHeadDotProductAttention_0"
+        assert 2 * rows[attention].macs == products[attention] == passes * 2 * 2 * tokens * tokens * width
+        for projection in ("query", "key", "value", "out"):
+            row = rows[f"{attention}/{projection}"]
+            assert products[row.path] == passes * 2 * tokens * width * width
+            if mode == "forward":
+                assert row.compiler_flops == row.flops == 2 * tokens * width * width + tokens * width
+    assert all(products[row.path] == 2 * row.macs and not row.notes for row in report.rows)
+    assert sum(products.values()) == sum(2 * row.macs for row in report.rows)
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+@pytest.mark.parametrize("name", ["vit_b16", "gpt2_small"])
+def test_every_product_of_the_zoo_transformers_is_in_the_row_of_its_formula(zoo_reports, name, mode):
+    report = zoo_reports[name, mode]
+    products = products_by_row(report)
+    rows = {row.path: row for row in report.rows if row.is_module}
+    if (name, mode) == ("vit_b16", "train"):
+        # the classifier's weight gradient at batch 1 is an outer product (768 x 1000): XLA multiplies, no dot
+        head = rows.pop("head")
+        assert products["head"] == 2 * 2 * 768 * 1000 and 2 * head.macs == 3 * 2 * 768 * 1000
+        assert head.compiler_flops == products["head"] + 768 * 1000 + 1000  # and the forward bias add
+    assert all(products[path] == 2 * row.macs for path, row in rows.items())
+    assert not [note for row in report.rows for note in row.notes]
+
+
+class Twins(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(64, name="left")(x) + nn.Dense(64, name="right")(x)
+
+
+def test_a_product_two_rows_could_equally_hold_is_said_to_be_ambiguous_in_both():
+    x = jax.ShapeDtypeStruct((8, 64), jnp.float32)
+    compiled = analyze(Twins(), x).compiler
+    # two layers alike, reading the same input and summed: without metadata nothing tells their products apart
+    text = re.sub(r', metadata=\{[^}]*/(left|right)/[^}]*\}', "", compiled.hlo_text)
+    assert "/left/" not in text and "/right/" not in text
+    report = attribute(Twins(), x, compiler=dataclasses.replace(compiled, hlo_text=text, recount=recount(text)))
+    products, rows = products_by_row(report), {row.path: row for row in report.rows}
+    assert products["left"] == products["right"] == 2 * 8 * 64 * 64
+    assert [len(rows[name].notes) for name in ("left", "right")] == [1, 1]
+    assert "right as likely" in rows["left"].notes[0] and "placed in left; as likely" in rows["right"].notes[0]
+    assert "ambiguous: left: 65,536 product FLOPs of " in str(report)
+    assert json.loads(to_json(report))["rows"][0]["notes"] == rows["left"].notes
 
 
 class EncoderBlock(nn.Module):

@@ -32,6 +32,8 @@ class OpCost:
     bytes_other: int = 0
     flops_by_opcode: Counter = field(default_factory=Counter)
     flops_by_source: Counter = field(default_factory=Counter)
+    #: The flops of products (dots, convolutions) by the op_name of the instruction that computes them.
+    products_by_source: Counter = field(default_factory=Counter)
     unknown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     bounds: list[str] = field(default_factory=list)
@@ -52,13 +54,26 @@ class OpCost:
         for opcode, flops in other.flops_by_opcode.items():
             self.flops_by_opcode[role if role and opcode != "convert" else opcode] += flops * times
         if not role:
-            for source, flops in other.flops_by_source.items():
-                self.flops_by_source[_scoped(scope, source)] += flops * times
+            for mine, theirs in ((self.flops_by_source, other.flops_by_source),
+                                 (self.products_by_source, other.products_by_source)):
+                for source, flops in theirs.items():
+                    mine[_scoped(scope, source)] += flops * times
         self.unknown.extend(other.unknown)
         self.notes.extend(other.notes)
         self.bounds.extend(other.bounds)
         if with_bytes:
             self.bytes_other += other.bytes_accessed * times
+
+
+#: The roles of flops that are products: what a layer's multiply-adds become.
+PRODUCTS = ("dot", "convolution")
+
+
+def _own_source(by_source: Counter, flops: int, op_name: str) -> None:
+    """Files under ``op_name`` the flops of ``flops`` that no called computation filed under a source of its own."""
+    unattributed = flops - sum(by_source.values())
+    if unattributed:
+        by_source[op_name] += unattributed
 
 
 def _scoped(scope: str, source: str) -> str:
@@ -124,9 +139,8 @@ class Analyzer:
             known = "no rule" if opcode in UNKNOWN else "not in XLA's opcode list"
             cost.unknown.append(f"{instruction.name} ({opcode}: {known}; its bytes by XLA's default, its flops not "
                                 "counted)")
-        unattributed = cost.flops - sum(cost.flops_by_source.values())
-        if unattributed:
-            cost.flops_by_source[instruction.op_name] += unattributed
+        _own_source(cost.flops_by_source, cost.flops, instruction.op_name)
+        _own_source(cost.products_by_source, sum(cost.flops_by_opcode[role] for role in PRODUCTS), instruction.op_name)
         return cost
 
     def computation_cost(self, name: str) -> OpCost:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -95,6 +96,8 @@ class Row:
     #: Compiler flops that recompute the forward pass inside the backward (``nn.remat``, ``jax.checkpoint``).
     recompute_flops: int = 0
     share: float = 0.0
+    #: What the attribution could not settle: products without metadata that other rows were as likely to hold.
+    notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return (f"Row({self.path!r}, kind={self.kind!r}, params={self.params:,}, flops={self.flops:,}, "
@@ -184,47 +187,113 @@ class Attribution:
         return tuple(p for p in inner if "(" not in p), primitive
 
 
-def _matching_layer(op: OpRecord, operand_elements: set[int], layers: list[Call], used: Counter) -> str | None:
-    """The layer a convolution or dot without metadata computes for, by its multiply-adds and the sizes it
-    reads and writes.
-
-    Forward, grad-input and grad-weight passes each perform the layer's forward multiply-adds and touch
-    both its input and its output (as operand or result); among layers alike, the least used is taken.
-    """
-    touched = operand_elements | {op.instruction.shape.elements}
-    products = sum(op.cost.flops_by_opcode.get(role, 0) for role in ("convolution", "dot"))
-    candidates = ["/".join(c.path) for c in layers
-                  if {math.prod(c.spec.input_shape), math.prod(c.spec.output_shape)} <= touched
-                  and 2 * analytic(c.spec).macs == products]
-    if not candidates:
-        return None
-    key = min(candidates, key=lambda candidate: used[candidate])
-    used[key] += 1
-    return key
+def _fits_layer(row: Row, products: int, touched: set[int]) -> bool:
+    """Whether a product could be one pass of the layer of ``row``: forward, grad-input and grad-weight passes each
+    perform the layer's forward multiply-adds and touch both its input and its output (as operand or result)."""
+    return (2 * analytic(row.spec).macs == products
+            and {math.prod(row.spec.input_shape), math.prod(row.spec.output_shape)} <= touched)
 
 
-def _op_keys(compiler: CompilerCost, attribution: Attribution, layers: list[Call]) -> dict[str, str]:
-    """Each top-level instruction's row: from its metadata, or, where the compiler dropped the metadata,
-    from the layer whose sizes it touches (convolutions and dots), or else from the rows of the nearest
-    instructions around it that have one (see ``_nearest_module``)."""
+@dataclass
+class _Products:
+    """The products (dots, convolutions) that lost their metadata, and the rows they may belong to: each row with
+    a formula has room for its analytic products less those the metadata already gave it."""
+
+    rows: dict[str, Row]
+    room: Counter
+    by_name: dict[str, Any]
+    keys: dict[str, str]
+
+    def row_of(self, op: OpRecord, products: int) -> tuple[str | None, list[str]]:
+        """The row of one product without metadata, and the rows it could equally be (empty when it is clear).
+
+        The rows that could hold it: layers it fits as a pass (``_fits_layer``) and rows of products without a
+        layer spec (attention's, einsum's) that still have room for it. Of those, the dataflow decides: the
+        nearest to it through what it reads and what reads it (``_distances``). Where none has room (the
+        compiler computes more products than the formulas), the layers it fits, by the same dataflow."""
+        operands = self.by_name[op.name].operands if op.name in self.by_name else []
+        touched = {self.by_name[name].shape.elements for name in operands if name in self.by_name}
+        touched.add(op.instruction.shape.elements)
+        fitting = [key for key, row in self.rows.items()
+                   if row.is_layer and _fits_layer(row, products, touched)
+                   or not row.is_layer and row.macs and self.room[key] >= products]
+        candidates = [key for key in fitting if self.room[key] >= products] or \
+            [key for key in fitting if self.rows[key].is_layer]
+        if not candidates:
+            return None, []
+        distances = _distances(op.name, candidates, self.keys, self.by_name)
+        nearest = min(distances.values())
+        closest = sorted((key for key in candidates if distances[key] == nearest), key=lambda key: -self.room[key])
+        self.room[closest[0]] -= products
+        return closest[0], closest[1:]
+
+
+def _rings(start: str, by_name: dict[str, Any], steps: int) -> Iterator[list[str]]:
+    """The instructions around ``start``, a ring a step: its operands and users, then theirs, up to ``steps``."""
+    seen, frontier = {start}, [start]
+    for _ in range(steps):
+        ring = []
+        for name in frontier:
+            instruction = by_name.get(name)
+            if instruction is None:
+                continue
+            for neighbour in [*instruction.operands, *(user.name for user in instruction.users)]:
+                if neighbour not in seen:
+                    seen.add(neighbour)
+                    ring.append(neighbour)
+        yield ring
+        frontier = ring
+
+
+def _distances(start: str, candidates: list[str], keys: dict[str, str], by_name: dict[str, Any],
+               steps: int = 6) -> dict[str, float]:
+    """How many steps through operands and users separate ``start`` from the nearest instruction of each
+    candidate row (or of a module inside it), as far as the nearest candidate; infinite beyond."""
+    distances = dict.fromkeys(candidates, math.inf)
+    for step, ring in enumerate(_rings(start, by_name, steps), 1):
+        for key in filter(None, map(keys.get, ring)):
+            for candidate in candidates:
+                if key == candidate or key.startswith(candidate + "/"):
+                    distances[candidate] = min(distances[candidate], step)
+        if min(distances.values()) < math.inf:
+            break
+    return distances
+
+
+def _op_keys(compiler: CompilerCost, attribution: Attribution, rows: dict[str, Row]) -> tuple[dict[str, str],
+                                                                                               dict[str, list[str]]]:
+    """Each top-level instruction's row: from its metadata, or, where the compiler dropped the metadata, for a
+    product the row the dataflow and the formulas give it (``_Products.row_of``), else the rows of the nearest
+    instructions around it that have one (see ``_nearest_module``). And, for each product placed where other
+    rows were as likely, those rows."""
     by_name = compiler.recount.module.entry.by_name()
     keys: dict[str, str] = {}
-    used: Counter = Counter()
+    claimed: Counter = Counter()
     pending = []
     for op in compiler.recount.ops:
+        for source, products in op.cost.products_by_source.items():
+            if source:
+                claimed[attribution.row_key(source)] += products
         if op.instruction.op_name:
             keys[op.name] = attribution.row_key(op.instruction.op_name)
+        else:
+            pending.append(op)
+    placing = _Products(rows, Counter({key: 2 * row.macs - claimed[key] for key, row in rows.items() if row.macs}),
+                        by_name, keys)
+    ambiguous: dict[str, list[str]] = {}
+    rest = []
+    for op in pending:
+        products = op.cost.products_by_source.get("", 0)
+        key, alternatives = placing.row_of(op, products) if products else (None, [])
+        if key is None:
+            rest.append(op)
             continue
-        if any(role in op.cost.flops_by_opcode for role in ("convolution", "dot")):
-            sizes = {by_name[name].shape.elements for name in op.instruction.operands if name in by_name}
-            layer = _matching_layer(op, sizes, layers, used)
-            if layer:
-                keys[op.name] = layer
-                continue
-        pending.append(op)
-    found = {op.name: _nearest_module(op.name, keys, by_name, attribution.module_keys) for op in pending}
+        keys[op.name] = key
+        if alternatives:
+            ambiguous[op.name] = alternatives
+    found = {op.name: _nearest_module(op.name, keys, by_name, attribution.module_keys) for op in rest}
     keys.update({name: key or LAYOUT for name, key in found.items()})
-    return keys
+    return keys, ambiguous
 
 
 def _nearest_module(start: str, keys: dict[str, str], by_name: dict[str, Any], module_keys: set[str],
@@ -233,25 +302,11 @@ def _nearest_module(start: str, keys: dict[str, str], by_name: dict[str, Any], m
     instructions (operands and users, then theirs, up to ``steps`` away) that have one, and of those their
     innermost common module (a dot between a query and a key projection, feeding a softmax, is the
     attention's); the first found where they have none in common."""
-    seen, frontier = {start}, [start]
-    for _ in range(steps):
-        found, following = [], []
-        for name in frontier:
-            instruction = by_name.get(name)
-            if instruction is None:
-                continue
-            for neighbour in [*instruction.operands, *(user.name for user in instruction.users)]:
-                if neighbour in seen:
-                    continue
-                seen.add(neighbour)
-                if keys.get(neighbour) in module_keys:
-                    found.append(keys[neighbour])
-                else:
-                    following.append(neighbour)
+    for ring in _rings(start, by_name, steps):
+        found = [keys[name] for name in ring if keys.get(name) in module_keys]
         if found:
             common = _common_module(found)
             return common if common in module_keys else found[0]
-        frontier = following
     return None
 
 
@@ -389,7 +444,13 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str,
             row.calls = times or _most_runs(call.path, runs)
             if times:
                 _add_paper(row, call, mode, times)
-    op_keys = _op_keys(compiler, attribution, [call for call in calls if call.spec is not None])
+    op_keys, ambiguous = _op_keys(compiler, attribution, rows)
+    for op in compiler.recount.ops:
+        if op.name in ambiguous:
+            placed = f"{op.cost.products_by_source['']:,} product FLOPs of {op.name} (no metadata)"
+            rows[op_keys[op.name]].notes.append(f"{placed} placed here; {', '.join(ambiguous[op.name])} as likely")
+            for other in ambiguous[op.name]:
+                rows[other].notes.append(f"{placed} placed in {op_keys[op.name]}; as likely this row's")
     placement = Placement(attribution, op_keys)
     flops: Counter = Counter()
     bytes_moved: Counter = Counter()

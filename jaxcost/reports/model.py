@@ -202,6 +202,7 @@ def summary(report: ModelReport) -> str:
         lines.append(f"  recomputed by remat: {flops:,} of the compiler FLOPs, the forward pass again inside the "
                      f"backward ({', '.join(row.path for row in recomputed[:4])}"
                      f"{', ...' if len(recomputed) > 4 else ''}); analytic FLOPs count no recomputation")
+    lines.extend(f"  ambiguous: {row.path}: {note}" for row in report.rows for note in row.notes)
     for name, count in report.collections.items():
         lines.append(f"  {name}: {count:,} values beside the params (state, not trained)")
     if compiler.unknown:
@@ -211,8 +212,8 @@ def summary(report: ModelReport) -> str:
 
 def to_records(report: ModelReport) -> list[dict[str, Any]]:
     """One dict per row (layers, then the other rows), JSON-ready."""
-    return [{**row.as_dict(), "input_shape": list(row.input_shape or ()), "output_shape": list(row.output_shape or ())}
-            for row in report.rows]
+    return [{**row.as_dict(), "input_shape": list(row.input_shape or ()), "output_shape": list(row.output_shape or ()),
+             "notes": row.notes} for row in report.rows]
 
 
 def to_json(report: ModelReport) -> str:
