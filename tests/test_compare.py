@@ -184,3 +184,16 @@ def test_mode_must_be_forward_or_train():
         jc.analytic(jc.dense((2, 3), 4), mode="backward")
     with pytest.raises(ValueError, match="^mode:"):
         jc.compare(jc.dense((2, 3), 4), mode="inference")
+
+
+def test_an_int8_depthwise_conv_is_a_masked_dense_conv_and_a_grouped_one_steps_through_its_groups():
+    # what the README says of int8 grouped convolutions on the CPU
+    depthwise = jc.compare(jc.depthwise_conv((1, 8, 8, 64), 3, dtype="int8", use_bias=False))
+    mask = 2 * 3 * 3 * 64 * 64  # a compare and a select an element of the dense kernel
+    assert depthwise.compiler.flops == 64 * depthwise.analytic_flops + mask  # every channel pair, then masked
+    assert {delta.kind for delta in depthwise.deltas} == {"rewrite"} and depthwise.flops_remainder == 0
+    grouped = jc.compare(jc.Conv((1, 8, 8, 64), 128, 3, feature_group_count=4, dtype="int8", use_bias=False))
+    assert "convolution-base-dilated" in grouped.compiler.hlo_text and "lhs_dilate=1x1x4" in grouped.compiler.hlo_text
+    taps = (8 * 3 - 2) ** 2  # a 3x3 SAME window over 8x8: each row and column loses a tap at both edges
+    assert grouped.compiler.flops == grouped.analytic_flops == 2 * taps * 16 * 128
+    assert grouped.flops_remainder == 0 and not [delta for delta in grouped.deltas if delta.kind == "rewrite"]
