@@ -20,6 +20,7 @@ $(BIN)/activate:
 
 report: .stamp-install
 	$(BIN)/jaxcost report
+	@echo "jaxcost is installed in $(VENV): 'source $(BIN)/activate' puts the jaxcost command on your PATH"
 
 test: .stamp-test
 	$(BIN)/ruff check .

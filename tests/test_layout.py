@@ -140,3 +140,10 @@ def test_the_public_api_is_reachable_after_import():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.split() == ["MobileNetV2", "benchmark", "analyze", "compare", "compiled", "analytic",
                                      "flax_module"]
+
+
+def test_the_quick_start_says_how_to_reach_the_command_it_installs_before_using_it():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    activate = readme.index("source .venv/bin/activate")
+    assert readme.index("make report") < activate < readme.index("\njaxcost ")  # the first command typed bare
+    assert "source $(BIN)/activate" in (PACKAGE.parent / "Makefile").read_text()  # and make report says it too
