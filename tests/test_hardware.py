@@ -1,5 +1,8 @@
 """Device peaks, the precision rule, utilization arithmetic, and the benchmark loop on the CPU."""
 
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -85,17 +88,98 @@ flags\t\t: fpu sse avx avx2 fma
 
 """
 
+CPUINFO_SAMPLES = Path(__file__).parent / "fixtures" / "cpuinfo"
 
-def test_cpu_estimate_counts_physical_cores_and_vector_width(monkeypatch):
-    monkeypatch.setattr(hardware, "_clock_hertz", lambda text: 3.0e9)
+
+def test_cpu_estimate_counts_physical_cores_and_vector_width():
     peaks = hardware.cpu_peaks(CPUINFO)
     assert hardware.physical_cores(CPUINFO) == 2  # three hardware threads on two cores
-    assert peaks.peak("fp32") == 2 * 3.0e9 * 32  # AVX2 + FMA: 2 units x 8 lanes x 2 flops
-    assert peaks.estimate and "estimate" in peaks.source and peaks.bytes_per_second is None
+    assert peaks.peak("fp32") == 2 * 3.0e9 * 32  # AVX2 + FMA: 2 units x 8 lanes x 2 flops, at the stated cpu MHz
+    assert peaks.rule == "AVX2 + FMA: 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"
+    assert peaks.estimate and peaks.bytes_per_second is None and peaks.last_level_cache_bytes is None
     for dtype in ("bfloat16", "float16"):  # converted to float32 around each operation on the CPU
         assert hardware.precision_for(peaks, dtype)[0] == "fp32"
-    assert hardware.fp32_flops_per_cycle({"avx512f"}) == 64
+
+
+# (sample, model name, physical cores listed, cpu MHz, FP32 FLOPs a cycle, the rule said)
+CPU_RULES = [
+    ("amd_zen1_epyc_7601.txt", "AMD EPYC 7601 32-Core Processor", 2, 2200, 16,
+     "Zen/Zen+: AVX2 split over 128-bit units, 2 FMA units x 4 lanes -> 16 FP32 FLOPs/cycle"),
+    ("amd_zen2_epyc_7742.txt", "AMD EPYC 7742 64-Core Processor", 2, 2250, 32,
+     "Zen 2: AVX2 on 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"),
+    ("amd_zen3_epyc_this_machine.txt", "AMD EPYC", 2, 2445.414, 32,
+     "Zen 3: AVX2 on 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"),
+    ("amd_zen4_epyc_9654.txt", "AMD EPYC 9654 96-Core Processor", 2, 2400, 32,
+     "Zen 4: AVX-512 on 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"),
+    ("amd_zen4_ryzen_9_7950x.txt", "AMD Ryzen 9 7950X 16-Core Processor", 2, 4500, 32,
+     "Zen 4: AVX-512 on 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"),
+    ("amd_zen5_epyc_9575f.txt", "AMD EPYC 9575F 64-Core Processor", 2, 3300, 64,
+     "Zen 5 (EPYC 9005, Ryzen 9000): AVX-512 on full 512-bit units, 2 FMA units x 16 lanes -> 64 FP32 FLOPs/cycle"),
+    ("amd_zen5_ryzen_9_9950x.txt", "AMD Ryzen 9 9950X 16-Core Processor", 2, 4300, 64,
+     "Zen 5 (EPYC 9005, Ryzen 9000): AVX-512 on full 512-bit units, 2 FMA units x 16 lanes -> 64 FP32 FLOPs/cycle"),
+    ("amd_zen5_ryzen_ai_9_hx_370.txt", "AMD Ryzen AI 9 HX 370 w/ Radeon 890M", 2, 2000, 32,
+     "Zen 5 mobile (Ryzen AI 300, AI Max): AVX-512 on 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"),
+    ("intel_haswell_xeon_e5_2680_v3.txt", "Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz", 2, 2500, 32,
+     "AVX2 + FMA: 256-bit units, 2 FMA units x 8 lanes -> 32 FP32 FLOPs/cycle"),
+    ("intel_skylake_sp_silver_4114.txt", "Intel(R) Xeon(R) Silver 4114 CPU @ 2.20GHz", 2, 2200, 32,
+     "Skylake-SP/Cascade Lake, not Platinum or Gold 6xxx (conservative: Gold 5xxx, Silver and Bronze have one FMA "
+     "unit, and cpuinfo cannot tell Xeon W or Core X): AVX-512 on 512-bit units, 1 FMA unit x 16 lanes -> 32 FP32 "
+     "FLOPs/cycle"),
+    ("intel_cascade_lake_platinum_8280.txt", "Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz", 2, 2700, 64,
+     "Skylake-SP/Cascade Lake Platinum, Gold 6xxx or Gold 5122/5222: AVX-512 on 512-bit units, 2 FMA units x 16 "
+     "lanes -> 64 FP32 FLOPs/cycle"),
+    ("intel_sapphire_rapids_platinum_8480.txt", "Intel(R) Xeon(R) Platinum 8480+", 2, 2000, 64,
+     "Sapphire Rapids: AVX-512 on 512-bit units, 2 FMA units x 16 lanes -> 64 FP32 FLOPs/cycle"),
+    ("intel_tiger_lake_i7_1185g7.txt", "11th Gen Intel(R) Core(TM) i7-1185G7 @ 3.00GHz", 2, 3000, 32,
+     "Intel model 0x8c, a client AVX-512 part or one not in the table (conservative): AVX-512 on 512-bit units, "
+     "1 FMA unit x 16 lanes -> 32 FP32 FLOPs/cycle"),
+    ("arm_neoverse_n1.txt", "CPU", 4, 2000, 8,  # no core ids: the 4 processors listed; no cpu MHz: 2 GHz assumed
+     "aarch64 ASIMD (no x86 vector flags): 128-bit vectors, counted as a floor (many cores have more units), "
+     "1 FMA unit x 4 lanes -> 8 FP32 FLOPs/cycle"),
+]
+
+
+@pytest.mark.parametrize(("sample", "name", "cores", "megahertz", "per_cycle", "rule"), CPU_RULES,
+                         ids=[row[0].removesuffix(".txt") for row in CPU_RULES])
+def test_cpu_vector_width_by_microarchitecture(sample, name, cores, megahertz, per_cycle, rule):
+    cpuinfo = (CPUINFO_SAMPLES / sample).read_text()
+    peaks = hardware.cpu_peaks(cpuinfo)
+    assert hardware.fp32_flops_per_cycle(hardware.cpu_model(cpuinfo)) == per_cycle
+    assert hardware.physical_cores(cpuinfo) == cores
+    assert peaks.name == name and peaks.rule == rule
+    assert peaks.peak("fp32") == pytest.approx(cores * megahertz * 1e6 * per_cycle, rel=1e-12)
+    assert f"  vector rule: {rule}" in str(peaks).splitlines()
+
+
+def test_every_cpuinfo_sample_has_a_rule_case():
+    assert sorted(path.name for path in CPUINFO_SAMPLES.glob("*.txt")) == sorted(row[0] for row in CPU_RULES)
+
+
+def test_zen4_is_told_by_model_when_a_hypervisor_hides_avx512():
+    genoa = hardware.CpuModel("AuthenticAMD", 25, 0x11, "AMD EPYC 9654", frozenset({"avx2", "fma"}))
+    assert hardware.vector_rule(genoa)[1].startswith("Zen 4: AVX-512 on 256-bit units")
+    milan_flags = hardware.cpu_model((CPUINFO_SAMPLES / "amd_zen3_epyc_this_machine.txt").read_text()).flags
+    assert "avx512f" not in milan_flags and {"avx2", "fma"} <= milan_flags
+
+
+def test_parts_not_in_the_table_fall_back_to_the_flags_conservatively():
+    assert hardware.fp32_flops_per_cycle({"avx512f", "avx2", "fma"}) == 32  # was 64 on the flag alone
+    assert hardware.fp32_flops_per_cycle({"avx2", "fma"}) == 32
+    assert hardware.fp32_flops_per_cycle({"avx2"}) == 8
     assert hardware.fp32_flops_per_cycle(set()) == 8
+    zen6 = hardware.CpuModel("AuthenticAMD", 26, 0x50, "AMD EPYC", frozenset({"avx512f", "avx2", "fma"}))
+    assert hardware.vector_rule(zen6) == (32, "AVX-512 on a part not in the table (conservative): AVX-512 on 512-bit "
+                                              "units, 1 FMA unit x 16 lanes -> 32 FP32 FLOPs/cycle")
+
+
+def test_cpu_peaks_say_estimate_once():
+    peaks = hardware.cpu_peaks((CPUINFO_SAMPLES / "amd_zen3_epyc_this_machine.txt").read_text())
+    assert str(peaks).splitlines()[0] == ("peaks: AMD EPYC (estimate): 2 physical cores x 2.45 GHz x 32 fp32 "
+                                          "FLOPs/cycle; bfloat16 and float16 convolutions run in float32 on the CPU")
+    arm = hardware.cpu_peaks((CPUINFO_SAMPLES / "arm_neoverse_n1.txt").read_text())
+    assert str(arm).splitlines()[0].startswith("peaks: CPU (estimate): 4 physical cores x 2.00 GHz (assumed) x 8 ")
+    overridden = hardware.with_overrides(peaks, {"bytes_per_second": 1e11})
+    assert str(overridden).count("estimate") == 1 and overridden.rule == peaks.rule
 
 
 def test_overrides(tmp_path):
@@ -107,6 +191,28 @@ def test_overrides(tmp_path):
         hardware.with_overrides(peaks, {"flops": 1})
     with pytest.raises(ValueError, match="^peaks: cannot read"):
         hardware.load_overrides(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"flops_per_second": {"fp32": "fast"}}', "flops_per_second.fp32 must be a positive number of FLOP/s, got 'fast'"),
+    ('{"flops_per_second": {"bf16": -1}}', "flops_per_second.bf16 must be a positive number of FLOP/s, got -1"),
+    ('{"flops_per_second": {"bf16": true}}', "flops_per_second.bf16 must be a positive number of FLOP/s, got True"),
+    ('{"flops_per_second": 9e14}', 'flops_per_second must map a precision to a positive number of FLOP/s, such as '
+                                   '{"bf16": 9e14}, got 900000000000000.0'),
+    ('{"bytes_per_second": "fast"}', "bytes_per_second must be a positive number of bytes/s, got 'fast'"),
+    ('{"last_level_cache_bytes": 1.5}', "last_level_cache_bytes must be a positive whole number of bytes, got 1.5"),
+    ('{"name": 7}', "name must be a string, got 7"),
+    ('{"flops": 1}', "unknown keys ['flops']; use flops_per_second, bytes_per_second, last_level_cache_bytes, name"),
+])
+def test_bad_overrides_name_the_file_the_key_and_the_rule(text, message, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ValueError) as error:
+        hardware.load_overrides(path)
+    assert str(error.value) == f"peaks: {str(path)!r}: {message}"
+    with pytest.raises(ValueError) as error:
+        hardware.with_overrides(hardware.lookup("TPU v4"), json.loads(text))
+    assert str(error.value) == f"overrides: {message}"
 
 
 def test_utilization_arithmetic_on_known_numbers():
