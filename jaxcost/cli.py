@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--resolution", type=int, default=None, help="input height and width (default 224)")
     model.add_argument("--channels", type=int, default=None, help="input channels (default 3)")
     model.add_argument("--kwarg", action="append", metavar="NAME=VALUE",
-                       help="a keyword argument for the model's call, the value in JSON (train=true, depth=4) or "
-                            "else as text; repeatable")
+                       help="a keyword argument for the model's call, the value in JSON or Python's True, False, "
+                            "None (train=false, train=False, depth=4) or else as text; repeatable")
     model.add_argument("--rng", action="append", metavar="STREAM",
                        help="seed this random stream of a linen model (dropout); repeatable")
     model.add_argument("--alpha", type=float, default=1.0, help="width multiplier (MobileNets)")
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), EXIT_USAGE, args.debug)
     except ModelError as error:
         hint = "" if args.debug else "; --debug for the traceback"
-        return _fail(f"{error}{_where(error.error)}{hint}", EXIT_FAILED, args.debug)
+        return _fail(f"{error}{_where(error.error)}{error.hint}{hint}", EXIT_FAILED, args.debug)
     except (KeyboardInterrupt, Interrupted) as interruption:
         print(f"jaxcost: {str(interruption) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED

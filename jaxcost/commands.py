@@ -29,9 +29,11 @@ EXIT_SOME_FAILED = 1
 class ModelError(Exception):
     """A user's model (its module file, factory or own code) raised while being loaded or traced."""
 
-    def __init__(self, name: str, stage: str, error: BaseException) -> None:
+    def __init__(self, name: str, stage: str, error: BaseException, hint: str = "") -> None:
         super().__init__(f"{stage} {name!r} raised {type(error).__name__}: {_first_line(error)}")
         self.error = error
+        #: What the user may have left out, said after where the error came from ("; ..." or "").
+        self.hint = hint
 
 
 def _first_line(error: BaseException) -> str:
@@ -83,7 +85,16 @@ def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
             print(f"roofline plot skipped: {error}")
 
 
+def _check_plot_folder(path: str) -> None:
+    """Fail now, naming ``--plot``, when the plot's folder cannot be written: before anything is measured."""
+    from jaxcost.sweep.results import check_folder
+
+    check_folder(Path(path), "--plot")
+
+
 def run_bench(args: argparse.Namespace) -> int:
+    if args.plot and not args.json:
+        _check_plot_folder(args.plot)
     specs = reference_suite(suite_batch(args)[0]) if args.kind == "suite" else [spec_from_arguments(args)]
     mode = "train" if getattr(args, "train", False) else "forward"
     measurements, ceilings = _measure(specs, args, mode)
@@ -134,12 +145,16 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         raise Interrupted(f"interrupted; every finished configuration is in {out}: run the same command to resume") \
             from None
     print(summary)
+    for line in summary.failure_lines():
+        print(f"  {line}")
     if args.plot:
         try:
             written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"), keys=summary.keys)
             print("plot: " + ", ".join(map(str, written)))
         except ValueError as error:  # nothing to draw: said, and the sweep's own status kept
             print(f"jaxcost: plot: {error}", file=sys.stderr)
+        except ImportError as error:
+            print(f"plot skipped: {error}")
     return EXIT_SOME_FAILED if summary.any_failed else 0
 
 
@@ -195,8 +210,25 @@ def spec_from_arguments(args: argparse.Namespace) -> Conv | Dense:
     conv = dict(kernel_size=args.kernel, strides=args.strides, padding=args.padding,
                 input_dilation=args.input_dilation, kernel_dilation=args.kernel_dilation, **common)
     if args.kind == "depthwise":
-        return depthwise_conv(args.input, depth_multiplier=args.multiplier, **conv)
-    return Conv(args.input, args.features, feature_group_count=args.groups, **conv)
+        spec = depthwise_conv(args.input, depth_multiplier=args.multiplier, **conv)
+    else:
+        spec = Conv(args.input, args.features, feature_group_count=args.groups, **conv)
+    _say_convolution_rank(spec.input_shape)
+    return spec
+
+
+#: The names of a convolution's spatial dimensions, by their number.
+SPATIAL_NAMES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _say_convolution_rank(input_shape: tuple[int, ...]) -> None:
+    """On stderr, how a conv ``--input`` other than N,H,W,C was read: 3 numbers are a 1-D convolution."""
+    spatial = SPATIAL_NAMES.get(len(input_shape) - 2, ())
+    if len(spatial) in (0, 2):
+        return
+    reading = ", ".join(f"{name}={size}" for name, size in zip(("N", *spatial, "C"), input_shape))
+    print(f"jaxcost: --input {'x'.join(map(str, input_shape))} read as ({reading}): a {len(spatial)}-D "
+          "convolution; give 4 numbers, N,H,W,C, for a 2-D one", file=sys.stderr)
 
 
 def device_line(target: str | None = None) -> str:
@@ -245,8 +277,10 @@ def run_report(args: argparse.Namespace) -> int:
         batch, why = suite_batch(args) if args.batch is not None else (1, f"the default for {args.target}")
     else:
         batch, why = suite_batch(args)
-    comparisons = [compare(spec, target=args.target) for spec in reference_suite(batch)]
     timed = not args.no_timing and not args.target  # nothing runs on a target
+    if timed and args.plot and not args.json:
+        _check_plot_folder(args.plot)
+    comparisons = [compare(spec, target=args.target) for spec in reference_suite(batch)]
     measurements, ceilings = _measure([c.spec for c in comparisons], args) if timed else ([], None)
     if args.json:
         rows = [comparison_dict(c) for c in comparisons]
@@ -254,8 +288,8 @@ def run_report(args: argparse.Namespace) -> int:
             row["measured"] = measurement.as_dict()
         print(json.dumps(rows, indent=2))
         return 0
-    print("jaxcost report: the classic layer types, analytic against the XLA compiler" + ("" if args.target else
-                                                                                        ", and measured"))
+    print("jaxcost report: the classic layer types, analytic against the XLA compiler"
+          + (", and measured" if timed else ""))
     print(device_line(args.target))
     print(f"batch {batch}" + (f" ({why})" if why else ""))
     print()
@@ -403,16 +437,30 @@ def _given_inputs(args: argparse.Namespace) -> list[Any]:
     return inputs
 
 
+#: Python's spellings of JSON's true, false and null, accepted in a ``--kwarg`` value.
+PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
+#: ``--kwarg`` values that look like a boolean or None in neither JSON's nor Python's spelling: refused, not
+#: passed on as text (the string "FALSE" is true).
+AMBIGUOUS_CONSTANTS = frozenset(("true", "false", "none", "null", "yes", "no", "on", "off"))
+
+
 def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """``--kwarg NAME=VALUE`` s as keyword arguments: the value read as JSON, or else kept as text."""
+    """``--kwarg NAME=VALUE`` s as keyword arguments: the value read as JSON or as Python's True, False or
+    None, or else kept as text; a value like a boolean in neither spelling (TRUE, yes, off) is refused."""
     keywords: dict[str, Any] = {}
     for text in args.kwarg or []:
         name, equals, value = text.partition("=")
         if not equals or not name.isidentifier():
             raise ValueError(f"--kwarg: {text!r} must be NAME=VALUE, like train=true")
+        if value in PYTHON_CONSTANTS:
+            keywords[name] = PYTHON_CONSTANTS[value]
+            continue
         try:
             keywords[name] = json.loads(value)
         except ValueError:
+            if value.lower() in AMBIGUOUS_CONSTANTS:
+                raise ValueError(f"--kwarg: {text!r} is ambiguous: write true or false (True, False) for a boolean, "
+                                 f"null (None) for None, or {name}='\"{value}\"' for the text") from None
             keywords[name] = value
     return keywords
 
@@ -531,6 +579,9 @@ def run_model(args: argparse.Namespace) -> int:
     if args.train and ":" not in args.name and "train" in inspect.signature(type(model).__call__).parameters:
         kwargs.setdefault("train", True)  # a zoo network with batch norm trains with batch statistics
     rngs = {stream: 0 for stream in args.rng or []}
+    unasked = "" if args.input else (f"; jaxcost passed it one {'x'.join(map(str, inputs[0].shape))} "
+                                     f"{inputs[0].dtype} image, having no --input: give the model's inputs with "
+                                     "--input SHAPE[:DTYPE], once each (e.g. --input 1,128:int32)")
     try:
         report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
                          rngs=rngs or None, mesh=mesh, target=args.target, **kwargs)
@@ -542,11 +593,11 @@ def run_model(args: argparse.Namespace) -> int:
             raise ValueError(f"--kwarg: {_first_line(error)}") from None
         if ":" not in args.name:
             raise
-        raise ModelError(args.name, "tracing the model", error) from error
+        raise ModelError(args.name, "tracing the model", error, unasked) from error
     except Exception as error:
         if ":" not in args.name or (isinstance(error, ValueError) and str(error).startswith("rngs:")):
             raise
-        raise ModelError(args.name, "tracing the model", error) from error
+        raise ModelError(args.name, "tracing the model", error, unasked) from error
     if args.json:
         print(to_json(report))
     elif args.csv:

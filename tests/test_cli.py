@@ -1,5 +1,6 @@
 """The jaxcost command: layer and report, tables and JSON, one-line errors with exit status 2."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from jaxcost import commands
 from jaxcost.cli import main
 from jaxcost.specs import reference_suite
 
@@ -51,6 +53,7 @@ def test_report_covers_the_reference_suite(tmp_path, capsys):
 def test_report_takes_a_batch(capsys):
     assert main(["report", "--no-timing", "--batch", "2"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("jaxcost report: the classic layer types, analytic against the XLA compiler\n")  # unmeasured
     assert "batch 2\n" in out and "2x56x56x128" in out and "2x1000" in out
     assert "remainder   FLOPs 0, bytes 0" in out and "unexplained" not in out
 
@@ -160,3 +163,39 @@ def test_bench_bad_arguments(capsys):
     assert "repeats:" in capsys.readouterr().err
     assert main(["devices", "--peaks", "/no/such/file.json"]) == 2
     assert "peaks: cannot read" in capsys.readouterr().err
+
+
+def test_kwarg_values_in_json_or_python_spellings():
+    argv = ["train=False", "dropout=True", "mask=None", "deterministic=false", "cache=null", "depth=4",
+            "name=text", "quoted=\"yes\"", "scale=0.5"]
+    assert commands.model_keywords(argparse.Namespace(kwarg=argv)) == {
+        "train": False, "dropout": True, "mask": None, "deterministic": False, "cache": None, "depth": 4,
+        "name": "text", "quoted": "yes", "scale": 0.5}
+    for ambiguous in ("TRUE", "none", "Null", "yes", "off"):
+        with pytest.raises(ValueError, match=rf"^--kwarg: 'train={ambiguous}' is ambiguous: write true or false"):
+            commands.model_keywords(argparse.Namespace(kwarg=[f"train={ambiguous}"]))
+
+
+def test_a_conv_input_of_three_numbers_says_it_is_read_as_one_dimensional(capsys):
+    assert main(["layer", "conv", "--input", "56,56,64", "--features", "8", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("jaxcost: --input 56x56x64 read as (N=56, W=56, C=64): a 1-D convolution; give 4 "
+                            "numbers, N,H,W,C, for a 2-D one\n")
+    assert json.loads(captured.out)["spec"]["output_shape"] == [56, 56, 8]
+    assert main(["layer", "depthwise", "--input", "1,4,6,6,2", "--json"]) == 0
+    assert "(N=1, D=4, H=6, W=6, C=2): a 3-D convolution" in capsys.readouterr().err
+    assert main(["layer", "conv", "--input", "1,8,8,4", "--features", "8", "--json"]) == 0
+    assert capsys.readouterr().err == ""  # N,H,W,C: nothing to say
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "dense", "--input", "2,8", "--features", "4", "--no-ceilings"],
+    ["report"],
+])
+def test_an_unwritable_plot_folder_is_refused_before_anything_is_measured(argv, tmp_path, monkeypatch, capsys):
+    def measured(*args, **kwargs):
+        raise AssertionError("measured before --plot was checked")
+
+    monkeypatch.setattr(commands, "_measure", measured)
+    assert main([*argv, "--plot", str(tmp_path / "missing" / "roof")]) == 2
+    assert capsys.readouterr().err == f"jaxcost: error: --plot: the folder '{tmp_path / 'missing'}' does not exist\n"

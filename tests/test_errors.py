@@ -43,6 +43,7 @@ API_CASES = [
     (lambda: jc.analyze(nn.Dense(3), [1.0, 2.0]), "inputs[0]: a Python list of numbers"),
     (lambda: jc.analyze("resnet50", X), "model: expected a flax.linen or flax.nnx Module or a function, got str"),
     (lambda: jc.analyze(SPEC, X), "model: got a jaxcost layer spec; use jaxcost.compare(spec)"),
+    (lambda: jc.analyze(nn.Dense, X), "model: got the class Dense; pass an instance, Dense(...)"),
     (lambda: jc.analyze(nn.Dense(3), X, mode="backward"), "mode: must be 'forward' or 'train'"),
     (lambda: jc.benchmark(SPEC, repeats=0), "repeats: must be a positive integer"),
     (lambda: jc.benchmark(_matmul, [1.0]), "args[0]: a Python list of numbers"),
@@ -86,6 +87,11 @@ CLI_CASES = [
     (["model", "/no/such/file.py:Net"], EXIT_USAGE, "name: no such file '/no/such/file.py'"),
     (["model", "json:nothing_here"], EXIT_USAGE, "name: 'json' has no attribute 'nothing_here'"),
     (["bench", "conv", "--input", "1,8,8,3", "--features", "8", "--repeats", "0"], EXIT_USAGE, "repeats:"),
+    (["bench", "conv", "--input", "1,8,8,3", "--features", "8", "--plot", "/no/such/dir/roof"], EXIT_USAGE,
+     "--plot: the folder '/no/such/dir' does not exist"),
+    (["model", "mobilenet_v1", "--kwarg", "train=yes"], EXIT_USAGE,
+     "--kwarg: 'train=yes' is ambiguous: write true or false (True, False) for a boolean"),
+    (["model", "mobilenet_v1", "--kwarg", "train=FALSE"], EXIT_USAGE, "--kwarg: 'train=FALSE' is ambiguous"),
     (["devices", "--peaks", "/no/such/peaks.json"], EXIT_USAGE, "peaks: cannot read overrides"),
     (["sweep", "/no/such/grid.json"], EXIT_USAGE, "grid: cannot read"),
     (["report", "--no-timing", "--batch", "0"], EXIT_USAGE, "--batch: must be a positive integer, got 0"),
@@ -157,6 +163,39 @@ def test_a_user_models_own_error_names_where_it_came_from(tmp_path, capsys):
     assert main(["model", f"{path}:Factory", "--resolution", "8", "--debug"]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("jaxcost: error:")
+
+
+TEXT_MODEL = textwrap.dedent("""
+    import flax.linen as nn
+
+
+    class Embedder(nn.Module):
+        @nn.compact
+        def __call__(self, tokens):
+            return nn.Embed(100, 8)(tokens)
+
+
+    class Masked(nn.Module):
+        @nn.compact
+        def __call__(self, tokens, mask):
+            return nn.Dense(4)(tokens) * mask
+""")
+
+
+@pytest.mark.parametrize(("model", "error"), [
+    ("Embedder", "raised ValueError: Input type must be an integer"),
+    ("Masked", "raised TypeError: Masked.__call__() missing 1 required positional argument: 'mask'"),
+])
+def test_a_text_model_without_input_hears_what_jaxcost_passed_it(model, error, tmp_path, capsys):
+    path = tmp_path / "text_model.py"
+    path.write_text(TEXT_MODEL)
+    assert main(["model", f"{path}:{model}"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and error in err
+    assert "; jaxcost passed it one 1x224x224x3 float32 image, having no --input: give the model's inputs with " \
+           "--input SHAPE[:DTYPE], once each (e.g. --input 1,128:int32); --debug for the traceback" in err
+    assert main(["model", f"{path}:Embedder", "--input", "2,16:float32"]) == EXIT_FAILED  # inputs given: no hint
+    assert "jaxcost passed" not in capsys.readouterr().err
 
 
 def test_a_user_module_that_fails_to_import_is_a_model_error(tmp_path, capsys):

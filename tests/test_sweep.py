@@ -4,6 +4,7 @@ without taking the sweep down; resumable, shardable, mergeable; grids checked be
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,13 +126,25 @@ def test_failures_are_recorded_and_the_exit_status_says_so_on_every_rerun(tmp_pa
     assert reasons == {"feature_group_count", "kernel_size"}  # groups not dividing, kernel 9 > 6 (VALID)
     ok = [r for r in records if r["status"] == "ok"]
     assert ok and all(r["compiler_flops"] == r["xla_flops"] for r in ok)
-    assert "2 ok, 6 failed" in capsys.readouterr().out
-    # nothing changed: nothing runs, and the failures recorded earlier still set the exit status
+    printed = capsys.readouterr().out
+    assert "2 ok, 6 failed" in printed
+    assert_failures_listed(printed, out)
+    # nothing changed: nothing runs, and the failures recorded earlier still set the exit status (and are listed)
     assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 1
-    assert "0 ok, 0 failed, 8 already there (6 of them failed: --retry-failed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "0 ok, 0 failed, 8 already there (6 of them failed: --retry-failed" in printed
+    assert_failures_listed(printed, out)
     assert main(["sweep", str(grid), "--out", str(out), "--quiet", "--retry-failed"]) == 1
     assert "0 ok, 6 failed, 2 already there" in capsys.readouterr().out
     assert len(list(ResultsFile(out).records())) == 14 and len(ResultsFile(out).latest()) == 8
+
+
+def assert_failures_listed(printed: str, out: Path) -> None:
+    """The sweep printed five of the six failures of WITH_FAILURES, each its axes and reason, then where the rest is."""
+    listed = [line for line in printed.splitlines() if line.startswith("  ")]
+    assert len(listed) == 6 and listed[-1] == f"  and 1 more; see {out}"
+    pattern = r"  features=[68], groups=[14], kernel=[39]: invalid: (feature_group_count|kernel_size): \S.*"
+    assert all(re.fullmatch(pattern, line) for line in listed[:5])
 
 
 def test_a_retried_failure_that_now_succeeds_clears_the_exit_status(tmp_path):
@@ -495,6 +508,15 @@ def test_plot_an_axis_of_sizes_in_a_file_shared_with_another_grid(tmp_path, caps
     failing = write_grid(tmp_path, {**WITH_FAILURES, "axes": {"groups": [4], "features": [6]}}, "failing.json")
     assert main(["sweep", str(failing), "--out", str(out), "--plot", "groups"]) == 1  # the sweep's status
     assert "jaxcost: plot: no configuration succeeded: nothing to plot" in capsys.readouterr().err
+
+
+def test_a_plot_without_matplotlib_is_skipped_as_report_skips_it(tmp_path, monkeypatch, capsys):
+    grid = write_grid(tmp_path, SMALL)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed, in this process (the plotter)
+    assert main(["sweep", str(grid), "--plot", "features", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "plot skipped: plots need matplotlib: pip install matplotlib" in captured.out
+    assert "Traceback" not in captured.err and not list(tmp_path.glob("*.png"))
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -264,6 +264,8 @@ def _analyze(model: Any, inputs: tuple, variables: Any, mode: str, name: str, rn
     check_mode(mode)
     if isinstance(model, (Conv, Dense)):
         raise ValueError("model: got a jaxcost layer spec; use jaxcost.compare(spec) for one layer")
+    if isinstance(model, type):
+        raise ValueError(f"model: got the class {model.__name__}; pass an instance, {model.__name__}(...)")
     if not inputs:
         raise ValueError("inputs: analyze(model, *inputs) needs the model's inputs, as arrays or "
                          "jax.ShapeDtypeStruct(shape, dtype)")

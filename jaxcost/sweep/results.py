@@ -191,10 +191,18 @@ def results_by_key(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any
     return by_key
 
 
-def check_writable(path: Path, argument: str) -> None:
-    """Fail now, naming the argument, when ``path`` cannot be written (before any work is done)."""
+def check_folder(path: Path, argument: str) -> None:
+    """Fail now, naming the argument, when the folder ``path`` goes in does not exist or cannot be written."""
     if not path.parent.is_dir():
         raise ValueError(f"{argument}: the folder {str(path.parent)!r} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"{argument}: cannot write in the folder {str(path.parent)!r}")
+
+
+def check_writable(path: Path, argument: str) -> None:
+    """Fail now, naming the argument, when ``path`` cannot be written (before any work is done)."""
+    if not path.exists():  # a file there already may be appended to in a folder that cannot be written
+        check_folder(path, argument)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
     except OSError as error:
@@ -232,8 +240,7 @@ def merge(sources: Iterable[str | os.PathLike], out: str | os.PathLike) -> Merge
                 raise ValueError(f"files: {str(source)!r} holds a record without a key; is it a sweep's results?")
             records.append(record)
     target = ResultsFile(check_path(out, "--out"))
-    if not target.path.parent.is_dir():
-        raise ValueError(f"--out: the folder {str(target.path.parent)!r} does not exist")
+    check_folder(target.path, "--out")
     merged = results_by_key(records)
     target.replace(merged.values())
     return Merged(target.path, len(merged), len(records) - len(merged))

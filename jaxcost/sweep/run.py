@@ -36,6 +36,9 @@ class SweepSummary:
     seconds: float = 0.0
     #: The keys of this grid (and shard) on this machine's device: what its results are.
     keys: set[str] = field(default_factory=set)
+    #: Each configuration whose result is a failure, from this run or an earlier one: its settings of the
+    #: grid's axes and the record's one-line reason.
+    failures: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -57,6 +60,14 @@ class SweepSummary:
         if self.already_failed:
             text += f" ({self.already_failed} of them failed: --retry-failed runs them again)"
         return text + f" ({self.seconds:.1f} s, {self.jobs} worker{'s' if self.jobs != 1 else ''})"
+
+    def failure_lines(self, most: int = 5) -> list[str]:
+        """The first ``most`` failures, each its configuration and reason, then how many more and where."""
+        lines = [", ".join(f"{name}={json.dumps(value)}" for name, value in settings.items()) + f": {reason}"
+                 for settings, reason in self.failures[:most]]
+        if len(self.failures) > most:
+            lines.append(f"and {len(self.failures) - most} more; see {self.path}")
+        return lines
 
 
 def cores() -> list[int]:
@@ -157,6 +168,11 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
     setups = worker_setups(grid, jobs, most, probe() if grid.timing else None)
     tasks: list[Task] = []
 
+    def failed(record: dict[str, Any]) -> None:
+        """Keep a failed record's settings of the grid's axes and the first line of its reason."""
+        reason = str(record.get("reason") or record["status"]).splitlines()[0]
+        summary.failures.append(({name: record["config"][name] for name in grid.axes}, reason))
+
     def prepare(environment: dict[str, Any]) -> list[Task]:
         """What this run computes, once the workers say which device they run on (part of each key)."""
         device = grid.target or environment["device_kind"]  # a target's programs are the target's
@@ -170,6 +186,7 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
                 summary.already_ok += 1
             elif status is not None and not retry_failed:
                 summary.already_failed += 1
+                failed(latest[key])
             else:
                 tasks.append(Task(key, {"config": config, "layer": grid.layer, "mode": grid.mode,
                                         "timing": grid.timing, "repeats": grid.repeats, "precision": grid.precision,
@@ -181,6 +198,8 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
                   **({"target": grid.target} if grid.target else {}), "config": task.payload["config"], **answer}
         output.append(record)
         summary.done[record["status"]] += 1
+        if record["status"] != "ok":
+            failed(record)
         if progress:
             progress(index, len(tasks), record["status"])
     summary.jobs = min(len(setups), len(tasks))
