@@ -60,12 +60,25 @@ def sizes(device_kind: str) -> Sizes:
     return SIZES.get(device_kind, SIZES["TPU v5 lite"])
 
 
+#: The TPU generations jaxcost compiles for (``SIZES`` has their counting rules), with a slice of each.
+GENERATIONS = {"v4": "2x2x1", "v5e": "2x2", "v5p": "2x2x1", "v6e": "4x4"}
+_EXAMPLES = ", ".join(f"tpu:{name}:{shape}" for name, shape in GENERATIONS.items())
+
+
 def parse_target(text: str) -> str:
-    """The topology of ``tpu:<generation>:<shape>`` (``v5e:2x2``)."""
+    """The topology of ``tpu:<generation>:<shape>`` (``v5e:2x2``), its generation and the form of its shape checked
+    (libtpu decides which shapes it makes)."""
     platform, _, topology = text.partition(":")
     if platform != "tpu" or ":" not in topology:
-        raise ValueError(f"target: must be tpu:GENERATION:TOPOLOGY, like tpu:v5e:2x2, tpu:v6e:4x4, tpu:v5p:2x2x1 or "
-                         f"tpu:v4:2x2x1; got {text!r}")
+        raise ValueError(f"target: must be tpu:GENERATION:TOPOLOGY, like {_EXAMPLES}; got {text!r}")
+    generation, _, shape = topology.partition(":")
+    if generation not in GENERATIONS:
+        raise ValueError(f"target: {text}: no TPU generation {generation!r}; the generations are "
+                         f"{', '.join(GENERATIONS)}, like {_EXAMPLES}")
+    sizes = shape.split("x")
+    if len(sizes) not in (2, 3) or not all(size.isdigit() and int(size) > 0 for size in sizes):
+        raise ValueError(f"target: {text}: a topology is 2 or 3 chip counts joined by x, like {_EXAMPLES}; "
+                         f"got {shape!r}")
     return topology
 
 
@@ -80,12 +93,10 @@ def target(text: str) -> Target:
     os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     try:
         description = topologies.get_topology_desc(topology_name=topology, platform="tpu")
-    except RuntimeError as error:
+    except Exception as error:  # libtpu missing, or its own errors (a shape it does not make)
         if "not installed" in str(error):
             raise ValueError(f"target: compiling for {text} needs libtpu: {INSTALL}") from None
-        raise ValueError(f"target: {text}: {str(error).splitlines()[0]}") from None
-    except Exception as error:  # libtpu's own errors (an unknown generation, a shape it does not make)
-        raise ValueError(f"target: {text}: {str(error).splitlines()[0]}") from None
+        raise ValueError(f"target: {text}: {str(error).splitlines()[0]} (slices like {_EXAMPLES})") from None
     return Target(text, topology, tuple(description.devices))
 
 

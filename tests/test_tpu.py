@@ -339,3 +339,23 @@ def test_the_report_for_a_target(capsys, monkeypatch):
     assert "target: tpu:v6e:2x2: 4 x TPU v6 lite (compiled here, not run)" in out and "batch 1 (the default" in out
     assert out.count("explained") >= 2 and "unexplained" not in out and "Measured" not in out
     assert main(["report", "--target", "tpu:v6e"]) == 2
+
+
+@pytest.mark.parametrize("name, message", [
+    ("tpu:v9:2x2", "target: tpu:v9:2x2: no TPU generation 'v9'; the generations are v4, v5e, v5p, v6e, like "
+                   "tpu:v4:2x2x1, tpu:v5e:2x2, tpu:v5p:2x2x1, tpu:v6e:4x4"),
+    ("tpu:v5e:2y2", "target: tpu:v5e:2y2: a topology is 2 or 3 chip counts joined by x, like tpu:v4:2x2x1"),
+    ("tpu:v5e:0x2", "target: tpu:v5e:0x2: a topology is 2 or 3 chip counts"),
+])
+def test_a_target_jaxcost_does_not_know_is_refused_with_the_ones_it_does(name, message, capsys):
+    assert main(["layer", "dense", "--input", "2,8", "--features", "4", "--target", name]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"jaxcost: error: {message}") and "\n" not in error
+
+
+@needs_libtpu
+def test_a_shape_libtpu_does_not_make_is_said_with_the_slices_it_does(capsys):
+    assert main(["layer", "dense", "--input", "2,8", "--features", "4", "--target", "tpu:v5e:3x3"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("jaxcost: error: target: tpu:v5e:3x3: ") and error.endswith(
+        "(slices like tpu:v4:2x2x1, tpu:v5e:2x2, tpu:v5p:2x2x1, tpu:v6e:4x4)") and "\n" not in error
