@@ -107,5 +107,6 @@ def test_a_share_above_100_percent_comes_with_its_reason():
     x = jnp.ones((256,), jnp.float32)
     measurement = jc.benchmark(lambda a: a * 2.0, x, repeats=3, seconds_per_repeat=0.02, ceilings=(1e3, 1e3))
     assert measurement.measured_utilization.memory_utilization > 1
-    (line,) = [line for line in notes([measurement]) if "above 100 %" in line]
-    assert ("last-level cache" in line and "rotate" in line) or "no hard limit" in line
+    compute, bandwidth = [line for line in notes([measurement]) if "above 100 %" in line]
+    assert "of measured" in compute and "matmul ceiling" in compute and "cache" not in compute
+    assert "BW of measured" in bandwidth and "served from cache" in bandwidth

@@ -4,6 +4,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class RoofFigure(NamedTuple):
+    """One roof's figure (FLOP/s or bytes/s) and where it comes from: ``datasheet``, ``estimate`` or ``measured``;
+    both None where there is no such roof."""
+
+    per_second: float | None
+    source: str | None
+
+
+def pick_roof(datasheet: float | None, datasheet_source: str, measured: float | None) -> RoofFigure:
+    """The datasheet's figure (its source ``datasheet`` or ``estimate``) where it has one, else the measured
+    ceiling, else no roof."""
+    if datasheet:
+        return RoofFigure(datasheet, datasheet_source)
+    return RoofFigure(measured, "measured") if measured else RoofFigure(None, None)
 
 
 @dataclass(frozen=True)
@@ -58,11 +75,11 @@ class Utilization:
 
     @property
     def roofline_seconds(self) -> float | None:
-        """The least time the roofs allow: the larger of flops / peak FLOP/s and bytes / peak bandwidth
-        (a roof that is unknown is left out; None when both are)."""
-        times = [amount / peak for amount, peak in ((self.flops, self.peak_flops_per_second),
-                                                    (self.bytes_accessed, self.peak_bytes_per_second)) if peak]
-        return max(times) if times else None
+        """The least time the roofs allow: the larger of flops / peak FLOP/s and bytes / peak bandwidth; None
+        unless both roofs are known (one roof alone is no roofline)."""
+        if not self.peak_flops_per_second or not self.peak_bytes_per_second:
+            return None
+        return max(self.flops / self.peak_flops_per_second, self.bytes_accessed / self.peak_bytes_per_second)
 
     @property
     def attainable_flops_per_second(self) -> float | None:

@@ -25,7 +25,7 @@ from jaxcost.compiler import default_device, program_of, tuple_pointer_bytes
 from jaxcost.hlo.program import recount
 from jaxcost.measure.clocks import ClockSampler, ClockSamples
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
-from jaxcost.measure.roofline import Utilization, mac_trap
+from jaxcost.measure.roofline import RoofFigure, Utilization, mac_trap, pick_roof
 from jaxcost.measure.trace import DeviceTrace, read_trace
 from jaxcost.reports.performance import measurement_text
 from jaxcost.reports.text import format_bytes, format_rate, format_seconds
@@ -156,18 +156,38 @@ class Measurement:
         return self.utilization.memory_utilization
 
     @property
+    def compute_roof(self) -> RoofFigure:
+        """The roofline's FLOP/s: the datasheet (or estimated) peak of the precision, else the measured matmul
+        ceiling."""
+        return pick_roof(self.peaks.peak(self.precision), "estimate" if self.peaks.estimate else "datasheet",
+                         self.measured_flops_per_second)
+
+    @property
+    def memory_roof(self) -> RoofFigure:
+        """The roofline's bytes/s: the datasheet bandwidth, else the measured bandwidth ceiling (a CPU has no
+        datasheet)."""
+        return pick_roof(self.peaks.bytes_per_second, "datasheet", self.measured_bytes_per_second)
+
+    @property
+    def roofline(self) -> Utilization:
+        """Against the roofline's roofs: ``compute_roof`` and ``memory_roof``."""
+        return Utilization(self.flops, self.bytes_accessed, self.seconds_median, self.compute_roof.per_second,
+                           self.memory_roof.per_second)
+
+    @property
     def bound(self) -> str | None:
         """``overhead`` when at least half of each call is fixed per-call cost (halving the work would not
         halve the time: the layer's size does not set its speed); else ``compute`` or ``memory`` by its
         intensity against the ridge of the roofline."""
         if self.overhead_share is not None and self.overhead_share >= OVERHEAD_SHARE:
             return "overhead"
-        return self.utilization.bound or self.measured_utilization.bound
+        return self.roofline.bound
 
     @property
     def roofline_seconds(self) -> float | None:
-        """The time the roofline allows: the larger of flops / peak FLOP/s and bytes / peak bandwidth."""
-        return self.utilization.roofline_seconds or self.measured_utilization.roofline_seconds
+        """The time the roofline allows: the larger of flops / ``compute_roof`` and bytes / ``memory_roof``;
+        None unless both roofs exist."""
+        return self.roofline.roofline_seconds
 
     @property
     def speed_of_light(self) -> float | None:
@@ -176,9 +196,16 @@ class Measurement:
         return roofline / self.seconds_median if roofline else None
 
     @property
+    def fits_in_cache(self) -> bool | None:
+        """Whether the working set, times the ``rotate`` input copies cycled through, fits in the last-level
+        cache; None where the cache's size is unknown."""
+        cache = self.peaks.last_level_cache_bytes
+        return self.working_set_bytes * self.rotate <= cache if cache else None
+
+    @property
     def cache_warning(self) -> str | None:
         cache = self.peaks.last_level_cache_bytes
-        if cache and self.rotate == 1 and self.working_set_bytes <= cache:
+        if self.rotate == 1 and self.fits_in_cache:
             return (f"the working set ({self.working_set_bytes / 2**20:.1f} MiB) fits in the last-level cache "
                     f"({cache / 2**20:.0f} MiB): bandwidth may be inflated; benchmark with rotate=N input copies")
         return None
@@ -192,6 +219,8 @@ class Measurement:
         result: dict[str, Any] = {name: getattr(self, name) for name in FIELDS}
         result["measured_compute_utilization"] = self.measured_utilization.compute_utilization
         result["measured_memory_utilization"] = self.measured_utilization.memory_utilization
+        result["compute_roof_flops_per_second"], result["compute_roof_source"] = self.compute_roof
+        result["memory_roof_bytes_per_second"], result["memory_roof_source"] = self.memory_roof
         adjusted = self.clock_adjusted_utilization
         result["clocks"] = None if self.clocks is None else {
             **self.clocks.as_dict(), "clock_adjusted_compute_utilization": adjusted.compute_utilization}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,9 +36,85 @@ def measurements_table(measurements: Sequence[Measurement]) -> str:
     return table(headers, rows, align="l" + "r" * 11 + "l")
 
 
+def _peak_reason(m: Measurement) -> str:
+    """Why a compute share of the datasheet (or estimated) peak is above 100 %."""
+    kind, why = (("estimated", "the estimate is low (a clock or FLOPs per cycle under-read)") if m.peaks.estimate
+                 else ("datasheet", f"it is not the peak this ran at ({m.precision_reason})"))
+    return (f"the {kind} {m.precision} peak ({format_rate(m.peak_flops_per_second)}) is below what this reached "
+            f"({format_rate(m.flops_per_second)}): {why}")
+
+
+def _ceiling_reason(m: Measurement) -> str:
+    """Why a compute share of the measured matmul ceiling is above 100 %."""
+    return (f"the measured matmul ceiling ({format_rate(m.measured_flops_per_second)}) is below what this reached "
+            f"({format_rate(m.flops_per_second)}): the ceiling under-measures this device's compute, it is no hard "
+            "limit")
+
+
+def _cache_reason(m: Measurement) -> str:
+    """Why a bandwidth share is above 100 %: the bytes came from cache, said against the last-level cache's size."""
+    copies = f" in {m.rotate} input copies" if m.rotate > 1 else ""
+    working_set = f"the working set ({m.working_set_bytes * m.rotate / 2**20:.1f} MiB{copies})"
+    cache = m.peaks.last_level_cache_bytes
+    if m.fits_in_cache is None:
+        return (f"the bytes were served from cache, not memory: {working_set} against a last-level cache of "
+                "unknown size; benchmark with rotate=N input copies")
+    cache_size = f"the last-level cache ({cache / 2**20:.0f} MiB)"
+    if m.fits_in_cache:
+        return (f"{working_set} fits in {cache_size}: the bytes were served from cache, not memory; benchmark with "
+                "rotate=N input copies")
+    return (f"{working_set} exceeds {cache_size}, yet bytes moved faster than the roof: what one instruction writes "
+            "and the next reads was served from cache")
+
+
+def _starred(m: Measurement) -> dict[str, list[str]]:
+    """Each reason behind a share above 100 %, with the cells it explains; the roofline's share takes the
+    reason of the roof it exceeds."""
+    datasheet, measured, roofline = m.utilization, m.measured_utilization, m.roofline
+    roofline_compute_reason = _ceiling_reason if m.compute_roof.source == "measured" else _peak_reason
+    shares: list[tuple[str, float | None, float | None, Callable[[Measurement], str]]] = [
+        ("of peak", datasheet.compute_utilization, datasheet.compute_utilization, _peak_reason),
+        ("of measured", measured.compute_utilization, measured.compute_utilization, _ceiling_reason),
+        ("BW of peak", datasheet.memory_utilization, datasheet.memory_utilization, _cache_reason),
+        ("BW of measured", measured.memory_utilization, measured.memory_utilization, _cache_reason)]
+    if m.speed_of_light is not None:  # the cell is the larger of the roofline's two shares
+        shares += [("of roofline", roofline.compute_utilization, m.speed_of_light, roofline_compute_reason),
+                   ("of roofline", roofline.memory_utilization, m.speed_of_light, _cache_reason)]
+    starred: dict[str, list[str]] = {}
+    for column, share, cell, reason in shares:
+        if share is not None and share > 1:
+            starred.setdefault(reason(m), []).append(f"{column} {_percent(cell)}")
+    return starred
+
+
+def _roofs_text(m: Measurement) -> str:
+    """Where the roofline's two roofs come from, or why there is no roofline time."""
+    compute, memory = m.compute_roof, m.memory_roof
+    if compute.source == "measured":
+        compute_text = f"the measured matmul ceiling {format_rate(compute.per_second)} (no {m.precision} peak)"
+    elif compute.source:
+        kind = "estimated" if compute.source == "estimate" else "datasheet"
+        compute_text = f"the {kind} {m.precision} peak {format_rate(compute.per_second)}"
+    else:
+        compute_text = f"none (no {m.precision} peak, no measured matmul ceiling)"
+    if memory.source == "measured":
+        memory_text = f"the measured bandwidth ceiling {format_bytes(memory.per_second)}/s (the datasheet has none)"
+    elif memory.source:
+        memory_text = f"the datasheet bandwidth {format_bytes(memory.per_second)}/s"
+    else:
+        memory_text = "none (no datasheet bandwidth, no measured ceiling)"
+    missing = "" if m.roofline_seconds is not None else " is ?, a roofline time needs both roofs"
+    return f"{missing}: compute roof {compute_text}; memory roof {memory_text}"
+
+
 def notes(measurements: Sequence[Measurement]) -> list[str]:
-    """In words: which programs are overhead-bound and why, and the reason behind every share above 100 %."""
-    lines = []
+    """In words: where each roofline's roofs come from, which programs are overhead-bound and why, and the
+    reason behind every share above 100 %."""
+    rows_by_roofs: dict[str, list[str]] = {}
+    for index, m in enumerate(measurements, 1):
+        rows_by_roofs.setdefault(_roofs_text(m), []).append(str(index))
+    lines = [f"of roofline{'' if len(rows_by_roofs) == 1 else ' (rows ' + ', '.join(rows) + ')'}{roofs}"
+             for roofs, rows in rows_by_roofs.items()]
     for index, m in enumerate(measurements, 1):
         label = f"{index}. {m.label}"
         if m.bound == "overhead":
@@ -47,13 +123,10 @@ def notes(measurements: Sequence[Measurement]) -> list[str]:
                       f"a call that does next to nothing takes {format_seconds(m.seconds_floor)} here")
             lines.append(f"{label}: overhead-bound: {m.overhead_share:.0%} of each call is fixed cost ({source}); "
                          "its size does not set its speed: give it more work per call (a larger batch)")
-        shares = (m.compute_utilization, m.measured_utilization.compute_utilization, m.memory_utilization,
-                  m.measured_utilization.memory_utilization, m.speed_of_light)
-        if any(share is not None and share > 1 for share in shares):
-            why = m.cache_warning or ("the roof is a measured ceiling or an estimate that this program beats: "
-                                      "it is no hard limit")
-            lines.append(f"{label}: * above 100 %: {why}")
-        elif m.cache_warning:
+        starred = _starred(m)
+        for reason, cells in starred.items():
+            lines.append(f"{label}: {', '.join(cells)} above 100 %: {reason}")
+        if m.cache_warning and _cache_reason(m) not in starred:
             lines.append(f"{label}: {m.cache_warning}")
         if m.clocks is not None:
             adjusted = m.clock_adjusted_utilization
