@@ -19,6 +19,7 @@ from typing import Any
 
 from jaxcost import commands
 from jaxcost.commands import Interrupted, ModelError
+from jaxcost.reports.model import sort_keys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 EXIT_STATUSES = """exit status:
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dtype", default="float32")
     model.add_argument("--train", action="store_true", help="a training step: forward, then all gradients")
     model.add_argument("--depth", type=int, default=None, help="group modules to this many path components")
-    model.add_argument("--sort", choices=("compiler_flops", "compiler_bytes", "flops", "macs", "params"),
+    model.add_argument("--sort", choices=sort_keys(),
                        help="largest first by this column (default: call order)")
     model.add_argument("--by", choices=("module", "op"), default="module",
                        help="rows by module (default) or by operator of the compiled program")

@@ -466,21 +466,23 @@ def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_table(report: Any, args: argparse.Namespace) -> None:
-    """The per-module table: drawn with rich on a terminal wide enough for it, plain text otherwise (a
-    narrow terminal wraps plain lines but keeps every number whole)."""
-    from jaxcost.reports.model import ALIGN, HEADERS, rich_grid, table_rows
+    """The per-module table: on a terminal, narrowed to its width (columns left out, said below, and long module
+    names shortened) and drawn with rich; elsewhere (a file, a pipe) every column in plain text."""
+    from jaxcost.reports.model import alignment, fitted, headers, rich_grid, table_rows
     from jaxcost.reports.text import table
 
     rows = table_rows(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort)
-    text = table(HEADERS, rows, align=ALIGN)
-    if sys.stdout.isatty():
-        from rich.console import Console
+    if not sys.stdout.isatty():
+        print(table(headers(), rows, align=alignment()))
+        return
+    from rich.console import Console
 
-        console = Console()
-        if max(map(len, text.splitlines())) <= console.width:
-            console.print(rich_grid(rows))
-            return
-    print(text)
+    console = Console()
+    columns, cells, dropped = fitted(rows, console.width)
+    console.print(rich_grid(cells, columns))
+    if dropped:
+        print(f"left out to fit {console.width} columns: {', '.join(dropped)} (a wider terminal, or the output "
+              "sent to a file, --json or --csv shows them)")
 
 
 #: Set in the process that ``--mesh`` starts with the mesh's devices simulated on the CPU.

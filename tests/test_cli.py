@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,17 @@ def test_an_unwritable_plot_folder_is_refused_before_anything_is_measured(argv, 
     monkeypatch.setattr(commands, "_measure", measured)
     assert main([*argv, "--plot", str(tmp_path / "missing" / "roof")]) == 2
     assert capsys.readouterr().err == f"jaxcost: error: --plot: the folder '{tmp_path / 'missing'}' does not exist\n"
+
+
+def test_a_model_table_on_a_terminal_fits_it_and_says_what_it_left_out(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["model", "mobilenet_v2", "--resolution", "32", "--depth", "1"]) == 0
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # rich's bold headers and totals
+    table = out[:out.index("\ntotal")].splitlines()[1:]
+    assert table[0].split() == ["module", "params", "FLOPs", "compiler", "FLOPs", "share"]
+    assert max(map(len, table)) <= 80
+    assert "left out to fit 80 columns: type, input, output, MACs, textbook MACs, compiler bytes" in out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)  # a file or a pipe gets every column
+    assert main(["model", "mobilenet_v2", "--resolution", "32", "--depth", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["module", "type", "input", "output"]

@@ -208,3 +208,70 @@ def test_dataframe(reports_224):
     frame = to_dataframe(reports_224["resnet50"])
     assert frame["compiler_flops"].sum() == reports_224["resnet50"].compiler.flops
     assert list(frame.columns)[:5] == ["path", "kind", "module_type", "depth", "calls"]
+
+
+class NormedMLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(8)(nn.relu(nn.Dense(16)(nn.LayerNorm()(x))))
+
+
+def _line(text: str, start: str) -> list[str]:
+    return next(line for line in text.splitlines() if line.startswith(start + " ")).split()
+
+
+def test_a_row_without_a_formula_shows_a_dash_and_a_formula_of_zero_work_shows_zero():
+    x = jax.ShapeDtypeStruct((2, 8), jnp.float32)
+    forward, train = (analyze(NormedMLP(), x, mode=mode) for mode in ("forward", "train"))
+    # LayerNorm's operation formula counts the forward pass: no multiply-adds, 120 flops
+    assert _line(render(forward), "LayerNorm_0")[5:8] == ["0", "0", "120"]
+    # in a training step it has no formula: unknown, not zero; its compiler figures stay
+    assert _line(render(train), "LayerNorm_0")[5:9] == ["–", "–", "–", "432"]
+    rows = {row.path: row for row in train.rows}
+    assert not rows["LayerNorm_0"].formula and rows["Dense_0"].formula and rows["LayerNorm_0"].compiler_flops == 432
+    assert next(csv.DictReader(io.StringIO(to_csv(train))))["formula"] == "False"
+
+
+def test_a_column_is_one_declaration_and_its_value(monkeypatch):
+    """A new column reaches the table, its sort, CSV, JSON and ``Row.as_dict`` from one entry in ``COLUMNS``."""
+    from jaxcost.cli import build_parser
+    from jaxcost.models.rows import Row
+    from jaxcost.reports import model
+
+    monkeypatch.setattr(Row, "doubled_flops", property(lambda row: 2 * row.compiler_flops), raising=False)
+    monkeypatch.setattr(model, "COLUMNS", (*model.COLUMNS, model.Column("doubled_flops", "2x compiler FLOPs",
+                                                                        show=str, sortable=True)))
+    report = analyze(NormedMLP(), jax.ShapeDtypeStruct((2, 8), jnp.float32))
+    text = render(report, sort="doubled_flops")
+    assert text.splitlines()[0].endswith("share  2x compiler FLOPs")
+    assert _line(text, "Dense_1")[-1] == str(2 * 544) and text.splitlines()[2].startswith("Dense_1")
+    assert _line(text, "total")[-1] == str(2 * report.compiler_flops)
+    assert next(csv.DictReader(io.StringIO(to_csv(report))))["doubled_flops"] == str(2 * report.rows[0].compiler_flops)
+    assert json.loads(to_json(report))["rows"][1]["doubled_flops"] == 2 * report.rows[1].compiler_flops
+    assert report.rows[0].as_dict()["doubled_flops"] == 2 * report.rows[0].compiler_flops
+    assert build_parser().parse_args(["model", "resnet50", "--sort", "doubled_flops"]).sort == "doubled_flops"
+
+
+def test_a_table_narrowed_to_a_terminal_leaves_out_the_least_kept_columns_and_says_which(reports_224):
+    from jaxcost.reports.model import fitted, table_rows
+
+    rows = table_rows(reports_224["mobilenet_v2"], depth=1)
+    columns, cells, dropped = fitted(rows, 80)
+    assert max(len("  ".join(cell.ljust(len(column.header)) for cell, column in zip(line, columns)).rstrip())
+               for line in cells) <= 80
+    widths = [max(len(cell) for cell in [column.header, *column_cells]) for column, column_cells in
+              zip(columns, zip(*cells))]
+    assert sum(widths) + 2 * (len(widths) - 1) <= 80
+    # least kept first: the textbook count, the shapes, MACs (half the FLOPs), then the type and the bytes
+    assert dropped == ["type", "input", "output", "MACs", "textbook MACs", "compiler bytes"]
+    assert fitted(rows, 100)[2] == ["input", "output", "MACs", "textbook MACs"]
+    assert [column.header for column in columns][0] == "module" and "compiler FLOPs" in [c.header for c in columns]
+    assert fitted(rows, 400) == (fitted(rows, 400)[0], rows, [])  # room for everything: nothing changes
+
+
+def test_a_collapsed_run_of_deep_modules_names_the_last_by_what_differs():
+    from jaxcost.reports.model import _after_common_prefix
+
+    assert _after_common_prefix("Block_0/Attention_0/value", "Block_0/Attention_0/query") == "value"
+    assert _after_common_prefix("block5", "block4") == "block5"
+    assert _after_common_prefix("a/b", "a/b") == "b"  # never nothing

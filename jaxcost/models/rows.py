@@ -24,7 +24,7 @@ from jaxcost.formulas import analytic
 from jaxcost.hlo.rules import OpRecord
 from jaxcost.models.loops import Runs, module_runs
 from jaxcost.operations import OpsCost
-from jaxcost.reports.model import CSV_COLUMNS
+from jaxcost.reports.model import export_names
 from jaxcost.specs import Spec
 
 if TYPE_CHECKING:
@@ -96,6 +96,9 @@ class Row:
     #: Compiler flops that recompute the forward pass inside the backward (``nn.remat``, ``jax.checkpoint``).
     recompute_flops: int = 0
     share: float = 0.0
+    #: Whether a formula gave the analytic figures (a layer's, a product's, an operation's for this mode): without
+    #: one they are unknown, not zero.
+    formula: bool = False
     #: What the attribution could not settle: products without metadata that other rows were as likely to hold.
     notes: list[str] = field(default_factory=list)
 
@@ -122,7 +125,7 @@ class Row:
         return self.flops / self.bytes_accessed if self.bytes_accessed else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in CSV_COLUMNS}
+        return {name: getattr(self, name) for name in export_names()}
 
 
 def _kind_of_primitive(primitive: str) -> str:
@@ -403,6 +406,8 @@ def _most_runs(path: tuple[str, ...], runs: Runs) -> int:
 def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
     """One call's analytic figures, ``times`` over: its layer formulas, products, or operation formula (the
     last for the forward pass only)."""
+    operation = call.ops is not None and mode == "forward"
+    row.formula = row.formula or call.spec is not None or bool(call.macs) or operation
     if call.spec is not None:
         cost = analytic(call.spec, mode)
         row.macs += times * cost.macs
@@ -414,7 +419,7 @@ def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
     row.macs += times * passes * call.macs
     row.textbook_macs += times * passes * call.macs
     row.flops += times * 2 * passes * call.macs
-    if call.ops is not None and mode == "forward":  # the operation formulas count the forward pass
+    if operation:  # the operation formulas count the forward pass
         row.flops += times * call.ops.flops
         row.bytes_accessed += times * call.ops.bytes_accessed
 

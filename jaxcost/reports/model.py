@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,19 +16,15 @@ if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
     from jaxcost.models.analysis import ModelReport, Row
 
-#: A row's fields in exports (JSON, CSV, DataFrame), in order.
-CSV_COLUMNS = ("path", "kind", "module_type", "depth", "calls", "input_shape", "input_dtype", "output_shape",
-               "output_dtype", "params", "params_bytes", "macs", "flops", "textbook_macs", "bytes_accessed",
-               "intensity", "compiler_flops", "compiler_bytes", "recompute_flops", "share")
-
-
 @dataclass
 class _Group:
-    """Rows under one path prefix, summed; ``repeats`` > 1 when identical neighbouring groups were collapsed."""
+    """Rows shown as one line of the table: the rows under one path prefix (``repeats`` > 1 when identical
+    neighbouring groups were collapsed), one row of work outside every module, or all rows (the total)."""
 
     label: str
     rows: list[Row]
     repeats: int = 1
+    place: str = "modules"  # "modules", "outside" (work no module issued) or "total"
 
     def total(self, name: str) -> int:
         return sum(getattr(row, name) for row in self.rows) * self.repeats
@@ -35,30 +32,6 @@ class _Group:
     @property
     def signature(self) -> tuple:
         return tuple((row.kind, row.input_shape, row.output_shape, row.flops, row.compiler_flops) for row in self.rows)
-
-
-def _groups(report: ModelReport, depth: int | None) -> list[_Group]:
-    groups: list[_Group] = []
-    for row in report.modules:
-        parts = row.path.split("/")
-        label = "/".join(parts[:depth]) if depth else row.path
-        if groups and groups[-1].label == label:
-            groups[-1].rows.append(row)
-        else:
-            groups.append(_Group(label, [row]))
-    return groups
-
-
-def _collapse(groups: list[_Group]) -> list[_Group]:
-    collapsed: list[_Group] = []
-    for group in groups:
-        last = collapsed[-1] if collapsed else None
-        if last is not None and last.signature == group.signature:
-            last.repeats += 1
-            last.label = f"{last.label.split(' .. ')[0]} .. {group.label}"
-        else:
-            collapsed.append(_Group(group.label, list(group.rows)))
-    return collapsed
 
 
 def _count(value: int) -> str:
@@ -73,51 +46,197 @@ def _shape(shape: tuple[int, ...] | None, dtype: str) -> str:
     return "x".join(map(str, shape)) + (f" {dtype}" if dtype and dtype != "float32" else "")
 
 
-#: What ``--sort`` orders the rows by (largest first), and the group total it reads.
-SORT_KEYS = {"flops": "flops", "compiler_flops": "compiler_flops", "compiler_bytes": "compiler_bytes",
-             "params": "params", "macs": "macs"}
-HEADERS = ["module", "type", "input", "output", "params", "MACs", "textbook MACs", "FLOPs", "compiler FLOPs",
-           "compiler bytes", "share"]
-ALIGN = "llll" + "r" * 7
+#: Shown in a formula's column where no row of the line has a formula (a module without one, or none for
+#: this mode): nothing known, which is not zero work.
+NO_FORMULA = "–"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One figure of a model report's rows, declared once. ``name`` is the ``Row`` attribute it reads, and its key
+    in JSON, CSV and ``Row.as_dict``; a column with a ``header`` is in the table too, where a line shows the sum
+    of its rows (``show`` formats it) unless ``cell`` says otherwise. ``paper``: a formula's figure, blank outside
+    modules and ``NO_FORMULA`` where no row has a formula. ``sortable``: a ``--sort`` key, largest first.
+    ``quiet_zero``: a zero outside modules is left blank. ``keep``: how long the column stays when the table must
+    narrow to fit a terminal (higher stays longer)."""
+
+    name: str
+    header: str = ""
+    align: str = "r"
+    show: Callable[[Any], str] = _count
+    paper: bool = False
+    sortable: bool = False
+    quiet_zero: bool = False
+    keep: int = 0
+    cell: Callable[[_Group, ModelReport], str] | None = None
+
+    def text(self, group: _Group, report: ModelReport) -> str:
+        """This column's cell in the table line of ``group``."""
+        if self.cell is not None:
+            return self.cell(group, report)
+        value = group.total(self.name)
+        if group.place == "outside" and (self.paper or self.quiet_zero and not value):
+            return ""
+        if self.paper and not any(row.formula for row in group.rows):
+            return NO_FORMULA
+        return self.show(value)
+
+
+def _label(group: _Group, report: ModelReport) -> str:
+    if group.place == "outside":
+        return f"({group.rows[0].kind})"
+    return group.label + (f"  (x{group.repeats})" if group.repeats > 1 else "")
+
+
+def _type(group: _Group, report: ModelReport) -> str:
+    if group.place != "modules":
+        return "other" if group.place == "outside" else ""
+    return group.rows[0].kind if len(group.rows) == 1 else f"{len(group.rows)} modules"
+
+
+def _shape_cell(side: str) -> Callable[[_Group, ModelReport], str]:
+    """The cell of a module's input or output shape (``side``), for a line of one module."""
+    def cell(group: _Group, report: ModelReport) -> str:
+        row = group.rows[0]
+        single = group.place == "modules" and len(group.rows) == 1
+        return _shape(getattr(row, f"{side}_shape"), getattr(row, f"{side}_dtype")) if single else ""
+    return cell
+
+
+def _share(group: _Group, report: ModelReport) -> str:
+    return f"{group.total('compiler_flops') / (report.compiler_flops or 1):.1%}"
+
+
+#: A model report's columns, in order: the table shows those with a header, exports carry them all.
+COLUMNS: tuple[Column, ...] = (
+    Column("path", "module", "l", cell=_label, keep=9),
+    Column("kind", "type", "l", cell=_type, keep=5),
+    Column("module_type"), Column("depth"), Column("calls"),
+    Column("input_shape", "input", "l", cell=_shape_cell("input"), keep=2), Column("input_dtype"),
+    Column("output_shape", "output", "l", cell=_shape_cell("output"), keep=3), Column("output_dtype"),
+    Column("params", "params", sortable=True, quiet_zero=True, keep=6), Column("params_bytes"),
+    Column("macs", "MACs", paper=True, sortable=True, keep=4),
+    Column("textbook_macs", "textbook MACs", paper=True, keep=1),
+    Column("flops", "FLOPs", paper=True, sortable=True, keep=7),
+    Column("bytes_accessed", paper=True), Column("intensity"), Column("formula"),
+    Column("compiler_flops", "compiler FLOPs", sortable=True, keep=8),
+    Column("compiler_bytes", "compiler bytes", show=format_bytes, sortable=True, keep=5),
+    Column("recompute_flops"),
+    Column("share", "share", cell=_share, keep=7),
+)
+
+
+def table_columns() -> list[Column]:
+    """The columns the table shows, in order."""
+    return [column for column in COLUMNS if column.header]
+
+
+def export_names() -> tuple[str, ...]:
+    """A row's fields in exports (JSON, CSV, DataFrame, ``Row.as_dict``), in order."""
+    return tuple(column.name for column in COLUMNS)
+
+
+def sort_keys() -> tuple[str, ...]:
+    """What ``--sort`` orders the table by, largest first."""
+    return tuple(column.name for column in COLUMNS if column.sortable)
+
+
+def _groups(report: ModelReport, depth: int | None) -> list[_Group]:
+    groups: list[_Group] = []
+    for row in report.modules:
+        parts = row.path.split("/")
+        label = "/".join(parts[:depth]) if depth else row.path
+        if groups and groups[-1].label == label:
+            groups[-1].rows.append(row)
+        else:
+            groups.append(_Group(label, [row]))
+    return groups
+
+
+def _after_common_prefix(path: str, other: str) -> str:
+    """``path`` less the leading names it shares with ``other`` (``a/b/value`` after ``a/b/query`` is ``value``)."""
+    names, others = path.split("/"), other.split("/")
+    shared = 0
+    while shared < min(len(names), len(others)) - 1 and names[shared] == others[shared]:
+        shared += 1
+    return "/".join(names[shared:])
+
+
+def _collapse(groups: list[_Group]) -> list[_Group]:
+    collapsed: list[_Group] = []
+    for group in groups:
+        last = collapsed[-1] if collapsed else None
+        if last is not None and last.signature == group.signature:
+            last.repeats += 1
+            last.label = f"{last.label.split(' .. ')[0]} .. {_after_common_prefix(group.label, last.label)}"
+        else:
+            collapsed.append(_Group(group.label, list(group.rows)))
+    return collapsed
 
 
 def table_rows(report: ModelReport, depth: int | None = None, collapse: bool = True,
                sort: str | None = None) -> list[list[str]]:
-    """The cells of the per-module table: a row per module in call order (grouped to `depth` path
+    """The cells of the per-module table: a line per module in call order (grouped to `depth` path
     components, identical neighbours collapsed as ``×n``; or largest first by ``sort``), then the work
     outside modules by kind, then totals."""
-    if sort is not None and sort not in SORT_KEYS:
-        raise ValueError(f"sort: must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    if sort is not None and sort not in sort_keys():
+        raise ValueError(f"sort: must be one of {', '.join(sort_keys())}, got {sort!r}")
     groups = _groups(report, depth)
     if collapse:
         groups = _collapse(groups)
     if sort:
-        groups.sort(key=lambda group: -group.total(SORT_KEYS[sort]))
-    total = report.compiler_flops or 1
-    rows = []
-    for group in groups:
-        first = group.rows[0]
-        single = len(group.rows) == 1
-        rows.append([
-            group.label + (f"  (x{group.repeats})" if group.repeats > 1 else ""),
-            first.kind if single else f"{len(group.rows)} modules",
-            _shape(first.input_shape, first.input_dtype) if single else "",
-            _shape(first.output_shape, first.output_dtype) if single else "",
-            *(_count(group.total(name)) for name in ("params", "macs", "textbook_macs", "flops", "compiler_flops")),
-            format_bytes(group.total("compiler_bytes")), f"{group.total('compiler_flops') / total:.1%}"])
-    for row in report.rows:
-        if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params):
-            rows.append([f"({row.kind})", "other", "", "", _count(row.params) if row.params else "", "", "", "",
-                         _count(row.compiler_flops),
-                         format_bytes(row.compiler_bytes), f"{row.share:.1%}"])
-    rows.append(["total", "", "", "", *(_count(getattr(report, name)) for name in (
-        "params", "macs", "textbook_macs", "flops", "compiler_flops")), format_bytes(report.compiler_bytes), "100.0%"])
-    return rows
+        groups.sort(key=lambda group: -group.total(sort))
+    groups += [_Group(row.kind, [row], place="outside") for row in report.rows
+               if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params)]
+    groups.append(_Group("total", list(report.rows), place="total"))
+    columns = table_columns()
+    return [[column.text(group, report) for column in columns] for group in groups]
+
+
+def headers(columns: list[Column] | None = None) -> list[str]:
+    return [column.header for column in columns or table_columns()]
+
+
+def alignment(columns: list[Column] | None = None) -> str:
+    return "".join(column.align for column in columns or table_columns())
+
+
+def _width(rows: list[list[str]], columns: list[Column]) -> int:
+    """Characters a plain table of these cells takes (two spaces between columns)."""
+    return sum(max(len(cell) for cell in [column.header, *cells]) for column, cells in
+               zip(columns, zip(*rows))) + 2 * (len(columns) - 1)
+
+
+def _shortened(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters in the middle, where a long path repeats itself least."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def fitted(rows: list[list[str]], width: int) -> tuple[list[Column], list[list[str]], list[str]]:
+    """The table narrowed to ``width`` characters, as a terminal shows it: columns left out, least kept first
+    (``Column.keep``), down to those of keep 7 and more; then the module names shortened in the middle. Returns
+    the columns kept, their cells, and the headers left out."""
+    columns = table_columns()
+    kept = list(range(len(columns)))
+    by_keep = sorted(kept, key=lambda index: columns[index].keep)
+    while _width([[row[i] for i in kept] for row in rows], [columns[i] for i in kept]) > width and \
+            columns[by_keep[0]].keep < 7:
+        kept.remove(by_keep.pop(0))
+    cells = [[row[i] for i in kept] for row in rows]
+    shown = [columns[i] for i in kept]
+    excess = _width(cells, shown) - width
+    if excess > 0:
+        longest = max(len(row[0]) for row in cells)
+        cells = [[_shortened(row[0], max(longest - excess, 12)), *row[1:]] for row in cells]
+    return shown, cells, [column.header for index, column in enumerate(columns) if index not in kept]
 
 
 def render(report: ModelReport, depth: int | None = None, collapse: bool = True, sort: str | None = None) -> str:
     """The per-module table as plain text (see ``table_rows``)."""
-    return table(HEADERS, table_rows(report, depth, collapse, sort), align=ALIGN)
+    return table(headers(), table_rows(report, depth, collapse, sort), align=alignment())
 
 
 def rich_table(report: ModelReport, depth: int | None = None, collapse: bool = True,
@@ -126,12 +245,13 @@ def rich_table(report: ModelReport, depth: int | None = None, collapse: bool = T
     return rich_grid(table_rows(report, depth, collapse, sort))
 
 
-def rich_grid(rows: list[list[str]]) -> Any:
-    """``table_rows`` cells as a ``rich`` Table, the totals in bold below a rule."""
+def rich_grid(rows: list[list[str]], columns: list[Column] | None = None) -> Any:
+    """``table_rows`` cells (of ``columns``, by default all the table's) as a ``rich`` Table, the totals in bold
+    below a rule."""
     from rich.table import Table
 
     grid = Table(box=None, header_style="bold", pad_edge=False)
-    for header, side in zip(HEADERS, ALIGN):
+    for header, side in zip(headers(columns), alignment(columns)):
         grid.add_column(header, justify="left" if side == "l" else "right", no_wrap=True)
     for index, cells in enumerate(rows):
         grid.add_row(*cells, style="bold" if index == len(rows) - 1 else None,
@@ -229,10 +349,11 @@ def to_json(report: ModelReport) -> str:
 
 def to_csv(report: ModelReport) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    names = export_names()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for record in to_records(report):
-        writer.writerow({name: record[name] for name in CSV_COLUMNS})
+        writer.writerow({name: record[name] for name in names})
     return buffer.getvalue()
 
 
@@ -242,4 +363,4 @@ def to_dataframe(report: ModelReport) -> Any:
         import pandas
     except ImportError:
         raise ImportError("to_dataframe needs pandas: pip install pandas") from None
-    return pandas.DataFrame(to_records(report), columns=CSV_COLUMNS)
+    return pandas.DataFrame(to_records(report), columns=export_names())
