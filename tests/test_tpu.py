@@ -359,3 +359,12 @@ def test_a_shape_libtpu_does_not_make_is_said_with_the_slices_it_does(capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("jaxcost: error: target: tpu:v5e:3x3: ") and error.endswith(
         "(slices like tpu:v4:2x2x1, tpu:v5e:2x2, tpu:v5p:2x2x1, tpu:v6e:4x4)") and "\n" not in error
+
+
+@needs_libtpu
+def test_compiling_for_a_target_keeps_libtpu_out_of_the_command_line_output():
+    """libtpu probes for a TPU on loading and writes what it did not find to stderr: not the command's output."""
+    result = subprocess.run([sys.executable, "-m", "jaxcost.cli", "layer", "dense", "--input", "2,8", "--features",
+                             "4", "--target", "tpu:v5e:2x2"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "target: tpu:v5e:2x2: 4 x TPU v5 lite (compiled here, not run)" in result.stdout
