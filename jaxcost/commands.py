@@ -472,14 +472,15 @@ def _print_table(report: Any, args: argparse.Namespace) -> None:
     from jaxcost.reports.text import table
 
     rows = table_rows(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort)
+    devices = report.compiler.devices
     if not sys.stdout.isatty():
-        print(table(headers(), rows, align=alignment()))
+        print(table(headers(devices=devices), rows, align=alignment()))
         return
     from rich.console import Console
 
     console = Console()
-    columns, cells, dropped = fitted(rows, console.width)
-    console.print(rich_grid(cells, columns))
+    columns, cells, dropped = fitted(rows, console.width, devices)
+    console.print(rich_grid(cells, columns, devices))
     if dropped:
         print(f"left out to fit {console.width} columns: {', '.join(dropped)} (a wider terminal, or the output "
               "sent to a file, --json or --csv shows them)")
@@ -500,7 +501,7 @@ def _on_simulated_devices(args: argparse.Namespace, devices: int) -> int:
 def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
     """``--hardware``: its peaks, its interconnect and the precision the model's dtype runs at, checked before
     any work."""
-    from jaxcost.measure.hardware import lookup, precision_for
+    from jaxcost.measure.hardware import device_names, lookup, precision_for
     from jaxcost.measure.interconnect import interconnect
 
     if args.hardware is not None and args.target:
@@ -520,8 +521,7 @@ def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
         kind = args.hardware
     peaks = lookup(kind) if kind.strip() else None
     if peaks is None:
-        raise ValueError(f"--hardware: {kind!r} is not in jaxcost's table of devices (H100, H200, A100, L4, "
-                         "TPU v4, TPU v5 lite, TPU v5p, TPU v6 lite)")
+        raise ValueError(f"--hardware: {kind!r} is not in jaxcost's table of devices ({', '.join(device_names())})")
     precision, _ = precision_for(peaks, args.dtype)
     return peaks, interconnect(kind), precision
 

@@ -310,6 +310,8 @@ def test_the_command_line_shards_a_zoo_model_on_simulated_devices():
                             capture_output=True, text=True, timeout=300, env=environment, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "sharded over 8 devices" in result.stdout
+    header = next(line for line in result.stdout.splitlines() if line.startswith("module "))
+    assert header.split()[-6:] == ["FLOPs", "compiler", "FLOPs/device", "compiler", "bytes/device", "share"]
     assert "over all 8 devices:" in result.stdout and "one device alone" in result.stdout
     assert "all-reduce (x24)" in result.stdout  # two per block in the forward pass, Megatron-style
     assert "step-time model per device on NVIDIA H100 SXM" in result.stdout and "MFU" in result.stdout

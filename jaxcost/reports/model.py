@@ -57,8 +57,9 @@ class Column:
     in JSON, CSV and ``Row.as_dict``; a column with a ``header`` is in the table too, where a line shows the sum
     of its rows (``show`` formats it) unless ``cell`` says otherwise. ``paper``: a formula's figure, blank outside
     modules and ``NO_FORMULA`` where no row has a formula. ``sortable``: a ``--sort`` key, largest first.
-    ``quiet_zero``: a zero outside modules is left blank. ``keep``: how long the column stays when the table must
-    narrow to fit a terminal (higher stays longer)."""
+    ``quiet_zero``: a zero outside modules is left blank. ``per_device``: a compiler figure, of one device when the
+    program is sharded (its header says so then, beside the whole model's analytic figures). ``keep``: how long
+    the column stays when the table must narrow to fit a terminal (higher stays longer)."""
 
     name: str
     header: str = ""
@@ -67,8 +68,13 @@ class Column:
     paper: bool = False
     sortable: bool = False
     quiet_zero: bool = False
+    per_device: bool = False
     keep: int = 0
     cell: Callable[[_Group, ModelReport], str] | None = None
+
+    def title(self, devices: int = 1) -> str:
+        """The header, for a program over ``devices`` devices."""
+        return f"{self.header}/device" if self.per_device and devices > 1 else self.header
 
     def text(self, group: _Group, report: ModelReport) -> str:
         """This column's cell in the table line of ``group``."""
@@ -119,8 +125,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("textbook_macs", "textbook MACs", paper=True, keep=1),
     Column("flops", "FLOPs", paper=True, sortable=True, keep=7),
     Column("bytes_accessed", paper=True), Column("intensity"), Column("formula"),
-    Column("compiler_flops", "compiler FLOPs", sortable=True, keep=8),
-    Column("compiler_bytes", "compiler bytes", show=format_bytes, sortable=True, keep=5),
+    Column("compiler_flops", "compiler FLOPs", sortable=True, per_device=True, keep=8),
+    Column("compiler_bytes", "compiler bytes", show=format_bytes, sortable=True, per_device=True, keep=5),
     Column("recompute_flops"),
     Column("share", "share", cell=_share, keep=7),
 )
@@ -193,17 +199,18 @@ def table_rows(report: ModelReport, depth: int | None = None, collapse: bool = T
     return [[column.text(group, report) for column in columns] for group in groups]
 
 
-def headers(columns: list[Column] | None = None) -> list[str]:
-    return [column.header for column in columns or table_columns()]
+def headers(columns: list[Column] | None = None, devices: int = 1) -> list[str]:
+    """The table's headers (of ``columns``, by default all the table's), for a program over ``devices`` devices."""
+    return [column.title(devices) for column in columns or table_columns()]
 
 
 def alignment(columns: list[Column] | None = None) -> str:
     return "".join(column.align for column in columns or table_columns())
 
 
-def _width(rows: list[list[str]], columns: list[Column]) -> int:
+def _width(rows: list[list[str]], columns: list[Column], devices: int) -> int:
     """Characters a plain table of these cells takes (two spaces between columns)."""
-    return sum(max(len(cell) for cell in [column.header, *cells]) for column, cells in
+    return sum(max(len(cell) for cell in [column.title(devices), *cells]) for column, cells in
                zip(columns, zip(*rows))) + 2 * (len(columns) - 1)
 
 
@@ -215,43 +222,44 @@ def _shortened(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
-def fitted(rows: list[list[str]], width: int) -> tuple[list[Column], list[list[str]], list[str]]:
+def fitted(rows: list[list[str]], width: int, devices: int = 1) -> tuple[list[Column], list[list[str]], list[str]]:
     """The table narrowed to ``width`` characters, as a terminal shows it: columns left out, least kept first
     (``Column.keep``), down to those of keep 7 and more; then the module names shortened in the middle. Returns
     the columns kept, their cells, and the headers left out."""
     columns = table_columns()
     kept = list(range(len(columns)))
     by_keep = sorted(kept, key=lambda index: columns[index].keep)
-    while _width([[row[i] for i in kept] for row in rows], [columns[i] for i in kept]) > width and \
+    while _width([[row[i] for i in kept] for row in rows], [columns[i] for i in kept], devices) > width and \
             columns[by_keep[0]].keep < 7:
         kept.remove(by_keep.pop(0))
     cells = [[row[i] for i in kept] for row in rows]
     shown = [columns[i] for i in kept]
-    excess = _width(cells, shown) - width
+    excess = _width(cells, shown, devices) - width
     if excess > 0:
         longest = max(len(row[0]) for row in cells)
         cells = [[_shortened(row[0], max(longest - excess, 12)), *row[1:]] for row in cells]
-    return shown, cells, [column.header for index, column in enumerate(columns) if index not in kept]
+    return shown, cells, [column.title(devices) for index, column in enumerate(columns) if index not in kept]
 
 
 def render(report: ModelReport, depth: int | None = None, collapse: bool = True, sort: str | None = None) -> str:
     """The per-module table as plain text (see ``table_rows``)."""
-    return table(headers(), table_rows(report, depth, collapse, sort), align=alignment())
+    return table(headers(devices=report.compiler.devices), table_rows(report, depth, collapse, sort),
+                 align=alignment())
 
 
 def rich_table(report: ModelReport, depth: int | None = None, collapse: bool = True,
                sort: str | None = None) -> Any:
     """The per-module table as a ``rich`` Table, for a terminal (flax brings rich)."""
-    return rich_grid(table_rows(report, depth, collapse, sort))
+    return rich_grid(table_rows(report, depth, collapse, sort), devices=report.compiler.devices)
 
 
-def rich_grid(rows: list[list[str]], columns: list[Column] | None = None) -> Any:
+def rich_grid(rows: list[list[str]], columns: list[Column] | None = None, devices: int = 1) -> Any:
     """``table_rows`` cells (of ``columns``, by default all the table's) as a ``rich`` Table, the totals in bold
     below a rule."""
     from rich.table import Table
 
     grid = Table(box=None, header_style="bold", pad_edge=False)
-    for header, side in zip(headers(columns), alignment(columns)):
+    for header, side in zip(headers(columns, devices), alignment(columns)):
         grid.add_column(header, justify="left" if side == "l" else "right", no_wrap=True)
     for index, cells in enumerate(rows):
         grid.add_row(*cells, style="bold" if index == len(rows) - 1 else None,
