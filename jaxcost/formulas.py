@@ -3,9 +3,14 @@
 Conventions (see the README for the full table):
 
 * ``textbook_macs`` counts every kernel tap at every output position, taps on padding included:
-  ``N * P * T * (Cin / g) * Cout`` for a convolution, ``rows * Cin * Cout`` for a dense layer.
+  ``N * P * T * (Cin / g) * Cout`` for a convolution, ``rows * Cin * Cout`` for a dense layer. A transposed
+  convolution (``Conv.transposed``) is counted as fvcore, ptflops, torch and calflops count a ConvTranspose:
+  every input element times every tap, ``N * prod(input spatial) * T * (Cin / g) * Cout``; the taps on the
+  holes its input dilation leaves are no products and are not counted.
 * ``macs`` counts only taps that land on real input elements: taps on padding or on the holes that
   input dilation leaves are not multiply-adds. This is what XLA's cost analysis counts.
+* ``textbook_macs - macs`` is ``padding_macs`` (a convolution's taps on its zero padding) plus
+  ``cropped_macs`` (a transposed convolution's products that reach no output position).
 * ``flops = 2 * macs`` plus one flop per bias add (one per output element).
 """
 
@@ -26,6 +31,10 @@ class Cost:
     macs: int
     bias_adds: int
     textbook_macs: int
+    #: Products of an input element and a tap that the textbook count of a transposed convolution includes
+    #: and no output uses: those its padding crops off the output's border (and, with strides in the dilated
+    #: form, those between output positions). Zero for any other layer.
+    cropped_macs: int
     bytes_input: int
     bytes_weights: int
     bytes_output: int
@@ -42,8 +51,9 @@ class Cost:
 
     @property
     def padding_macs(self) -> int:
-        """Multiply-adds the textbook formula counts on padding or dilation holes."""
-        return self.textbook_macs - self.macs
+        """Multiply-adds the textbook formula counts on zero padding: ``textbook_macs - macs - cropped_macs``.
+        Zero for a transposed convolution, whose textbook count multiplies real input elements only."""
+        return self.textbook_macs - self.macs - self.cropped_macs
 
     @property
     def bytes_accessed(self) -> int:
@@ -61,8 +71,9 @@ class Cost:
         return self.flops / self.bytes_accessed
 
     def as_dict(self) -> dict[str, float]:
-        names = ("params", "macs", "flops", "bias_adds", "textbook_macs", "textbook_flops", "bytes_input",
-                 "bytes_weights", "bytes_output", "bytes_accessed", "bytes_model", "intensity")
+        names = ("params", "macs", "flops", "bias_adds", "textbook_macs", "textbook_flops", "padding_macs",
+                 "cropped_macs", "bytes_input", "bytes_weights", "bytes_output", "bytes_accessed", "bytes_model",
+                 "intensity")
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
@@ -117,6 +128,16 @@ class TrainingCost:
         return 3 * self.forward.textbook_macs
 
     @property
+    def padding_macs(self) -> int:
+        """Taps on padding the textbook count of the three passes includes (three times the forward's)."""
+        return 3 * self.forward.padding_macs
+
+    @property
+    def cropped_macs(self) -> int:
+        """Products cropped off the output the textbook count of the three passes includes."""
+        return 3 * self.forward.cropped_macs
+
+    @property
     def flops_forward(self) -> int:
         return self.forward.flops
 
@@ -147,8 +168,9 @@ class TrainingCost:
         return self.flops / self.bytes_accessed
 
     def as_dict(self) -> dict[str, float]:
-        names = ("params", "macs", "textbook_macs", "flops_forward", "flops_grad_input", "flops_grad_weights",
-                 "grad_bias_adds", "flops", "rule_of_thumb_flops", "bytes_accessed", "intensity")
+        names = ("params", "macs", "textbook_macs", "padding_macs", "cropped_macs", "flops_forward",
+                 "flops_grad_input", "flops_grad_weights", "grad_bias_adds", "flops", "rule_of_thumb_flops",
+                 "bytes_accessed", "intensity")
         return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
@@ -199,6 +221,14 @@ def conv_taps(spec: Conv) -> int:
             spec.input_dilation, spec.kernel_dilation))
 
 
+def output_tap_macs(spec: Conv) -> int:
+    """Every kernel tap at every output position, taps on padding and on input-dilation holes included:
+    ``N * P * T * (Cin / g) * Cout``. The textbook count of a convolution that is not transposed, and what
+    thop and torchinfo count for a transposed one."""
+    per_output_channel = spec.in_features // spec.feature_group_count * spec.features
+    return spec.batch * math.prod(spec.output_spatial) * math.prod(spec.kernel_size) * per_output_channel
+
+
 def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
     """Exact analytic cost of a layer spec: its forward pass, or with ``mode="train"`` a training step."""
     if not isinstance(spec, (Conv, Dense)):
@@ -214,16 +244,21 @@ def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
     if isinstance(spec, Dense):
         macs = spec.rows * spec.in_features * spec.features
         params = spec.in_features * spec.features + bias
-        return Cost(params=params, macs=macs, bias_adds=spec.rows * bias, textbook_macs=macs,
+        return Cost(params=params, macs=macs, bias_adds=spec.rows * bias, textbook_macs=macs, cropped_macs=0,
                     bytes_input=bytes_input, bytes_weights=params * itemsize, bytes_output=bytes_output)
     per_output_channel = spec.in_features // spec.feature_group_count * spec.features
-    positions = math.prod(spec.output_spatial)
     params = math.prod(spec.kernel_size) * per_output_channel + bias
+    macs = spec.batch * per_output_channel * conv_taps(spec)
+    if spec.transposed:  # every input element times every tap: at least the exact count (one position per pair)
+        textbook_macs = spec.batch * math.prod(spec.spatial_shape) * math.prod(spec.kernel_size) * per_output_channel
+    else:
+        textbook_macs = output_tap_macs(spec)
     return Cost(
         params=params,
-        macs=spec.batch * per_output_channel * conv_taps(spec),
-        bias_adds=spec.batch * positions * bias,
-        textbook_macs=spec.batch * positions * math.prod(spec.kernel_size) * per_output_channel,
+        macs=macs,
+        bias_adds=spec.batch * math.prod(spec.output_spatial) * bias,
+        textbook_macs=textbook_macs,
+        cropped_macs=textbook_macs - macs if spec.transposed else 0,
         bytes_input=bytes_input,
         bytes_weights=params * itemsize,
         bytes_output=bytes_output,
@@ -257,27 +292,34 @@ def einsum_macs(equation: str, *shapes: tuple[int, ...]) -> int:
 
 #: What each convention counts, and where the rule comes from (read from each tool's source and checked
 #: against its output on batched and N-d layers: fvcore 0.1.5, thop 0.1.1, ptflops 0.7.5, torchinfo 1.8.0,
-#: torch 2.13, calflops 0.3.2).
+#: torch 2.13, calflops 0.3.2). "Every tap" is at every output position, but for a transposed conv fvcore,
+#: ptflops, torch and calflops count every input element times every tap (a ConvTranspose's textbook count),
+#: while thop and torchinfo keep output positions, stride holes included (read from the sources, not checked
+#: against the tools' output).
 CONVENTION_RULES: dict[str, str] = {
     "xla": "FLOPs: 2 per multiply-add on real input (a conv's taps on padding skipped) + 1 per bias add; "
            "XLA HloCostAnalysis (convolution: valid positions only; dot: 2*M*N*K; add: 1 per element)",
     "textbook": "FLOPs: 2 per multiply-add, every tap of a conv (padding included) + 1 per bias add; "
-                "the classic (2*k*k*Cin/g + 1)*Hout*Wout*Cout",
+                "the classic (2*k*k*Cin/g + 1)*Hout*Wout*Cout, with Hin*Win for the taps of a transposed conv",
     "fvcore": "MACs labelled flops, every tap, bias ignored; fvcore jit_handles conv_flop_jit "
-              "(batch * prod(w_shape) * prod(out_spatial)) and linear_flop_jit (prod(input) * out_features)",
+              "(batch * prod(w_shape) * prod(out_spatial), prod(in_spatial) when transposed) and "
+              "linear_flop_jit (prod(input) * out_features)",
     "thop": "MACs labelled flops, every tap, bias ignored; thop count_convNd "
-            "(numel(output) * Cin/g * prod(kernel)) and count_linear (in_features * numel(output))",
+            "(numel(output) * Cin/g * prod(kernel), a transposed conv too) and count_linear "
+            "(in_features * numel(output))",
     "ptflops": "MACs per sample: every tap + 1 per bias add, divided by the input's first dimension and "
-               "truncated (the default pytorch backend); ptflops conv_flops_counter_hook, "
-               "linear_flops_counter_hook, compute_average_flops_cost",
-    "ptflops-aten": "MACs, every tap + 1 per bias add, whole batch (backend='aten'); ptflops aten_ops conv_flop, "
-                    "addmm_flop",
-    "torchinfo": "mult-adds: params times output positions for convs, times the output's first dimension only "
-                 "for Linear; torchinfo LayerInfo.calculate_macs",
-    "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count, "
-             "mm/addmm 2*M*N*K",
+               "truncated (the default pytorch backend); ptflops conv_flops_counter_hook (input positions "
+               "when transposed), linear_flops_counter_hook, compute_average_flops_cost",
+    "ptflops-aten": "MACs, every tap + 1 per bias add, whole batch (backend='aten'); ptflops aten_ops conv_flop "
+                    "(input positions when transposed), addmm_flop",
+    "torchinfo": "mult-adds: params times output positions for convs (a transposed conv too), times the "
+                 "output's first dimension only for Linear; torchinfo LayerInfo.calculate_macs",
+    "torch": "FLOPs: 2 per multiply-add, every tap, bias ignored; torch.utils.flop_counter conv_flop_count "
+             "(input positions when transposed), mm/addmm 2*M*N*K",
     "calflops": "FLOPs: 2 per multiply-add, every tap, + 1 per bias add for convs, no bias for Linear; "
-                "calflops pytorch_ops _conv_flops_compute / _linear_flops_compute",
+                "calflops pytorch_ops _conv_flops_compute / _conv_trans_flops_compute (input positions) / "
+                "_linear_flops_compute. Not reproduced: for a transposed conv calflops sizes the bias adds by "
+                "the forward-conv output formula, and with groups reads Cout/g as Cout",
 }
 
 
@@ -287,16 +329,18 @@ def conventions(spec: Spec) -> dict[str, int]:
     macs = cost.textbook_macs
     params = cost.params
     if isinstance(spec, Dense):
+        output_taps = macs
         torchinfo = spec.output_shape[0] * params
         calflops = 2 * macs
     else:
-        torchinfo = macs + cost.bias_adds
+        output_taps = output_tap_macs(spec)  # the textbook count, unless the conv is transposed
+        torchinfo = output_taps + cost.bias_adds
         calflops = 2 * macs + cost.bias_adds
     return {
         "xla": cost.flops,
         "textbook": cost.textbook_flops,
         "fvcore": macs,
-        "thop": macs,
+        "thop": output_taps,
         "ptflops": (macs + cost.bias_adds) // spec.input_shape[0],
         "ptflops-aten": macs + cost.bias_adds,
         "torchinfo": torchinfo,

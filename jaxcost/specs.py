@@ -119,6 +119,11 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _factors(values: tuple[int, ...]) -> str:
+    """One factor per spatial dimension, written once when they are all equal: ``2`` or ``2x1``."""
+    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
 class _Layer:
     """What Conv and Dense share: channels-last input, a dtype and a bias flag.
 
@@ -156,6 +161,11 @@ class Conv(_Layer):
     """An N-d convolution layer, channels last, as ``flax.linen.Conv`` builds it.
 
     ``padding`` keeps what was given; ``pads`` holds the explicit (lo, hi) pairs it resolves to.
+    ``transposed`` says the layer is a transposed convolution written as the convolution
+    ``lax.conv_transpose`` computes (its input dilated by the transposed strides); it changes the textbook
+    count, not the computation. Left out (None), it is decided from ``input_dilation``: any factor above 1
+    makes the spec transposed (and False is refused then), since a ``Conv`` built with input dilation is the
+    same computation; a stride-1 transposed convolution has no input dilation and says True itself.
     """
 
     input_shape: tuple[int, ...]
@@ -168,6 +178,7 @@ class Conv(_Layer):
     feature_group_count: int = 1
     use_bias: bool = True
     dtype: Any = "float32"
+    transposed: bool | None = None
     pads: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +194,14 @@ class Conv(_Layer):
         _set(self, "input_dilation", positive_tuple("input_dilation", self.input_dilation, rank))
         _set(self, "kernel_dilation", positive_tuple("kernel_dilation", self.kernel_dilation, rank))
         _set(self, "feature_group_count", positive_int("feature_group_count", self.feature_group_count))
+        dilated = any(d > 1 for d in self.input_dilation)
+        if self.transposed is None:
+            _set(self, "transposed", dilated)
+        elif not isinstance(self.transposed, bool):
+            raise ValueError(f"transposed: must be True, False or None, got {self.transposed!r}")
+        elif dilated and not self.transposed:
+            raise ValueError(f"transposed: a convolution with input_dilation {self.input_dilation} is a transposed "
+                             "one; leave transposed out or set it True")
         groups = self.feature_group_count
         if self.in_features % groups:
             raise ValueError(
@@ -260,23 +279,29 @@ class Conv(_Layer):
 
     @property
     def kind(self) -> str:
-        """"standard", "pointwise", "group" or "depthwise"."""
+        """"transposed" (of any groups), "standard", "pointwise", "group" or "depthwise"."""
+        if self.transposed:
+            return "transposed"
+        return self._grouping or ("pointwise" if math.prod(self.kernel_size) == 1 else "standard")
+
+    @property
+    def _grouping(self) -> str | None:
+        """"depthwise" (one group per input channel), "group" (several groups) or None (one group)."""
         groups = self.feature_group_count
-        if groups > 1 and groups == self.in_features:
-            return "depthwise"
-        if groups > 1:
-            return "group"
-        return "pointwise" if math.prod(self.kernel_size) == 1 else "standard"
+        if groups == 1:
+            return None
+        return "depthwise" if groups == self.in_features else "group"
 
     def describe(self) -> str:
-        """A one-line human description, e.g. ``conv3x3 64->128 s1 SAME`` (the dtype added when not float32)."""
+        """A one-line human description, e.g. ``conv3x3 64->128 s1 SAME``, or ``convT3x3 32->64 s1 in-dil2 pad[...]``
+        for a transposed one (the dtype added when not float32)."""
         kernel = "x".join(map(str, self.kernel_size))
-        stride = str(self.strides[0]) if len(set(self.strides)) == 1 else "x".join(map(str, self.strides))
         padding = self.padding if isinstance(self.padding, str) else "pad" + str(list(self.pads))
-        extra = f" g{self.feature_group_count}" if self.kind == "group" else ""
-        if self.kind == "depthwise":
-            extra = f" dw(m={self.features // self.in_features})"
-        return f"conv{kernel} {self.in_features}->{self.features}{extra} s{stride} {padding}{self._dtype_suffix}"
+        extra = {"group": f" g{self.feature_group_count}",
+                 "depthwise": f" dw(m={self.features // self.in_features})"}.get(self._grouping, "")
+        dilation = f" in-dil{_factors(self.input_dilation)}" if self.transposed else ""
+        return (f"conv{'T' if self.transposed else ''}{kernel} {self.in_features}->{self.features}{extra} "
+                f"s{_factors(self.strides)}{dilation} {padding}{self._dtype_suffix}")
 
 
 @dataclass(frozen=True)

@@ -120,9 +120,9 @@ def transpose_pads(kernel: int, stride: int, padding: str) -> tuple[int, int]:
 
 
 def conv_transpose_spec(module: Any, x: Any, y: Any, features: int) -> Conv | None:
-    """A transposed convolution as the convolution it computes: the input dilated by the strides, the
-    padding of ``lax.conv_transpose``. None for other padding, or when the spec's output is not the traced
-    one (a flax or JAX version that pads differently)."""
+    """A transposed convolution as the convolution it computes, marked ``transposed`` (even at stride 1): the
+    input dilated by the strides, the padding of ``lax.conv_transpose``. None for other padding, or when the
+    spec's output is not the traced one (a flax or JAX version that pads differently)."""
     kernel = _tuple(module.kernel_size)
     padding = module.padding.upper() if isinstance(module.padding, str) else None
     if padding not in ("SAME", "VALID"):
@@ -130,7 +130,8 @@ def conv_transpose_spec(module: Any, x: Any, y: Any, features: int) -> Conv | No
     strides, dilation = _per_dim(module.strides, len(kernel)), _per_dim(module.kernel_dilation, len(kernel))
     pads = [transpose_pads((k - 1) * d + 1, s, padding) for k, s, d in zip(kernel, strides, dilation)]
     spec = Conv(_flat_batch(tuple(x.shape), len(kernel)), features, kernel, strides=1, padding=pads,
-                input_dilation=strides, kernel_dilation=dilation, use_bias=module.use_bias, dtype=y.dtype)
+                input_dilation=strides, kernel_dilation=dilation, use_bias=module.use_bias, dtype=y.dtype,
+                transposed=True)
     return spec if spec.output_spatial == tuple(y.shape[-len(kernel) - 1:-1]) else None
 
 
