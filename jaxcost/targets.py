@@ -20,6 +20,7 @@ import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxcost.hlo.text import Sizes
+from jaxcost.measure import hardware
 
 INSTALL = "pip install 'jaxcost[tpu]' (it brings JAX's matching libtpu, about 140 MB)"
 _CURRENT: contextvars.ContextVar[Target | None] = contextvars.ContextVar("jaxcost_target", default=None)
@@ -45,19 +46,20 @@ class Target:
         return f"{self.name}: {len(self.devices)} x {self.device_kind} (compiled here, not run)"
 
 
-#: How XLA:TPU sizes what a layout does not say, by device kind: a tuple's table (4 B a pointer, rounded up to
-#: 512 B or 32 B; measured with tuples of 2 to 200 elements, a copy-done's operand is one too) and an array without
-#: tiles (4 KiB: a scalar in scalar memory, a sync flag, a scalar constant).
-SIZES: dict[str, Sizes] = {
-    "TPU v4": Sizes(4, 512, 4096), "TPU v5 lite": Sizes(4, 512, 4096), "TPU v5": Sizes(4, 32, 4096),
-    "TPU v6 lite": Sizes(4, 32, 4096),
-}
+def __getattr__(name: str) -> dict[str, Sizes]:
+    """``SIZES``, read from the device table when asked: each TPU's sizes (``hardware.DeviceRecord.tpu_sizes``) by the
+    device kinds JAX reports for it."""
+    if name == "SIZES":
+        return {kind: record.tpu_sizes for record in hardware.DEVICES if record.tpu_sizes
+                for kind in record.device_kinds}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sizes(device_kind: str) -> Sizes:
-    """How XLA:TPU's cost analysis sizes tuples and untiled scalars for ``device_kind``; kinds not measured yet
-    take v5e's."""
-    return SIZES.get(device_kind, SIZES["TPU v5 lite"])
+    """How XLA:TPU's cost analysis sizes tuples and untiled scalars for ``device_kind``, from its record in the device
+    table; kinds not measured yet take v5e's."""
+    record = hardware.device_record(device_kind)
+    return record.tpu_sizes if record and record.tpu_sizes else hardware.device_record("TPU v5 lite").tpu_sizes
 
 
 #: The TPU generations jaxcost compiles for (``SIZES`` has their counting rules), with a slice of each.

@@ -1,5 +1,6 @@
-"""Device peaks: datasheet FLOP/s per dtype and precision and memory bandwidth, the rule that picks the
-peak matching what actually ran, a CPU estimate, and user overrides. No JAX at import time.
+"""The device table, one record per device kind (datasheet peaks, memory, interconnect, TPU sizes), the peaks read
+from it and the rule that picks the peak matching what actually ran, a CPU estimate, and user overrides. No JAX at
+import time.
 
 Figures are dense (no structured sparsity), from vendor datasheets and the Cloud TPU documentation.
 """
@@ -9,18 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from jaxcost.hlo.text import Sizes
 from jaxcost.reports.text import format_bytes, format_rate
 
 T = 1e12
+G = 1e9
+#: A datasheet's "GB" of memory: NVIDIA prints decimal gigabytes (nvidia-smi shows a little more as usable).
+GB = 10**9
+#: The Cloud TPU pages give memory in GiB.
+GiB = 2**30
+MiB = 2**20
 #: The dtypes whose peak ``DevicePeaks`` says it holds them against.
 DTYPES = ("float32", "bfloat16", "float16", "int8")
-
-NVIDIA_H100_SOURCE = "NVIDIA H100 Tensor Core GPU datasheet (dense)"
-NVIDIA_A100_SOURCE = "NVIDIA A100 Tensor Core GPU datasheet (dense)"
-TPU_SOURCE = "Cloud TPU documentation, system architecture"
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class DevicePeaks:
     platform: str = ""
     #: How a CPU estimate counted FLOPs a cycle (``vector_rule``); empty for datasheet peaks.
     rule: str = ""
+    #: Whether float32 matmuls and convolutions run as TF32 at JAX's default precision (the device's record says).
+    tf32_by_default: bool = False
 
     def peak(self, precision: str) -> float | None:
         return self.flops_per_second.get(precision)
@@ -62,42 +69,29 @@ class DevicePeaks:
         return "\n".join(lines)
 
 
-def _gpu(name: str, fp32: float, tf32: float, bf16: float, fp8: float | None, int8: float, bandwidth: float,
-         source: str, l2_megabytes: int) -> DevicePeaks:
-    peaks = {"fp32": fp32 * T, "tf32": tf32 * T, "bf16": bf16 * T, "fp16": bf16 * T, "int8": int8 * T}
-    if fp8:
-        peaks["fp8"] = fp8 * T
-    return DevicePeaks(name, peaks, bandwidth * T, source, l2_megabytes * 2**20)
+@dataclass(frozen=True)
+class Interconnect:
+    """A device's links to the others of its node or slice: bytes per second each way, all its links together (a
+    GPU's NVLink ports, a TPU chip's ICI links), which a ring collective's wire bytes (``hlo.collectives``) flow
+    through; and what the links form."""
+
+    name: str
+    bytes_per_second: float
+    topology: str
+    source: str
+
+    @property
+    def bytes_per_second_bidirectional(self) -> float:
+        return 2 * self.bytes_per_second
+
+    def __str__(self) -> str:
+        return (f"interconnect: {self.name}, {format_bytes(self.bytes_per_second)}/s per direction per device "
+                f"({self.topology}); {self.source}")
 
 
-def _tpu(name: str, bf16: float, int8: float, bandwidth: float, fp8: float | None = None) -> DevicePeaks:
-    peaks = {"bf16": bf16 * T, "int8": int8 * T}
-    if fp8:
-        peaks["fp8"] = fp8 * T
-    return DevicePeaks(name, peaks, bandwidth * T, TPU_SOURCE)
-
-
-#: (pattern on the lower-cased device_kind with any "nvidia " prefix removed, peaks); first match wins.
-DEVICES: list[tuple[str, DevicePeaks]] = [
-    (r"h100.*pcie", _gpu("NVIDIA H100 PCIe", 51, 378, 756.5, 1513, 1513, 2.0, NVIDIA_H100_SOURCE, 50)),
-    (r"h100 nvl", _gpu("NVIDIA H100 NVL", 60, 417.5, 835.5, 1670.5, 1670.5, 3.9, "NVIDIA H100 NVL datasheet (dense)",
-                       50)),
-    (r"(?<![a-z])h100", _gpu("NVIDIA H100 SXM", 66.9, 494.7, 989.4, 1978.9, 1978.9, 3.35, NVIDIA_H100_SOURCE, 50)),
-    (r"(?<![a-z])h200", _gpu("NVIDIA H200", 67, 494.7, 989, 1979, 1979, 4.8, "NVIDIA H200 datasheet (dense)", 50)),
-    (r"a100.*(80gb|80g).*pcie|a100.*pcie.*80", _gpu("NVIDIA A100 PCIe 80GB", 19.5, 156, 312, None, 624, 1.935,
-                                                    NVIDIA_A100_SOURCE, 40)),
-    (r"a100.*pcie", _gpu("NVIDIA A100 PCIe 40GB", 19.5, 156, 312, None, 624, 1.555, NVIDIA_A100_SOURCE, 40)),
-    (r"a100.*80", _gpu("NVIDIA A100 SXM 80GB", 19.5, 156, 312, None, 624, 2.039, NVIDIA_A100_SOURCE, 40)),
-    (r"a100", _gpu("NVIDIA A100 SXM 40GB", 19.5, 156, 312, None, 624, 1.555, NVIDIA_A100_SOURCE, 40)),
-    (r"\bl4\b", _gpu("NVIDIA L4", 30.3, 60, 121, 242.5, 242.5, 0.3, "NVIDIA L4 datasheet (dense)", 48)),
-    (r"tpu v6( lite|e)", _tpu("TPU v6e", 918, 1836, 1.638, fp8=918)),
-    (r"tpu v5( lite|e)", _tpu("TPU v5e", 197, 394, 0.819)),
-    (r"tpu v5p?$|tpu v5p", _tpu("TPU v5p", 459, 918, 2.765)),
-    (r"tpu v4(?! lite)", _tpu("TPU v4", 275, 275, 1.2)),
-]
-
-#: GPUs whose tensor cores run float32 matmuls and convolutions as TF32 at JAX's default precision.
-TF32_BY_DEFAULT = ("A100", "H100", "H200", "L4")
+def _is_positive(value: object, whole: bool = False) -> bool:
+    kinds = int if whole else (int, float)
+    return not isinstance(value, bool) and isinstance(value, kinds) and 0 < value < float("inf")
 
 
 def normalize_kind(device_kind: str) -> str:
@@ -105,21 +99,226 @@ def normalize_kind(device_kind: str) -> str:
     return kind[len("nvidia "):] if kind.startswith("nvidia ") else kind
 
 
+@dataclass(frozen=True, kw_only=True)
+class DeviceRecord:
+    """Everything jaxcost knows of one device kind; checked complete when made (a ValueError says what is missing)."""
+
+    name: str
+    #: A regular expression searched in the ``normalize_kind`` of a device_kind; it must match this record's own
+    #: name and device kinds, and no other record's (``check_table``).
+    kind_pattern: str
+    #: The device_kind strings JAX reports for this device.
+    device_kinds: tuple[str, ...]
+    #: "gpu" or "tpu".
+    platform: str
+    #: Dense datasheet peaks per precision ("fp32", "tf32", "bf16", "fp16", "fp8", "int8").
+    flops_per_second: Mapping[str, float]
+    bytes_per_second: float
+    #: Memory (HBM or GDDR) per device.
+    memory_bytes: int
+    interconnect: Interconnect
+    #: Where the peaks, bandwidth and memory come from.
+    source: str
+    #: The L2 cache a GPU's datasheet gives; None where there is no figure.
+    last_level_cache_bytes: int | None = None
+    #: Whether float32 matmuls and convolutions run as TF32 on the tensor cores at JAX's default precision.
+    tf32_by_default: bool = False
+    #: A TPU's: how XLA:TPU sizes what a layout does not say (``targets.sizes``).
+    tpu_sizes: Sizes | None = None
+
+    def __post_init__(self) -> None:
+        problems = [problem for problem, missing in (
+            ("platform must be 'gpu' or 'tpu'", self.platform not in ("gpu", "tpu")),
+            ("flops_per_second must map each precision to a positive FLOP/s",
+             not self.flops_per_second or not all(map(_is_positive, self.flops_per_second.values()))),
+            ("bytes_per_second must be a positive number of bytes/s", not _is_positive(self.bytes_per_second)),
+            ("memory_bytes must be a positive whole number of bytes", not _is_positive(self.memory_bytes, whole=True)),
+            ("last_level_cache_bytes must be None or a positive whole number of bytes",
+             self.last_level_cache_bytes is not None and not _is_positive(self.last_level_cache_bytes, whole=True)),
+            ("interconnect must be an Interconnect of positive bytes_per_second",
+             not isinstance(self.interconnect, Interconnect) or not _is_positive(self.interconnect.bytes_per_second)),
+            ("source must say where the figures come from", not self.source),
+            ("device_kinds must list the device_kind strings JAX reports", not self.device_kinds),
+            ("a TPU needs tpu_sizes, and only a TPU has them", (self.tpu_sizes is None) == (self.platform == "tpu")),
+        ) if missing]
+        if problems:
+            raise ValueError(f"device table: {self.name!r}: {'; '.join(problems)}")
+        unmatched = [kind for kind in self.claimed_kinds if not self.matches(kind)]
+        if unmatched:
+            raise ValueError(f"device table: {self.name!r}: kind_pattern {self.kind_pattern!r} does not match "
+                             f"{', '.join(map(repr, unmatched))}")
+
+    @property
+    def claimed_kinds(self) -> tuple[str, ...]:
+        """The strings this record must answer for alone: its name and the device kinds JAX reports."""
+        return (self.name, *self.device_kinds)
+
+    def matches(self, device_kind: str) -> bool:
+        """Whether ``kind_pattern`` finds this record in ``device_kind`` (case and an "NVIDIA " prefix ignored)."""
+        try:
+            return re.search(self.kind_pattern, normalize_kind(device_kind)) is not None
+        except re.error as error:
+            raise ValueError(f"device table: {self.name!r}: kind_pattern {self.kind_pattern!r}: {error}") from None
+
+    @property
+    def peaks(self) -> DevicePeaks:
+        """The datasheet peaks, as ``lookup`` gives them."""
+        return DevicePeaks(self.name, dict(self.flops_per_second), self.bytes_per_second, self.source,
+                           self.last_level_cache_bytes, platform=self.platform, tf32_by_default=self.tf32_by_default)
+
+
+def teraflops(**peaks: float) -> dict[str, float]:
+    """FLOP/s per precision from a datasheet's TFLOP/s (or TOPS): ``teraflops(bf16=989.4)``."""
+    return {precision: value * T for precision, value in peaks.items()}
+
+
+NVIDIA_H100_SOURCE = "NVIDIA H100 Tensor Core GPU datasheet (dense)"
+NVIDIA_A100_SOURCE = "NVIDIA A100 Tensor Core GPU datasheet (dense)"
+TPU_SOURCE = "Cloud TPU documentation, system architecture"
+NVLINK4_SOURCE = "NVIDIA Hopper architecture: NVLink 4, 18 links, 900 GB/s bidirectional per GPU"
+NVLINK3_SOURCE = "NVIDIA A100 datasheet: NVLink 3, 12 links, 600 GB/s bidirectional per GPU"
+PCIE_SOURCE = "PCI Express x16 per direction: Gen4 32 GB/s, Gen5 64 GB/s"
+ICI_SOURCE = "Cloud TPU documentation, {0} page: bidirectional ICI bandwidth per chip"
+SCALING_BOOK_SOURCE = "How to Scale Your Model (jax-ml/scaling-book), TPUs: ICI one-way bandwidth per link"
+
+NVLINK4 = Interconnect("NVLink 4", 450 * G, "NVSwitch, all-to-all within the node", NVLINK4_SOURCE)
+NVLINK3 = Interconnect("NVLink 3", 300 * G, "NVSwitch, all-to-all within the node", NVLINK3_SOURCE)
+PCIE_GEN4 = Interconnect("PCIe Gen4 x16", 32 * G, "PCIe switch", PCIE_SOURCE)
+#: Every A100 (SXM or PCIe, 40 or 80 GB) has the same tensor cores.
+A100_FLOPS_PER_SECOND = teraflops(fp32=19.5, tf32=156, bf16=312, fp16=312, int8=624)
+
+#: One record per device kind: ``lookup``, ``device_peaks``, ``interconnect.interconnect``, the precision rule,
+#: ``targets.sizes`` and the command line's list of devices all read it. Adding a device is adding a record here (or
+#: with ``register``). Memory capacities come from the same sources as the peaks: the NVIDIA datasheets' "GPU memory"
+#: (GB) and the Cloud TPU generation pages' "HBM capacity per chip" (GiB).
+DEVICES: list[DeviceRecord] = [
+    DeviceRecord(name="NVIDIA H100 PCIe", kind_pattern=r"h100.*pcie", device_kinds=("NVIDIA H100 PCIe",),
+                 platform="gpu",
+                 flops_per_second=teraflops(fp32=51, tf32=378, bf16=756.5, fp16=756.5, fp8=1513, int8=1513),
+                 bytes_per_second=2.0 * T, memory_bytes=80 * GB, last_level_cache_bytes=50 * MiB,
+                 interconnect=Interconnect("PCIe Gen5 x16", 64 * G, "PCIe switch", PCIE_SOURCE),
+                 tf32_by_default=True, source=NVIDIA_H100_SOURCE),
+    DeviceRecord(name="NVIDIA H100 NVL", kind_pattern=r"h100 nvl", device_kinds=("NVIDIA H100 NVL",),
+                 platform="gpu",
+                 flops_per_second=teraflops(fp32=60, tf32=417.5, bf16=835.5, fp16=835.5, fp8=1670.5, int8=1670.5),
+                 bytes_per_second=3.9 * T, memory_bytes=94 * GB, last_level_cache_bytes=50 * MiB,
+                 interconnect=Interconnect("NVLink 4 bridge", 300 * G, "pairs of GPUs",
+                                           "NVIDIA H100 NVL datasheet: NVLink 600 GB/s bidirectional"),
+                 tf32_by_default=True, source="NVIDIA H100 NVL datasheet (dense)"),
+    DeviceRecord(name="NVIDIA H100 SXM", kind_pattern=r"(?<![a-z])h100(?!.*pcie| nvl)",
+                 device_kinds=("NVIDIA H100 80GB HBM3",), platform="gpu",
+                 flops_per_second=teraflops(fp32=66.9, tf32=494.7, bf16=989.4, fp16=989.4, fp8=1978.9, int8=1978.9),
+                 bytes_per_second=3.35 * T, memory_bytes=80 * GB, last_level_cache_bytes=50 * MiB,
+                 interconnect=NVLINK4, tf32_by_default=True, source=NVIDIA_H100_SOURCE),
+    DeviceRecord(name="NVIDIA H200", kind_pattern=r"(?<![a-z])h200", device_kinds=("NVIDIA H200",), platform="gpu",
+                 flops_per_second=teraflops(fp32=67, tf32=494.7, bf16=989, fp16=989, fp8=1979, int8=1979),
+                 bytes_per_second=4.8 * T, memory_bytes=141 * GB, last_level_cache_bytes=50 * MiB,
+                 interconnect=NVLINK4, tf32_by_default=True, source="NVIDIA H200 datasheet (dense)"),
+    DeviceRecord(name="NVIDIA A100 PCIe 80GB", kind_pattern=r"a100(?=.*80).*pcie",
+                 device_kinds=("NVIDIA A100 80GB PCIe",), platform="gpu", flops_per_second=A100_FLOPS_PER_SECOND,
+                 bytes_per_second=1.935 * T, memory_bytes=80 * GB, last_level_cache_bytes=40 * MiB,
+                 interconnect=PCIE_GEN4, tf32_by_default=True, source=NVIDIA_A100_SOURCE),
+    DeviceRecord(name="NVIDIA A100 PCIe 40GB", kind_pattern=r"a100(?!.*80).*pcie",
+                 device_kinds=("NVIDIA A100-PCIE-40GB",), platform="gpu", flops_per_second=A100_FLOPS_PER_SECOND,
+                 bytes_per_second=1.555 * T, memory_bytes=40 * GB, last_level_cache_bytes=40 * MiB,
+                 interconnect=PCIE_GEN4, tf32_by_default=True, source=NVIDIA_A100_SOURCE),
+    DeviceRecord(name="NVIDIA A100 SXM 80GB", kind_pattern=r"a100(?!.*pcie)(?=.*80)",
+                 device_kinds=("NVIDIA A100-SXM4-80GB",), platform="gpu", flops_per_second=A100_FLOPS_PER_SECOND,
+                 bytes_per_second=2.039 * T, memory_bytes=80 * GB, last_level_cache_bytes=40 * MiB,
+                 interconnect=NVLINK3, tf32_by_default=True, source=NVIDIA_A100_SOURCE),
+    DeviceRecord(name="NVIDIA A100 SXM 40GB", kind_pattern=r"a100(?!.*pcie)(?!.*80)",
+                 device_kinds=("NVIDIA A100-SXM4-40GB",), platform="gpu", flops_per_second=A100_FLOPS_PER_SECOND,
+                 bytes_per_second=1.555 * T, memory_bytes=40 * GB, last_level_cache_bytes=40 * MiB,
+                 interconnect=NVLINK3, tf32_by_default=True, source=NVIDIA_A100_SOURCE),
+    DeviceRecord(name="NVIDIA L4", kind_pattern=r"\bl4\b", device_kinds=("NVIDIA L4",), platform="gpu",
+                 flops_per_second=teraflops(fp32=30.3, tf32=60, bf16=121, fp16=121, fp8=242.5, int8=242.5),
+                 bytes_per_second=0.3 * T, memory_bytes=24 * GB, last_level_cache_bytes=48 * MiB,
+                 interconnect=PCIE_GEN4, tf32_by_default=True, source="NVIDIA L4 datasheet (dense)"),
+    # XLA:TPU's sizes: a tuple's table is 4 B a pointer rounded up to 512 B (v4, v5e) or 32 B (v5p, v6e), measured
+    # with tuples of 2 to 200 elements (a copy-done's operand is one too); an array without tiles (a scalar in scalar
+    # memory, a sync flag, a scalar constant) is 4 KiB.
+    DeviceRecord(name="TPU v6e", kind_pattern=r"tpu v6( lite|e)", device_kinds=("TPU v6 lite",), platform="tpu",
+                 flops_per_second=teraflops(bf16=918, int8=1836, fp8=918), bytes_per_second=1.638 * T,
+                 memory_bytes=32 * GiB,
+                 interconnect=Interconnect("ICI", 400 * G, "2D torus, 256-chip pod", ICI_SOURCE.format("v6e")),
+                 tpu_sizes=Sizes(pointer_bytes=4, table_align=32, untiled_scalar_bytes=4096), source=TPU_SOURCE),
+    DeviceRecord(name="TPU v5e", kind_pattern=r"tpu v5( lite|e)", device_kinds=("TPU v5 lite",), platform="tpu",
+                 flops_per_second=teraflops(bf16=197, int8=394), bytes_per_second=0.819 * T, memory_bytes=16 * GiB,
+                 interconnect=Interconnect("ICI", 200 * G, "2D torus, 256-chip pod", ICI_SOURCE.format("v5e")),
+                 tpu_sizes=Sizes(pointer_bytes=4, table_align=512, untiled_scalar_bytes=4096), source=TPU_SOURCE),
+    DeviceRecord(name="TPU v5p", kind_pattern=r"tpu v5p?$|tpu v5p", device_kinds=("TPU v5",), platform="tpu",
+                 flops_per_second=teraflops(bf16=459, int8=918), bytes_per_second=2.765 * T, memory_bytes=95 * GiB,
+                 interconnect=Interconnect("ICI", 600 * G, "3D torus", ICI_SOURCE.format("v5p")),
+                 tpu_sizes=Sizes(pointer_bytes=4, table_align=32, untiled_scalar_bytes=4096), source=TPU_SOURCE),
+    DeviceRecord(name="TPU v4", kind_pattern=r"tpu v4(?! lite)", device_kinds=("TPU v4",), platform="tpu",
+                 flops_per_second=teraflops(bf16=275, int8=275), bytes_per_second=1.2 * T, memory_bytes=32 * GiB,
+                 interconnect=Interconnect("ICI", 6 * 45 * G, "3D torus, 6 links of 45 GB/s one way",
+                                           SCALING_BOOK_SOURCE),
+                 tpu_sizes=Sizes(pointer_bytes=4, table_align=512, untiled_scalar_bytes=4096), source=TPU_SOURCE),
+]
+
+
+def check_table(records: Sequence[DeviceRecord]) -> None:
+    """Raise a ValueError when two records share a name or a kind pattern, or when one's pattern matches a name or
+    device kind another claims: every device_kind finds one record, whatever the order of the table."""
+    for index, record in enumerate(records):
+        for other in records[index + 1:]:
+            if record.name == other.name:
+                raise ValueError(f"device table: two records named {record.name!r}")
+            if record.kind_pattern == other.kind_pattern:
+                raise ValueError(f"device table: {record.name!r} and {other.name!r} share the kind_pattern "
+                                 f"{record.kind_pattern!r}")
+            for first, second in ((record, other), (other, record)):
+                overlap = [kind for kind in second.claimed_kinds if first.matches(kind)]
+                if overlap:
+                    raise ValueError(f"device table: {first.name!r}'s kind_pattern {first.kind_pattern!r} also "
+                                     f"matches {overlap[0]!r} of {second.name!r}")
+
+
+check_table(DEVICES)
+
+
+def register(record: DeviceRecord) -> DeviceRecord:
+    """Add a device to the table, checked against the records there (``check_table``)."""
+    check_table([*DEVICES, record])
+    DEVICES.append(record)
+    return record
+
+
+def device_record(device_kind: str) -> DeviceRecord | None:
+    """The record of a JAX ``device_kind`` (case and an "NVIDIA " prefix ignored), or None for a device not in the
+    table."""
+    found = [record for record in DEVICES if record.matches(device_kind)]
+    if len(found) > 1:
+        raise ValueError(f"device table: {device_kind!r} matches {' and '.join(record.name for record in found)}: "
+                         "their kind_patterns overlap")
+    return found[0] if found else None
+
+
+def device_names() -> list[str]:
+    """The names of the devices in the table; each is a device_kind ``lookup`` knows."""
+    return [record.name for record in DEVICES]
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``TF32_BY_DEFAULT``, read from the table when asked: the GPUs whose float32 runs as TF32 by default."""
+    if name == "TF32_BY_DEFAULT":
+        return tuple(record.name for record in DEVICES if record.tf32_by_default)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def lookup(device_kind: str) -> DevicePeaks | None:
     """The datasheet peaks for a JAX ``device_kind`` string, or None for a device not in the table."""
-    kind = normalize_kind(device_kind)
-    for pattern, peaks in DEVICES:
-        if re.search(pattern, kind):
-            return peaks
-    return None
+    record = device_record(device_kind)
+    return record.peaks if record else None
 
 
 def precision_for(peaks: DevicePeaks, dtype: str, precision: str = "default") -> tuple[str, str]:
     """The peak that matches what ran: (precision key, why).
 
-    float32 at JAX's default precision runs as TF32 on Ampere and Hopper tensor cores, and as one
-    bfloat16 pass on TPUs; ``precision="highest"`` keeps true float32. On the CPU bfloat16 and float16
-    run in float32.
+    float32 at JAX's default precision runs as TF32 on the GPUs whose record says so (Ampere, Ada and Hopper tensor
+    cores), and as one bfloat16 pass on TPUs; ``precision="highest"`` keeps true float32. On the CPU bfloat16 and
+    float16 run in float32.
     """
     if dtype in ("bfloat16", "float16") and peaks.platform == "cpu":
         return "fp32", f"{dtype} runs in float32 on the CPU (converted around each operation)"
@@ -130,12 +329,12 @@ def precision_for(peaks: DevicePeaks, dtype: str, precision: str = "default") ->
         return "int8", "int8 runs on the integer units"
     if dtype in ("float8_e4m3fn", "float8_e5m2"):
         return "fp8", "fp8 runs on the fp8 units"
-    if peaks.name.startswith("TPU"):
+    if peaks.platform == "tpu":
         if precision == "highest":
             return "bf16", ("float32 at HIGHEST precision on a TPU: several bfloat16 passes "
                             "(the bf16 peak is an upper bound)")
         return "bf16", "float32 at default precision on a TPU runs as one bfloat16 pass"
-    if precision == "default" and any(name in peaks.name for name in TF32_BY_DEFAULT):
+    if precision == "default" and peaks.tf32_by_default:
         return "tf32", "float32 at JAX's default precision runs as TF32 on this GPU's tensor cores"
     return "fp32", "float32 on the float32 units"
 
@@ -322,11 +521,6 @@ def cpu_peaks(cpuinfo: str | None = None) -> DevicePeaks:
 #: What each override key holds, said in its errors.
 OVERRIDE_RULES = {"flops_per_second": "a positive number of FLOP/s", "bytes_per_second": "a positive number of bytes/s",
                   "last_level_cache_bytes": "a positive whole number of bytes", "name": "a string"}
-
-
-def _is_positive(value: object, whole: bool = False) -> bool:
-    kinds = int if whole else (int, float)
-    return not isinstance(value, bool) and isinstance(value, kinds) and 0 < value < float("inf")
 
 
 def _check_overrides(overrides: dict, where: str = "overrides") -> None:
