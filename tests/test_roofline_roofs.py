@@ -93,14 +93,14 @@ def test_rows_on_different_roofs_are_named():
 
 
 @pytest.mark.parametrize(("peaks", "working_set_bytes", "rotate", "reason"), [
-    (GPU, MEBIBYTE // 2, 1, "the working set (0.5 MiB) fits in the last-level cache (1 MiB): the bytes were served "
-                            "from cache, not memory; benchmark with rotate=N input copies"),
-    (GPU, MEBIBYTE // 2, 4, "the working set (2.0 MiB in 4 input copies) exceeds the last-level cache (1 MiB), yet "
+    (GPU, MEBIBYTE // 2, 1, "the working set (524.29 kB) fits in the last-level cache (1.05 MB): the bytes were "
+                            "served from cache, not memory; benchmark with rotate=N input copies"),
+    (GPU, MEBIBYTE // 2, 4, "the working set (2.10 MB in 4 input copies) exceeds the last-level cache (1.05 MB), yet "
                             "bytes moved faster than the roof: what one instruction writes and the next reads was "
                             "served from cache"),
     (DevicePeaks("test GPU", {"fp32": 2.0**40}, 2.0**36, "test datasheet"), MEBIBYTE // 2, 1,
-     "the bytes were served from cache, not memory: the working set (0.5 MiB) against a last-level cache of unknown "
-     "size; benchmark with rotate=N input copies"),
+     "the bytes were served from cache, not memory: the working set (524.29 kB) against a last-level cache of "
+     "unknown size; benchmark with rotate=N input copies"),
 ], ids=["fits", "exceeds", "cache unknown"])
 def test_a_bandwidth_share_above_100_percent_is_blamed_on_the_cache(peaks, working_set_bytes, rotate, reason):
     # 2^30 B in 2^-8 s: 2^38 B/s, 4x the datasheet's 2^36 and 2x the measured 2^37; 2^40 FLOP/s is the peak itself
@@ -116,7 +116,7 @@ def test_a_bandwidth_share_above_100_percent_is_blamed_on_the_cache(peaks, worki
 
 def test_a_compute_share_above_the_measured_matmul_ceiling_is_not_blamed_on_the_cache():
     # 2^32 flops in 2^-8 s: 2^40 FLOP/s, twice the measured ceiling of 2^39, a quarter of the estimated 2^42;
-    # its 0.5 MiB working set fits in the cache, which is said on a line of its own
+    # its 524.29 kB working set fits in the cache, which is said on a line of its own
     peaks = DevicePeaks("test CPU", {"fp32": 2.0**42}, None, "test estimate", last_level_cache_bytes=MEBIBYTE,
                         estimate=True, platform="cpu")
     measurement = _measurement(peaks, (2.0**39, 2.0**40), bytes_accessed=2**26, seconds=2.0**-8)
@@ -125,7 +125,7 @@ def test_a_compute_share_above_the_measured_matmul_ceiling_is_not_blamed_on_the_
     assert notes([measurement])[1:] == [
         "1. layer: of measured 200.0%* above 100 %: the measured matmul ceiling (549.76 GFLOP/s) is below what this "
         "reached (1.10 TFLOP/s): the ceiling under-measures this device's compute, it is no hard limit",
-        "1. layer: the working set (0.5 MiB) fits in the last-level cache (1 MiB): bandwidth may be inflated; "
+        "1. layer: the working set (524.29 kB) fits in the last-level cache (1.05 MB): bandwidth may be inflated; "
         "benchmark with rotate=N input copies"]
 
 
@@ -139,8 +139,8 @@ def test_each_starred_share_has_its_own_reason():
         "(549.76 GFLOP/s) is below what this reached (1.10 TFLOP/s): the ceiling under-measures this device's "
         "compute, it is no hard limit",
         "1. layer: BW of measured 200.0%*, of roofline 200.0%* above 100 %: the bytes were served from cache, not "
-        "memory: the working set (0.5 MiB) against a last-level cache of unknown size; benchmark with rotate=N input "
-        "copies"]
+        "memory: the working set (524.29 kB) against a last-level cache of unknown size; benchmark with rotate=N "
+        "input copies"]
 
 
 def test_a_share_above_an_estimated_peak_blames_the_estimate():

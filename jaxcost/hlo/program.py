@@ -22,6 +22,13 @@ def _sum(records: list[OpRecord], key: str) -> int:
     return sum(getattr(record.cost, key) for record in records)
 
 
+class OpRecords(list[OpRecord]):
+    """A program's records, in program order; its repr gives each its own line."""
+
+    def __repr__(self) -> str:
+        return "[" + ",\n ".join(map(repr, self)) + "]"
+
+
 @dataclass
 class Recount:
     """The op-by-op recount of a program's entry computation: true counts, and XLA's rules beside them.
@@ -31,7 +38,7 @@ class Recount:
     """
 
     module: Module
-    ops: list[OpRecord]
+    ops: OpRecords
     xla_rules: Analyzer = field(repr=False)
 
     def __repr__(self) -> str:
@@ -54,9 +61,9 @@ class Recount:
         return self._xla_costs[where]
 
     @cached_property
-    def xla_ops(self) -> list[OpRecord]:
+    def xla_ops(self) -> OpRecords:
         entry = self.module.entry
-        return [OpRecord(i, self._xla_cost(i, entry)) for i in entry.instructions]
+        return OpRecords(OpRecord(i, self._xla_cost(i, entry)) for i in entry.instructions)
 
     @cached_property
     def xla_sums(self) -> XlaSums:
@@ -138,5 +145,5 @@ def recount(module: Module | str, sizes: Sizes | int = POINTER_BYTES) -> Recount
     entry = module.entry
     biases = bias_parameters(module)
     true = Analyzer(module, xla_rules=False, biases=biases)
-    return Recount(module, [OpRecord(i, true.cost(i, entry)) for i in entry.instructions],
+    return Recount(module, OpRecords(OpRecord(i, true.cost(i, entry)) for i in entry.instructions),
                    Analyzer(module, xla_rules=True, biases=biases))

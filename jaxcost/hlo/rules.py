@@ -90,6 +90,10 @@ class OpRecord(AboutInstruction):
     instruction: Instruction
     cost: OpCost
 
+    def __repr__(self) -> str:
+        return (f"OpRecord({self.name!r}, {self.opcode}, flops={self.cost.flops:,}, "
+                f"bytes_accessed={self.cost.bytes_accessed:,})")
+
 
 Rule = Callable[["Analyzer", Instruction, Computation, OpCost], None]
 _RULES: dict[str, Rule] = {}

@@ -61,7 +61,8 @@ class DevicePeaks:
         if self.rule:
             lines.append(f"  vector rule: {self.rule}")
         if self.last_level_cache_bytes:
-            lines.append(f"  last-level cache {self.last_level_cache_bytes / 2**20:.0f} MiB")
+            lines.append(f"  last-level cache {format_bytes(self.last_level_cache_bytes)} "
+                         f"({self.last_level_cache_bytes / MiB:g} MiB)")
         if self.flops_per_second:
             for dtype in DTYPES:
                 key, why = precision_for(self, dtype)

@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from jaxcost.formulas import CONVENTION_RULES, TrainingCost, conventions
 from jaxcost.reports.program import figure, grouped
-from jaxcost.reports.text import format_bytes, format_count, format_si, table
+from jaxcost.reports.text import WIDTH, format_bytes, format_count, format_si, table, wrap
 
 if TYPE_CHECKING:
     from jaxcost.comparison import Comparison, Delta
+
+#: Characters an explanation's item gives its kind and its amounts; the description starts after them.
+KIND_WIDTH, AMOUNTS_WIDTH = 11, 26
+
 
 def _human(analytic_value: int, recount_value: int, format_value: Callable[[float], str]) -> str:
     """The analytic figure in human units, and the recount's beside it where the program differs."""
@@ -61,43 +65,46 @@ def delta_line(delta: Delta, indent: str = "") -> str:
     if delta.bytes:
         amounts.append(f"{delta.bytes:+,} B")
     ops = f" [{', '.join(delta.ops)}]" if delta.ops else ""
-    return f"{indent}{delta.kind:<11} {' '.join(amounts):<26} {delta.description}{ops}"
+    return f"{indent}{delta.kind:<{KIND_WIDTH}} {' '.join(amounts):<{AMOUNTS_WIDTH}} {delta.description}{ops}"
 
 
-def explanation(comparison: Comparison, indent: str = "  ") -> str:
-    """The itemized deltas in their two stages, what stays unknown, the remainder and the verdict."""
+def explanation(comparison: Comparison, indent: str = "  ", width: int = WIDTH) -> str:
+    """The itemized deltas in their two stages, what stays unknown, the remainder and the verdict; each item
+    wrapped to ``width`` characters, its further lines under its description."""
     lines = [delta_line(d, indent) for d in comparison.deltas if d.stage == "program"]
     xla_stage = [delta_line(d, indent) for d in comparison.deltas if d.stage == "xla"]
     if xla_stage:
         lines.append(f"{indent}then, from the program's true count to the figure XLA reports:")
         lines += xla_stage
     for unknown in grouped(comparison.compiler.unknown):
-        lines.append(f"{indent}{'unknown':<11} {'':<26} {unknown}")
+        lines.append(f"{indent}{'unknown':<{KIND_WIDTH}} {'':<{AMOUNTS_WIDTH}} {unknown}")
     for bound in comparison.compiler.bounds:
-        lines.append(f"{indent}{'bound':<11} {'':<26} {bound}")
-    lines.append(f"{indent}remainder   FLOPs {figure(comparison.flops_remainder)}, bytes "
+        lines.append(f"{indent}{'bound':<{KIND_WIDTH}} {'':<{AMOUNTS_WIDTH}} {bound}")
+    lines.append(f"{indent}{'remainder':<{KIND_WIDTH}} FLOPs {figure(comparison.flops_remainder)}, bytes "
                  f"{figure(comparison.bytes_remainder)}   verdict: {comparison.verdict} "
                  f"(flops {comparison.flops_verdict}, bytes {comparison.bytes_verdict})")
-    return "\n".join(lines)
+    description = " " * (len(indent) + KIND_WIDTH + AMOUNTS_WIDTH + 2)
+    return "\n".join(wrap(line, width, description) for line in lines)
 
 
-def comparison_text(comparison: Comparison, context: str = "") -> str:
-    """What ``print(comparison)`` shows: the label, the side-by-side table and the itemized explanation.
+def comparison_text(comparison: Comparison, context: str = "", width: int = WIDTH) -> str:
+    """What ``print(comparison)`` shows: the label, the side-by-side table and the itemized explanation, its
+    items wrapped to ``width`` characters.
 
     ``context`` is a line printed under the label (the device, say)."""
     spec = comparison.spec
     header = comparison.label
     if spec is not None:
         header += f"   input {spec.input_shape} -> output {spec.output_shape}, {spec.dtype}"
-    lines = [header, context] if context else [header]
+    lines = [wrap(header, width, "  ")] + ([context] if context else [])
     return "\n".join([*lines, "", side_by_side(comparison), "", "Why analytic and compiler differ:",
-                      explanation(comparison)])
+                      explanation(comparison, width=width)])
 
 
-def conventions_table(spec: Any) -> str:
-    """What each common tool prints for this layer."""
+def conventions_table(spec: Any, width: int = WIDTH) -> str:
+    """What each common tool prints for this layer, what it counts wrapped to fit ``width`` characters."""
     rows = [[name, f"{value:,}", CONVENTION_RULES[name].split(";")[0]] for name, value in conventions(spec).items()]
-    return table(["convention", "count", "what it counts"], rows, align="lrl")
+    return table(["convention", "count", "what it counts"], rows, align="lrl", width=width)
 
 
 def suite_table(comparisons: Sequence[Comparison]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline
-from jaxcost.reports.text import format_bytes, format_rate, format_seconds, table
+from jaxcost.reports.text import WIDTH, format_bytes, format_rate, format_seconds, table, wrap
 
 if TYPE_CHECKING:
     from jaxcost.measure.timing import Measurement
@@ -54,12 +54,12 @@ def _ceiling_reason(m: Measurement) -> str:
 def _cache_reason(m: Measurement) -> str:
     """Why a bandwidth share is above 100 %: the bytes came from cache, said against the last-level cache's size."""
     copies = f" in {m.rotate} input copies" if m.rotate > 1 else ""
-    working_set = f"the working set ({m.working_set_bytes * m.rotate / 2**20:.1f} MiB{copies})"
+    working_set = f"the working set ({format_bytes(m.working_set_bytes * m.rotate)}{copies})"
     cache = m.peaks.last_level_cache_bytes
     if m.fits_in_cache is None:
         return (f"the bytes were served from cache, not memory: {working_set} against a last-level cache of "
                 "unknown size; benchmark with rotate=N input copies")
-    cache_size = f"the last-level cache ({cache / 2**20:.0f} MiB)"
+    cache_size = f"the last-level cache ({format_bytes(cache)})"
     if m.fits_in_cache:
         return (f"{working_set} fits in {cache_size}: the bytes were served from cache, not memory; benchmark with "
                 "rotate=N input copies")
@@ -140,19 +140,26 @@ def notes(measurements: Sequence[Measurement]) -> list[str]:
     return lines
 
 
-def measurement_text(measurement: Measurement) -> str:
-    """What ``print(measurement)`` shows: its row, the peak it is held against, and how it was timed."""
+def notes_text(measurements: Sequence[Measurement], width: int = WIDTH) -> str:
+    """The ``notes``, each on lines of its own after ``note:``, wrapped to ``width`` characters."""
+    return "\n".join(wrap(f"note: {line}", width, " " * len("note: ")) for line in notes(measurements))
+
+
+def measurement_text(measurement: Measurement, width: int = WIDTH) -> str:
+    """What ``print(measurement)`` shows: its row, the peak it is held against, and how it was timed; the lines
+    under the row wrapped to ``width`` characters."""
     clocks = [] if measurement.clocks else [f"clocks: {measurement.clocks_reason}"]
-    return "\n".join([measurements_table([measurement]), *notes([measurement]), *clocks,
-                      f"held against {measurement.precision}: {measurement.precision_reason}",
-                      f"timed {measurement.method}"])
+    lines = [*notes([measurement]), *clocks, f"held against {measurement.precision}: {measurement.precision_reason}",
+             f"timed {measurement.method}"]
+    return "\n".join([measurements_table([measurement]), *(wrap(line, width, "  ") for line in lines)])
 
 
-def ceilings_text(matmul: Measurement, triad: Measurement) -> str:
-    return (f"measured ceilings: {matmul.label}: {format_rate(matmul.flops_per_second)}"
-            f" ({_percent(matmul.compute_utilization)} of peak); {triad.label}: "
-            f"{format_bytes(triad.bytes_per_second)}/s" + (f" ({_percent(triad.memory_utilization)} of datasheet)"
-                                                         if triad.peak_bytes_per_second else ""))
+def ceilings_text(matmul: Measurement, triad: Measurement, width: int = WIDTH) -> str:
+    """The measured matmul and bandwidth ceilings, against the datasheet where it has them; wrapped to ``width``."""
+    return wrap(f"measured ceilings: {matmul.label}: {format_rate(matmul.flops_per_second)}"
+                f" ({_percent(matmul.compute_utilization)} of peak); {triad.label}: "
+                f"{format_bytes(triad.bytes_per_second)}/s" + (f" ({_percent(triad.memory_utilization)} of datasheet)"
+                                                             if triad.peak_bytes_per_second else ""), width, "  ")
 
 
 def roofs_of(measurements: Sequence[Measurement], ceilings: tuple[float, float] | None) -> list[Roof]:

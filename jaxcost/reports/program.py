@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from jaxcost.reports.text import format_bytes, format_count, format_si, table
+from jaxcost.reports.text import WIDTH, format_bytes, format_count, format_si, table, wrap
 
 if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
@@ -45,9 +45,9 @@ def ops_table(ops: Sequence[OpRecord], top: int = 10) -> str:
                  align="lllrrrrl")
 
 
-def collectives_table(records: Sequence[Collective]) -> str:
+def collectives_table(records: Sequence[Collective], width: int = WIDTH) -> str:
     """The collectives, those alike (kind, groups, payload, runs) on one line with how many there are: bytes per
-    device (payload, and wire by its algorithm) and runs per step."""
+    device (payload, and wire by its algorithm) and runs per step; the note under it wrapped to ``width``."""
     alike: dict[tuple, list[Collective]] = {}
     for record in records:
         alike.setdefault((record.kind, record.groups, record.payload_bytes, record.count), []).append(record)
@@ -62,7 +62,8 @@ def collectives_table(records: Sequence[Collective]) -> str:
     known = [record.wire_bytes_total for record in records]
     total = "unknown (a loop of unknown trip count, or a branch)" if None in known else format_bytes(sum(known))
     note = f"wire bytes per device per step: {total} (ring algorithms: jaxcost.hlo.collectives gives the sources)"
-    return "\n".join([table(["collective", "kind", "groups", "payload", "wire", "runs", "wire per step"], rows), note])
+    return "\n".join([table(["collective", "kind", "groups", "payload", "wire", "runs", "wire per step"], rows),
+                      wrap(note, width, "  ")])
 
 
 def padding_line(padding: Sequence[tuple[str, str, int]], largest: int = 3) -> str:
@@ -73,8 +74,9 @@ def padding_line(padding: Sequence[tuple[str, str, int]], largest: int = 3) -> s
             f"its padded size (largest: {examples})")
 
 
-def compiler_table(compiler: CompilerCost) -> str:
-    """XLA's three totals beside the recount's, and what stays unknown."""
+def compiler_table(compiler: CompilerCost, width: int = WIDTH) -> str:
+    """XLA's three totals beside the recount's, and what stays unknown; the lines under the table wrapped to
+    ``width`` characters."""
     rows = [
         ["FLOPs", figure(compiler.xla_flops), f"{compiler.flops:,}", format_count(compiler.flops)],
         ["transcendentals", figure(compiler.xla_transcendentals), f"{compiler.transcendentals:,}",
@@ -82,14 +84,14 @@ def compiler_table(compiler: CompilerCost) -> str:
         ["bytes accessed", figure(compiler.xla_bytes_accessed), f"{compiler.bytes_accessed:,}",
          format_bytes(compiler.bytes_accessed)],
     ]
-    lines = [table(["", "XLA reports", "jaxcost recount", "units"], rows)]
+    notes = []
     if compiler.devices > 1:
-        lines.append(f"per device, on each of {compiler.devices} devices (the program's total: "
+        notes.append(f"per device, on each of {compiler.devices} devices (the program's total: "
                      f"{compiler.flops * compiler.devices:,} FLOPs)")
     if compiler.collectives:
-        lines.append(collectives_table(compiler.collectives))
+        notes.append(collectives_table(compiler.collectives, width))
     if compiler.recount.padding:
-        lines.append(padding_line(compiler.recount.padding))
-    lines += [f"XLA does not know: {name}" for name in compiler.xla_unknown]
-    lines += [f"unknown to the recount: {name}" for name in grouped(compiler.unknown)]
-    return "\n".join(lines)
+        notes.append(wrap(padding_line(compiler.recount.padding), width, "  "))
+    notes += [wrap(f"XLA does not know: {name}", width, "  ") for name in compiler.xla_unknown]
+    notes += [wrap(f"unknown to the recount: {name}", width, "  ") for name in grouped(compiler.unknown)]
+    return "\n".join([table(["", "XLA reports", "jaxcost recount", "units"], rows), *notes])

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import sys
+import textwrap
 from collections.abc import Sequence
+from typing import TextIO
+
+#: The width text is wrapped to where no terminal sets it: output sent to a file (or a test) stays the same.
+WIDTH = 100
+#: The fewest characters a wrapped line keeps for text; a deeper hanging indent is cut back to leave them.
+MIN_TEXT_WIDTH = 30
 
 _PREFIXES = ((1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -41,17 +51,49 @@ def format_seconds(seconds: float, digits: int = 3) -> str:
     return f"{seconds / 1e-9:.{digits}g} ns"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:
+def terminal_width(stream: TextIO | None = None) -> int:
+    """The width to wrap to: the terminal's columns when ``stream`` (stdout by default) is a terminal, else
+    ``WIDTH``, so that what is written to a file does not depend on the terminal it was run from."""
+    stream = stream or sys.stdout
+    return shutil.get_terminal_size((WIDTH, 24)).columns if stream.isatty() else WIDTH
+
+
+#: The spaces ``wrap`` does not break at: between a number and its unit (``802,816 B``, ``100 %``) and inside a
+#: list of numbers (a shape: ``(1, 56, 56, 64)``).
+_KEPT_SPACES = re.compile(r"(?<=\d) (?=[^\W\d]|%)|(?<=\d,) (?=\d)")
+#: What stands for such a space while a text is wrapped: a character that is not whitespace and not in text.
+_KEPT_SPACE = "\0"
+
+
+def wrap(text: str, width: int = WIDTH, indent: str = "") -> str:
+    """``text`` broken at spaces into lines of at most ``width`` characters, those after the first starting with
+    ``indent`` (a hanging indent). A word longer than a line stays whole: numbers and names are never cut, nor a
+    number parted from its unit, nor a shape."""
+    indent = indent[:max(width - MIN_TEXT_WIDTH, 0)]
+    lines = textwrap.wrap(_KEPT_SPACES.sub(_KEPT_SPACE, text), width, subsequent_indent=indent,
+                          break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines).replace(_KEPT_SPACE, " ") or text
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str = "", width: int | None = None) -> str:
     """A plain-text table. ``align`` has one letter per column, ``l`` or ``r``; by default the first
-    column is left-aligned and the rest right-aligned."""
+    column is left-aligned and the rest right-aligned. Given a ``width``, a left-aligned last column (what
+    each row is, in words) is wrapped to fit it, its lines under one another; the other columns stay whole."""
     align = align or "l" + "r" * (len(headers) - 1)
     cells = [list(map(str, headers))] + [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[col]) for row in cells) for col in range(len(headers))]
+    last_column = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    if width is not None and align[-1] == "l":
+        widths[-1] = min(widths[-1], max(width - last_column, MIN_TEXT_WIDTH, len(cells[0][-1])))
 
     def line(row: list[str]) -> str:
-        parts = [cell.rjust(width) if side == "r" else cell.ljust(width)
-                 for cell, width, side in zip(row, widths, align)]
+        parts = [cell.rjust(column_width) if side == "r" else cell.ljust(column_width)
+                 for cell, column_width, side in zip(row, widths, align)]
         return "  ".join(parts).rstrip()
 
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])
+    def lines(row: list[str]) -> list[str]:
+        first, *more = wrap(row[-1], widths[-1]).split("\n") if len(row[-1]) > widths[-1] else [row[-1]]
+        return [line([*row[:-1], first])] + [" " * last_column + piece for piece in more]
+
+    rule = "  ".join("-" * column_width for column_width in widths)
+    return "\n".join([line(cells[0]), rule] + [text for row in cells[1:] for text in lines(row)])
