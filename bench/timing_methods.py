@@ -16,13 +16,13 @@ import time
 import jax
 
 import jaxcost as jc
-from jaxcost.measure.timing import _concrete, benchmark, device_trace
+from jaxcost.measure.timing import benchmark, concrete_arguments, device_trace
 from jaxcost.modules import abstract_arguments, forward_function
 
 
 def per_call_sync_seconds(spec: jc.Conv, calls: int, repeats: int) -> float:
     executable = jax.jit(forward_function(spec)).lower(*abstract_arguments(spec)).compile()
-    arguments = _concrete(abstract_arguments(spec), jax.random.PRNGKey(0))
+    arguments = concrete_arguments(abstract_arguments(spec), jax.random.PRNGKey(0))
     jax.block_until_ready(executable(*arguments))
     times = []
     for _ in range(repeats):
@@ -49,7 +49,7 @@ def main() -> None:
           f"{loop.flops / sync / 1e12:.3f} TFLOP/s   ratio sync / back-to-back {sync / loop.seconds_median:.3f}")
     if jax.devices()[0].platform != "cpu":
         executable = jax.jit(forward_function(spec)).lower(*abstract_arguments(spec)).compile()
-        arguments = [_concrete(abstract_arguments(spec), jax.random.PRNGKey(0))]
+        arguments = [concrete_arguments(abstract_arguments(spec), jax.random.PRNGKey(0))]
         trace = device_trace(executable, arguments, loop.calls_per_repeat)
         if trace:
             print(f"device trace, kernel busy:            {trace.busy_seconds_per_call * 1e6:9.1f} us/call  "

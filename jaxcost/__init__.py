@@ -31,6 +31,8 @@ _LAZY = {
     "device_peaks": "jaxcost.measure.hardware",
     "flax_module": "jaxcost.modules",
     "read_trace": "jaxcost.measure.trace",
+    "profile": "jaxcost.measure.profile",
+    "ModelProfile": "jaxcost.measure.profile",
     "DeviceTrace": "jaxcost.measure.trace",
 }
 #: Subpackages reachable as attributes after ``import jaxcost``.
@@ -38,10 +40,11 @@ _SUBPACKAGES = ("hlo", "measure", "mesh", "models", "operations", "reports", "ta
 
 __all__ = [
     "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "DevicePeaks", "DeviceTrace",
-    "Measurement",
+    "Measurement", "ModelProfile",
     "ModelReport", "Recount", "TrainingCost", "analytic", "analyze", "benchmark", "compare", "compiled",
     "conventions", "dense", "depthwise_conv", "device_peaks", "flax_module", "format_bytes", "format_count",
-    "format_rate", "group_conv", "measure_ceilings", "read_trace", "recount", "reference_suite", "standard_conv",
+    "format_rate", "group_conv", "measure_ceilings", "profile", "read_trace", "recount", "reference_suite",
+    "standard_conv",
 ]
 
 

@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--by", choices=("module", "op"), default="module",
                        help="rows by module (default) or by operator of the compiled program")
     model.add_argument("--no-collapse", action="store_true", help="show repeated blocks one by one")
+    model.add_argument("--time", action="store_true",
+                       help="run the step on this machine's default device and add where its time goes: each row's "
+                            "time, share, FLOP/s, bytes/s, share of its roofline time and regime (with --by op: "
+                            "each instruction's)")
     model.add_argument("--mesh", metavar="AXIS=SIZE,...",
                        help="shard over a mesh of simulated CPU devices: data (data parallel), fsdp (parameters "
                             "sharded too), model (tensor parallel), e.g. data=8 or data=2,model=4")
@@ -169,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
                        help="compile every configuration for this TPU slice (counts only; the tpu extra), like the "
                             "grid's target setting")
+    trace = commands.add_parser("profile", help="where the time of a program went, from a jax.profiler trace of "
+                                                "your own run and the program's optimized HLO")
+    trace.add_argument("trace", metavar="TRACE", help="a .xplane.pb file, or the folder jax.profiler wrote")
+    trace.add_argument("--hlo", metavar="FILE", required=True,
+                       help="the program's optimized HLO text: the *after_optimizations.txt that "
+                            "XLA_FLAGS=--xla_dump_to=DIR writes (or that folder: the file of the traced program)")
+    trace.add_argument("--calls", type=int, default=1, help="how many calls of the program the trace holds")
+    trace.add_argument("--step", type=float, default=None, metavar="SECONDS",
+                       help="the step's time measured outside the profiler (default: the traced step's span)")
+    trace.add_argument("--depth", type=int, default=None, help="group scopes to this many path components")
+    trace.add_argument("--by", choices=("scope", "op"), default="scope",
+                       help="rows by op_name scope (default) or by instruction")
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     report.add_argument("--no-timing", action="store_true", help="counts only, no measurements")
@@ -223,6 +239,7 @@ def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "layer": commands.run_layer, "model": commands.run_model, "bench": commands.run_bench,
     "devices": commands.run_devices, "sweep": commands.run_sweep_command, "report": commands.run_report,
+    "profile": commands.run_profile,
 }
 
 

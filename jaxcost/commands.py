@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jaxcost.reports.text import terminal_width, wrap
 from jaxcost.specs import Conv, Dense, depthwise_conv, reference_suite
 
 EXIT_SOME_FAILED = 1
@@ -66,17 +67,18 @@ def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tu
 
 def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
     """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
-    from jaxcost.reports.performance import ceilings_text, measurements_table, notes, write_roofline
+    from jaxcost.reports.performance import ceilings_text, measurements_table, notes_text, write_roofline
 
+    width = terminal_width()
     print(measurements[0].peaks)
     if ceilings:
-        print(ceilings_text(*ceilings))
+        print(ceilings_text(*ceilings, width=width))
     print()
     print(measurements_table(measurements))
-    print("\nTimed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
-          "(2 per multiply-add), never from MACs.")
-    for line in notes(measurements):
-        print(f"note: {line}")
+    print()
+    print(wrap("Timed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
+               "(2 per multiply-add), never from MACs.", width))
+    print(notes_text(measurements, width))
     if plot:
         roofs = (ceilings[0].flops_per_second, ceilings[1].bytes_per_second) if ceilings else None
         try:
@@ -150,7 +152,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.plot:
         try:
             written = plot_axis(out, args.plot, out.with_suffix(f".{args.plot}"), keys=summary.keys)
-            print("plot: " + ", ".join(map(str, written)))
+            print(f"plot: {written}")
         except ValueError as error:  # nothing to draw: said, and the sweep's own status kept
             print(f"jaxcost: plot: {error}", file=sys.stderr)
         except ImportError as error:
@@ -179,7 +181,7 @@ def run_devices(args: argparse.Namespace) -> int:
         print(f"{device.platform}:{device.id} {device.device_kind}")
     print(peaks)
     if args.measure:
-        print(ceilings_text(*measure_ceilings()))
+        print(ceilings_text(*measure_ceilings(), width=terminal_width()))
     return 0
 
 
@@ -254,14 +256,14 @@ def run_layer(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(comparison_dict(comparison), indent=2))
         return 0
-    print(comparison_text(comparison, device_line(args.target)))
+    print(comparison_text(comparison, device_line(args.target), width=terminal_width()))
     if args.ops > 0:
         print()
         print("Compiled program, costliest instructions:")
         print(ops_table(comparison.compiler.recount.ops, top=args.ops))
     print()
     print("What other tools print for this layer's forward pass:")
-    print(conventions_table(spec))
+    print(conventions_table(spec, width=terminal_width()))
     return 0
 
 
@@ -302,10 +304,10 @@ def run_report(args: argparse.Namespace) -> int:
     for index, comparison in enumerate(comparisons, 1):
         spec = comparison.spec
         print(f"{index}. {comparison.label} (input {'x'.join(map(str, spec.input_shape))})")
-        print(explanation(comparison, indent="   "))
+        print(explanation(comparison, indent="   ", width=terminal_width()))
     print()
-    print(f"{len(comparisons)} layers in {time.perf_counter() - start:.1f} s. MACs count taps on real input only; "
-          "FLOPs = 2*MACs + bias adds; bytes = inputs + weights + output, each once.")
+    print(wrap(f"{len(comparisons)} layers in {time.perf_counter() - start:.1f} s. MACs count taps on real input "
+               "only; FLOPs = 2*MACs + bias adds; bytes = inputs + weights + output, each once.", terminal_width()))
     return 0
 
 
@@ -468,18 +470,18 @@ def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
 def _print_table(report: Any, args: argparse.Namespace) -> None:
     """The per-module table: on a terminal, narrowed to its width (columns left out, said below, and long module
     names shortened) and drawn with rich; elsewhere (a file, a pipe) every column in plain text."""
-    from jaxcost.reports.model import alignment, fitted, headers, rich_grid, table_rows
+    from jaxcost.reports.model import alignment, fitted, headers, rich_grid, table_columns, table_rows
     from jaxcost.reports.text import table
 
     rows = table_rows(report, depth=args.depth, collapse=not args.no_collapse, sort=args.sort)
-    devices = report.compiler.devices
+    columns, devices = table_columns(report), report.compiler.devices
     if not sys.stdout.isatty():
-        print(table(headers(devices=devices), rows, align=alignment()))
+        print(table(headers(columns, devices), rows, align=alignment(columns)))
         return
     from rich.console import Console
 
     console = Console()
-    columns, cells, dropped = fitted(rows, console.width, devices)
+    columns, cells, dropped = fitted(rows, columns, console.width, devices)
     console.print(rich_grid(cells, columns, devices))
     if dropped:
         print(f"left out to fit {console.width} columns: {', '.join(dropped)} (a wider terminal, or the output "
@@ -550,10 +552,97 @@ def _mesh_lines(report: Any, single: Any, hardware: tuple[Any, Any, str] | None)
     return lines
 
 
+def _hlo_text(path: str, events: list) -> str:
+    """``--hlo``: the optimized HLO of a dump file, or of the file in a dump folder whose program the most events
+    ran."""
+    from collections import Counter
+
+    from jaxcost.measure.profile import module_name
+
+    folder = Path(path)
+    if folder.is_dir():
+        texts = {file: file.read_text() for file in sorted(folder.glob("*after_optimizations.txt"))}
+        if not texts:
+            raise ValueError(f"--hlo: no *after_optimizations.txt file in {path!r} (XLA_FLAGS=--xla_dump_to=DIR "
+                             "writes them)")
+        ran = Counter(event.hlo_module for event in events)
+        return max(texts.values(), key=lambda text: ran[module_name(text)])
+    if not folder.is_file():
+        raise ValueError(f"--hlo: no such file {path!r}")
+    text = folder.read_text()
+    if not module_name(text):
+        raise ValueError(f"--hlo: {path!r} is not HLO text (it starts with no 'HloModule' line)")
+    return text
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    """``jaxcost profile TRACE --hlo FILE``: a trace from the user's own run, attributed to the program's
+    instructions and their op_name scopes."""
+    from jaxcost.measure.profile import module_name, profile_of, program_events
+    from jaxcost.measure.trace import instruction_events
+    from jaxcost.models.analysis import program_report
+    from jaxcost.reports.model import summary
+    from jaxcost.reports.profile import instruction_table, profile_lines
+
+    if args.calls < 1:
+        raise ValueError(f"--calls: must be a positive integer, got {args.calls}")
+    if args.step is not None and not args.step > 0:
+        raise ValueError(f"--step: must be a positive number of seconds, got {args.step}")
+    try:
+        events = instruction_events(args.trace)
+    except ValueError as error:
+        raise ValueError(f"trace: {str(error).partition(': ')[2]}") from None
+    except Exception as error:  # not a trace: what the reader said, on one line
+        raise ValueError(f"trace: {args.trace!r} is not a jax.profiler trace ({_first_line(error)})") from None
+    if not events:
+        raise ValueError(f"trace: {args.trace!r} holds no execution of a compiled program's instructions")
+    text = _hlo_text(args.hlo, list(events))
+    report = program_report(text, module_name(text))
+    ran = program_events(events, text)
+    if not ran:
+        raise ValueError(f"trace: no instruction of the program in {args.hlo!r} ran in {args.trace!r} (the trace "
+                         f"holds {', '.join(sorted({event.hlo_module for event in events}))})")
+    span = (max(event.end_ns for event in ran) - min(event.start_ns for event in ran)) / 1e9 / args.calls
+    result = profile_of(report, ran, args.calls, args.step or span)
+    if result.unattributed:
+        raise ValueError(f"--hlo: {len(result.unattributed)} instructions of the trace are not in {args.hlo!r} "
+                         f"(e.g. {', '.join(result.unattributed[:3])}): the HLO of another program, or of another "
+                         "compile of it")
+    print(f"trace: {args.trace} ({len(ran)} executions of {report.name}, {args.calls} call"
+          f"{'s' if args.calls != 1 else ''})")
+    if args.by == "op":
+        print(instruction_table(result))
+    else:
+        _print_table(report, argparse.Namespace(depth=args.depth, no_collapse=False, sort=None))
+    print()
+    print(summary(report))
+    for line in profile_lines(result):
+        print(line)
+    return 0
+
+
+def _profiled(model: Any, inputs: list, args: argparse.Namespace, rngs: dict, kwargs: dict) -> Any:
+    """``--time``: the model's profile on this process's default device; where the device has no datasheet
+    bandwidth (a CPU), the measured ceilings stand in for its roofs."""
+    from jaxcost.compiler import default_device
+    from jaxcost.measure.hardware import device_peaks
+    from jaxcost.measure.profile import profile
+    from jaxcost.measure.timing import measure_ceilings
+
+    device = default_device()
+    ceilings = None
+    if not device_peaks(device.device_kind, device.platform).bytes_per_second:
+        matmul, triad = measure_ceilings(seconds_budget=2.0)
+        ceilings = (matmul.flops_per_second, triad.bytes_per_second)
+    return profile(model, *inputs, mode="train" if args.train else "forward", rngs=rngs or None, ceilings=ceilings,
+                   **kwargs)
+
+
 def run_model(args: argparse.Namespace) -> int:
     from jaxcost.models.analysis import analyze
     from jaxcost.models.sharding import parse_mesh
     from jaxcost.reports.model import by_operator, summary, to_csv, to_json
+    from jaxcost.reports.profile import instruction_table, profile_lines
 
     mesh = parse_mesh(args.mesh) if args.mesh is not None else None
     hardware = _hardware(args)
@@ -569,6 +658,9 @@ def run_model(args: argparse.Namespace) -> int:
         return _on_simulated_devices(args, math.prod(mesh.values()))
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"--depth: must be a positive integer, got {args.depth}")
+    if args.time and (args.target or mesh):
+        raise ValueError(f"--time: {'a target is compiled here and nothing runs there' if args.target else ''}"
+                         f"{'a sharded step is not profiled yet; time it without --mesh' if mesh else ''}")
     if args.json or args.csv:
         table_only = [option for option, used in (("--by op", args.by == "op"), ("--sort", args.sort),
                                                    ("--depth", args.depth), ("--no-collapse", args.no_collapse))
@@ -585,8 +677,10 @@ def run_model(args: argparse.Namespace) -> int:
                                      f"{inputs[0].dtype} image, having no --input: give the model's inputs with "
                                      "--input SHAPE[:DTYPE], once each (e.g. --input 1,128:int32)")
     try:
-        report = analyze(model, *inputs, mode="train" if args.train else "forward", name=args.name,
-                         rngs=rngs or None, mesh=mesh, target=args.target, **kwargs)
+        measured = _profiled(model, inputs, args, rngs, kwargs) if args.time else None
+        report = measured.report if measured else analyze(
+            model, *inputs, mode="train" if args.train else "forward", name=args.name, rngs=rngs or None, mesh=mesh,
+            target=args.target, **kwargs)
         single = None if mesh is None or args.json or args.csv else analyze(
             model, *inputs, mode="train" if args.train else "forward", rngs=rngs or None, target=args.target,
             **kwargs)
@@ -607,11 +701,13 @@ def run_model(args: argparse.Namespace) -> int:
     else:
         print(device_line(args.target))
         if args.by == "op":
-            print(by_operator(report))
+            print(instruction_table(measured) if measured else by_operator(report))
         else:
             _print_table(report, args)
         print()
         print(summary(report))
+        for line in profile_lines(measured) if measured else []:
+            print(line)
         for line in _mesh_lines(report, single, hardware) if single else []:
             print(line)
     return 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,8 @@ class CompilerCost:
     jaxpr: Any = field(default=None, repr=False)
     #: The kind of device it was compiled for (a target's, for a TPU slice compiled here).
     device_kind: str = ""
+    #: The compiled program, kept to be run when it was compiled inside ``runnable()``; else None.
+    executable: Any = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (f"CompilerCost(platform={self.platform!r}, flops={self.flops:,}, "
@@ -239,9 +243,24 @@ def pointer_bytes_of(hlo_text: str, xla_bytes: float | None) -> int:
     return int(xla_bytes - without) // (with_one - without)
 
 
+_RUNNABLE: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxcost_runnable", default=False)
+
+
+@contextlib.contextmanager
+def runnable() -> Iterator[None]:
+    """Inside, ``compile_function`` compiles with the default options (the program is to be run, not only read)
+    and keeps the executable in ``CompilerCost.executable``: one compile serves the counts and the timing."""
+    token = _RUNNABLE.set(True)
+    try:
+        yield
+    finally:
+        _RUNNABLE.reset(token)
+
+
 def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
     """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs.
-    Inside ``targets.compiling_for(name)`` the program is compiled for that target (a TPU slice), not run."""
+    Inside ``targets.compiling_for(name)`` the program is compiled for that target (a TPU slice), not run;
+    inside ``runnable()`` it is compiled to be run, and kept."""
     where = targets.current()
     if where is not None:
         args = targets.placed(args, where)
@@ -253,7 +272,8 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         if type(error).__name__ == "IndivisibleError":  # a sharding that does not divide an argument's shape
             raise ValueError(f"args: {str(error).splitlines()[0]}") from None
         raise
-    executable = lowered.compile(compiler_options=counting_options() if where is None else None)
+    keep = _RUNNABLE.get() and where is None
+    executable = lowered.compile(compiler_options=counting_options() if where is None and not keep else None)
     seconds_compile = time.perf_counter() - start
     try:
         memory = normalize_memory_analysis(executable.memory_analysis())
@@ -272,6 +292,7 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
         lowered=lowered,
         jaxpr=traced.jaxpr,
         device_kind=default_device().device_kind if where is None else where.device_kind,
+        executable=executable if keep else None,
     )
 
 

@@ -214,3 +214,12 @@ def test_a_model_table_on_a_terminal_fits_it_and_says_what_it_left_out(capsys, m
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)  # a file or a pipe gets every column
     assert main(["model", "mobilenet_v2", "--resolution", "32", "--depth", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["module", "type", "input", "output"]
+
+
+def test_a_layers_explanation_and_conventions_fit_a_hundred_columns_in_a_file(capsys):
+    assert main(["layer", "depthwise", "--input", "1,56,56,64", "--dtype", "bfloat16", "--ops", "0"]) == 0
+    out = capsys.readouterr().out
+    explained = out[out.index("Why analytic"):out.index("What other tools")].splitlines()
+    conventions = out[out.index("What other tools"):].splitlines()
+    assert max(map(len, explained + conventions)) <= 100
+    assert any(line.startswith(" " * 41 + "element (602,176 flops)") for line in explained)  # under its description

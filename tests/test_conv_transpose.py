@@ -152,3 +152,24 @@ def test_peer_conventions_for_a_transposed_conv():
     stride_one = jc.Conv((1, 6, 6, 4), 8, 3, padding=2, transposed=True)  # VALID ConvTranspose, stride 1: 8x8 out
     assert jc.conventions(stride_one)["fvcore"] == 36 * 9 * 4 * 8 == jc.analytic(stride_one).macs
     assert jc.conventions(stride_one)["thop"] == 64 * 9 * 4 * 8
+
+
+class Upsampler(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.ConvTranspose(8, (3, 3), strides=(2, 2), padding="SAME")(nn.Conv(4, (3, 3))(x))
+
+
+@pytest.mark.cpu
+def test_a_model_row_of_a_conv_transpose_is_typed_and_its_gap_named():
+    from jaxcost.models.analysis import analyze
+    from jaxcost.reports.model import summary
+
+    report = analyze(Upsampler(), jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32))
+    rows = {row.path: row for row in report.rows}
+    transposed, conv = rows["ConvTranspose_0"], rows["Conv_0"]
+    assert transposed.kind == "transposed" and transposed.textbook_macs == 8 * 8 * 9 * 4 * 8  # inputs x taps
+    assert conv.cropped_macs == 0 and transposed.cropped_macs == transposed.textbook_macs - transposed.macs > 0
+    padding = conv.textbook_macs - conv.macs
+    assert (f"no compiler performs: {padding:,} on padding, {transposed.cropped_macs:,} that a transposed conv's "
+            "padding crops off") in summary(report)

@@ -221,6 +221,17 @@ class Computation:
         return sorted(params, key=lambda i: int(i.attributes.get("_number", "0")))
 
 
+#: HLO's element types by the names numpy and JAX give them.
+NUMPY_NAMES = {"pred": "bool", "s8": "int8", "s16": "int16", "s32": "int32", "s64": "int64", "u8": "uint8",
+               "u16": "uint16", "u32": "uint32", "u64": "uint64", "f16": "float16", "bf16": "bfloat16",
+               "f32": "float32", "f64": "float64", "f8e4m3fn": "float8_e4m3fn", "f8e5m2": "float8_e5m2"}
+
+
+#: The attributes by which an instruction calls computations (fusions, reductions, loops, branches, async calls).
+CALLING_ATTRIBUTES = ("calls", "to_apply", "body", "condition", "branch_computations", "true_computation",
+                      "false_computation")
+
+
 @dataclass
 class Module:
     computations: dict[str, Computation]
@@ -231,6 +242,31 @@ class Module:
             if computation.is_entry:
                 return computation
         return list(self.computations.values())[-1]
+
+    def dominant_dtype(self) -> str:
+        """The numpy name of the element type of the entry's largest parameter (what the program mostly computes
+        in); float32 without parameters."""
+        arrays = [leaf for parameter in self.entry.parameters() for leaf in parameter.shape.leaves()]
+        largest = max(arrays, key=lambda shape: shape.elements, default=None)
+        return NUMPY_NAMES.get(largest.dtype, largest.dtype) if largest is not None else "float32"
+
+    def owners(self) -> dict[str, str]:
+        """Every instruction's name (in any computation: a loop's body, a branch, a fusion) mapped to the
+        top-level instruction it runs under; a top-level instruction maps to itself. Names are unique in a
+        module, as XLA makes them."""
+        owners: dict[str, str] = {}
+        for top in self.entry.instructions:
+            owners[top.name] = top.name
+            pending = [top]
+            while pending:
+                instruction = pending.pop()
+                for key in CALLING_ATTRIBUTES:
+                    for name in instruction.called(key):
+                        for inner in self.computations[name].instructions if name in self.computations else ():
+                            if inner.name not in owners:
+                                owners[inner.name] = top.name
+                                pending.append(inner)
+        return owners
 
 
 #: What the bracket scanners look at: a quoted string (skipped whole), a bracket, or a comma.

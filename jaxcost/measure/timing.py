@@ -14,6 +14,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,8 +207,8 @@ class Measurement:
     def cache_warning(self) -> str | None:
         cache = self.peaks.last_level_cache_bytes
         if self.rotate == 1 and self.fits_in_cache:
-            return (f"the working set ({self.working_set_bytes / 2**20:.1f} MiB) fits in the last-level cache "
-                    f"({cache / 2**20:.0f} MiB): bandwidth may be inflated; benchmark with rotate=N input copies")
+            return (f"the working set ({format_bytes(self.working_set_bytes)}) fits in the last-level cache "
+                    f"({format_bytes(cache)}): bandwidth may be inflated; benchmark with rotate=N input copies")
         return None
 
     @property
@@ -227,7 +228,7 @@ class Measurement:
         return result
 
 
-def _concrete(argument: Any, seed: int) -> Any:
+def concrete_arguments(argument: Any, seed: int) -> Any:
     """Device arrays for abstract arguments: random normals (small integers for integer dtypes), drawn on
     the host, so that no random-number program is compiled for each new shape."""
     generator = np.random.default_rng(seed)
@@ -250,17 +251,54 @@ def _run(executable: Any, argument_sets: list[tuple], calls: int) -> float:
     return time.perf_counter() - start
 
 
+def traced(executable: Any, argument_sets: list[tuple], calls: int, reader: Callable[[str], Any]) -> Any:
+    """What ``reader`` reads from the ``jax.profiler`` trace of ``calls`` back-to-back calls (its folder)."""
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            _run(executable, argument_sets, calls)
+        return reader(folder)
+
+
 def device_trace(executable: Any, argument_sets: list[tuple], calls: int) -> DeviceTrace | None:
     """The kernels of ``calls`` back-to-back calls, from a ``jax.profiler`` trace; None where the profiler
     cannot start or records no device kernels (the CPU)."""
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            with jax.profiler.trace(folder):
-                _run(executable, argument_sets, calls)
-            trace = read_trace(folder, calls)
-        except Exception:  # a profiler that cannot start on this backend, or wrote no trace
-            return None
+    try:
+        trace = traced(executable, argument_sets, calls, lambda folder: read_trace(folder, calls))
+    except Exception:  # a profiler that cannot start on this backend, or wrote no trace
+        return None
     return trace if trace.kernels else None
+
+
+def calls_per_repeat(executable: Any, argument_sets: list[tuple], seconds_per_repeat: float) -> int:
+    """How many back-to-back calls make one repeat last ``seconds_per_repeat``, from a calibration; then one
+    untimed repeat, so that caches, clocks and thread pools settle."""
+    for arguments in argument_sets:
+        jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device
+    calibration_calls = 3
+    one_call = _run(executable, argument_sets, calibration_calls) / calibration_calls
+    calls = max(1, min(100_000, math.ceil(seconds_per_repeat / max(one_call, 1e-7))))
+    _run(executable, argument_sets, calls)
+    return calls
+
+
+def timed_repeats(executable: Any, argument_sets: list[tuple], calls: int, repeats: int,
+                  seconds_budget: float) -> list[float]:
+    """Seconds per call of each repeat of ``calls`` back-to-back calls: ``repeats`` of them, at least 3 and as
+    many as ``seconds_budget`` allows."""
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds_budget
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
+        times.append(_run(executable, argument_sets, calls) / calls)
+    return times
+
+
+def check_loop(repeats: int, rotate: int, seconds_per_repeat: float, seconds_budget: float) -> None:
+    """The benchmark loop's settings, each a clear error when wrong."""
+    for name, value in (("repeats", repeats), ("rotate", rotate)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+    if not seconds_per_repeat > 0 or not seconds_budget > 0:
+        raise ValueError("seconds_per_repeat, seconds_budget: must be positive")
 
 
 def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 9,
@@ -280,31 +318,19 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
                          f"its counts are jaxcost.compiled(..., target={target!r}) and compare(..., target=...), "
                          "and a sweep with a target records them for a grid")
     check_mode(mode)
-    for name, value in (("repeats", repeats), ("rotate", rotate)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-    if not seconds_per_repeat > 0 or not seconds_budget > 0:
-        raise ValueError("seconds_per_repeat, seconds_budget: must be positive")
+    check_loop(repeats, rotate, seconds_per_repeat, seconds_budget)
     function, abstract, spec = program_of(spec_or_function, args, mode)
     start = time.perf_counter()
     executable = jax.jit(function).lower(*abstract).compile()
     seconds_compile = time.perf_counter() - start
     program = recount(executable.as_text(), tuple_pointer_bytes())
-    argument_sets = [_concrete(abstract, index) for index in range(rotate)]
-    for arguments in argument_sets:
-        jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device
-    calibration_calls = 3
-    one_call = _run(executable, argument_sets, calibration_calls) / calibration_calls
-    calls = max(1, min(100_000, math.ceil(seconds_per_repeat / max(one_call, 1e-7))))
-    _run(executable, argument_sets, calls)  # one untimed repeat: caches, clocks and thread pools settle
-    times: list[float] = []
+    argument_sets = [concrete_arguments(abstract, index) for index in range(rotate)]
+    calls = calls_per_repeat(executable, argument_sets, seconds_per_repeat)
     device = default_device()
-    deadline = time.perf_counter() + seconds_budget
     with ClockSampler(device.id) if device.platform == "gpu" else contextlib.nullcontext() as sampler:
-        while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-            times.append(_run(executable, argument_sets, calls) / calls)
+        times = timed_repeats(executable, argument_sets, calls, repeats, seconds_budget)
     peaks = peaks or device_peaks(device.device_kind, device.platform)
-    dtype = dtype or (spec.dtype if spec is not None else _dominant_dtype(abstract))
+    dtype = dtype or (spec.dtype if spec is not None else dominant_dtype(abstract))
     key, reason = precision_for(peaks, dtype, precision)
     macs = analytic(spec, mode).macs if spec is not None else program.flops // 2
     return Measurement(
@@ -340,7 +366,7 @@ def _floor_program(device: str) -> tuple[Any, list[tuple]]:
     return executable, argument_sets
 
 
-def _dominant_dtype(abstract: tuple) -> str:
+def dominant_dtype(abstract: tuple) -> str:
     leaves = jax.tree_util.tree_leaves(abstract)
     if not leaves:
         return "float32"

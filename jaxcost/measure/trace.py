@@ -30,6 +30,7 @@ class Kernel:
     start_ns: float
     duration_ns: float
     hlo_op: str = ""
+    hlo_module: str = ""
 
     @property
     def end_ns(self) -> float:
@@ -141,6 +142,30 @@ def read_trace(path_or_profile: Any, calls: int | None = None) -> DeviceTrace:
         for line in _kernel_lines(plane):
             for event in line.events:
                 stats = dict(event.stats)
-                kernels.append(Kernel(event.name, plane.name, line.name, float(event.start_ns),
-                                      float(event.duration_ns), str(stats.get("hlo_op", ""))))
+                kernels.append(_kernel(event, plane.name, line.name, stats))
     return DeviceTrace(tuple(sorted(kernels, key=lambda kernel: kernel.start_ns)), calls)
+
+
+def _kernel(event: Any, plane: str, line: str, stats: dict) -> Kernel:
+    """One event as a ``Kernel``, with the instruction (``hlo_op``) and program (``hlo_module``) it ran for; a TPU's
+    ``XLA Ops`` line names each op after its instruction."""
+    hlo_op = str(stats.get("hlo_op", "")) or (event.name if line == "XLA Ops" else "")
+    return Kernel(event.name, plane, line, float(event.start_ns), float(event.duration_ns), hlo_op,
+                  str(stats.get("hlo_module", "")))
+
+
+def instruction_events(path_or_profile: Any) -> tuple[Kernel, ...]:
+    """Every execution of a compiled program's instructions in a ``jax.profiler`` trace (an ``.xplane.pb``, its
+    folder, or a ``ProfileData``), each with the instruction it ran (``hlo_op``): a GPU's kernels (a cuDNN
+    convolution may run as a memset and a kernel), a TPU's ``XLA Ops``; where no device plane has any (XLA:CPU
+    runs on the host), the host threads' events of the instructions, one per execution. In start order."""
+    on_device: list[Kernel] = []
+    on_host: list[Kernel] = []
+    for plane in _profile(path_or_profile).planes:
+        events = on_device if plane.name.startswith("/device:") else on_host
+        for line in plane.lines:
+            for event in line.events:
+                kernel = _kernel(event, plane.name, line.name, dict(event.stats))
+                if kernel.hlo_op:
+                    events.append(kernel)
+    return tuple(sorted(on_device or on_host, key=lambda kernel: kernel.start_ns))

@@ -22,7 +22,7 @@ from jaxcost.compiler import CompilerCost, check_arguments, compile_function
 from jaxcost.formulas import check_mode
 from jaxcost.hlo.rewrites import Rewrite, flops_by_source, rewrites
 from jaxcost.models.paper import DOT, Paper, Traced, paper_cost
-from jaxcost.models.rows import Call, Placement, Row, build_rows
+from jaxcost.models.rows import Call, Placement, Row, build_rows, scope_calls
 from jaxcost.reports.model import render, summary
 from jaxcost.specs import Conv, Dense, describe_value
 
@@ -299,7 +299,7 @@ def _analyze(model: Any, inputs: tuple, variables: Any, mode: str, name: str, rn
         function = (lambda *xs: model(*xs, **kwargs)) if kwargs else model
         compiler = compile_function(_pullback_step(function) if mode == "train" else function,
                                     *_step_arguments(function, inputs, mode))
-        calls, params, root, others = [], {}, "", {}
+        calls, params, root, others = scope_calls(compiler), {}, "", {}
     else:
         raise ValueError(f"model: expected a flax.linen or flax.nnx Module or a function, got {describe_value(model)}")
     seconds = {"trace_and_compile": time.perf_counter() - start, "compile": compiler.seconds_compile}
@@ -309,6 +309,17 @@ def _analyze(model: Any, inputs: tuple, variables: Any, mode: str, name: str, rn
     label = name or getattr(model, "__name__", type(model).__name__)
     return ModelReport(label, mode, rows, compiler, _count(params), seconds,
                        {name: _count(values) for name, values in others.items()}, placement)
+
+
+def program_report(hlo_text: str, name: str = "", platform: str = "", device_kind: str = "") -> ModelReport:
+    """The rows of a compiled program given as its optimized HLO text (a dump, a stored program), by the scopes of
+    its instructions' op_names; nothing is compiled, and XLA's own figures are unknown."""
+    from jaxcost.hlo.program import recount
+
+    compiler = CompilerCost(xla={}, recount=recount(hlo_text), memory={}, hlo_text=hlo_text, platform=platform,
+                            seconds_compile=0.0, device_kind=device_kind)
+    rows, placement = build_rows(scope_calls(compiler), compiler, "", "forward", {})
+    return ModelReport(name or "program", "forward", rows, compiler, 0, placement=placement)
 
 
 def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys: dict, mesh: Any,

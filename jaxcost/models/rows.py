@@ -90,6 +90,8 @@ class Row:
     macs: int = 0
     flops: int = 0
     textbook_macs: int = 0
+    #: Of textbook less exact multiply-adds, those a transposed conv's padding crops off (the rest fall on padding).
+    cropped_macs: int = 0
     bytes_accessed: int = 0
     compiler_flops: int = 0
     compiler_bytes: int = 0
@@ -99,6 +101,17 @@ class Row:
     #: Whether a formula gave the analytic figures (a layer's, a product's, an operation's for this mode): without
     #: one they are unknown, not zero.
     formula: bool = False
+    #: Measured (``jaxcost.profile``), per call of the program: the row's share of the device's busy time, in
+    #: seconds and as a fraction of the step; its instructions' true flops and bytes over that time; the least
+    #: time the roofline allows them; that over the measured time; and ``compute``, ``memory`` or ``overhead``.
+    #: None where nothing was measured.
+    seconds: float | None = None
+    time_share: float | None = None
+    flops_per_second: float | None = None
+    bytes_per_second: float | None = None
+    roofline_seconds: float | None = None
+    speed_of_light: float | None = None
+    bound: str | None = None
     #: What the attribution could not settle: products without metadata that other rows were as likely to hold.
     notes: list[str] = field(default_factory=list)
 
@@ -188,6 +201,19 @@ class Attribution:
         if inner and inner[0] == self.root:
             inner = inner[1:]
         return tuple(p for p in inner if "(" not in p), primitive
+
+
+def scope_calls(compiler: CompilerCost) -> list[Call]:
+    """For a program without recorded module calls (a plain function): a call for every scope its instructions'
+    op_names name (``jvp(Net)/Dense_0``: ``Net`` and ``Net/Dense_0``), outermost first, so that its rows are its
+    scopes."""
+    split = Attribution([], "")._split
+    paths: dict[tuple[str, ...], None] = {}
+    for op in compiler.recount.ops:
+        for source in [op.instruction.op_name, *op.cost.flops_by_source]:
+            path = split(source)[0] if "/" in source else ()
+            paths.update(dict.fromkeys(path[:end] for end in range(1, len(path) + 1)))
+    return [Call(path, "scope", None, None, None) for path in sorted(paths, key=len)]
 
 
 def _fits_layer(row: Row, products: int, touched: set[int]) -> bool:
@@ -373,6 +399,19 @@ class Placement:
         """The row of flops from ``source`` (an op_name) in the top-level instruction named ``instruction``."""
         return self.attribution.row_key(source) if source else self.op_rows.get(instruction, LAYOUT)
 
+    def flops_by_row(self, op: OpRecord) -> Counter:
+        """One top-level instruction's flops, by the row each goes to."""
+        by_row: Counter = Counter()
+        for source, amount in op.cost.flops_by_source.items():
+            by_row[self.row(source, op.name)] += amount
+        return by_row
+
+    def shares(self, op: OpRecord) -> Counter:
+        """How one top-level instruction's bytes (and time) divide between rows: by its flops where they come
+        from several rows, else all to the row it was given."""
+        by_row = +self.flops_by_row(op)
+        return by_row if len(by_row) > 1 else Counter({self.op_rows[op.name]: 1})
+
 
 def _runs(compiler: CompilerCost, attribution: Attribution, calls: list[Call]) -> Runs:
     """How often each module runs (``models.loops``); nothing known without a traced program (a stored one)."""
@@ -413,6 +452,7 @@ def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
         row.macs += times * cost.macs
         row.flops += times * cost.flops
         row.textbook_macs += times * cost.textbook_macs
+        row.cropped_macs += times * cost.cropped_macs
         row.bytes_accessed += times * cost.bytes_accessed
         return
     passes = 3 if mode == "train" else 1
@@ -461,17 +501,11 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str,
     bytes_moved: Counter = Counter()
     recomputed: Counter = Counter()
     for op in compiler.recount.ops:
-        by_row: Counter = Counter()
+        flops.update(placement.flops_by_row(op))
         for op_name, amount in op.cost.flops_by_source.items():
-            by_row[placement.row(op_name, op.name)] += amount
             if RECOMPUTATION in op_name:
                 recomputed[placement.row(op_name, op.name)] += amount
-        flops.update(by_row)
-        by_row = +by_row
-        if len(by_row) > 1:
-            bytes_moved.update(apportion(op.cost.bytes_accessed, by_row))
-        else:
-            bytes_moved[op_keys[op.name]] += op.cost.bytes_accessed
+        bytes_moved.update(apportion(op.cost.bytes_accessed, placement.shares(op)))
     for key in list(flops) + list(bytes_moved) + list(params_held):
         if key not in rows:
             rows[key] = Row(key, key)

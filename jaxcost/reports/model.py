@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jaxcost.reports.program import grouped, padding_line
-from jaxcost.reports.text import format_bytes, format_count, format_si, table
+from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, format_si, table
 
 if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
@@ -59,7 +59,8 @@ class Column:
     modules and ``NO_FORMULA`` where no row has a formula. ``sortable``: a ``--sort`` key, largest first.
     ``quiet_zero``: a zero outside modules is left blank. ``per_device``: a compiler figure, of one device when the
     program is sharded (its header says so then, beside the whole model's analytic figures). ``keep``: how long
-    the column stays when the table must narrow to fit a terminal (higher stays longer)."""
+    the column stays when the table must narrow to fit a terminal (higher stays longer). ``timed``: a measured
+    figure, in the table of a profiled report only."""
 
     name: str
     header: str = ""
@@ -69,6 +70,7 @@ class Column:
     sortable: bool = False
     quiet_zero: bool = False
     per_device: bool = False
+    timed: bool = False
     keep: int = 0
     cell: Callable[[_Group, ModelReport], str] | None = None
 
@@ -113,6 +115,46 @@ def _share(group: _Group, report: ModelReport) -> str:
     return f"{group.total('compiler_flops') / (report.compiler_flops or 1):.1%}"
 
 
+def _measured(group: _Group, name: str) -> float | None:
+    """The sum of a measured figure over a line's rows (``repeats`` times), None where none was measured."""
+    values = [getattr(row, name) for row in group.rows if getattr(row, name) is not None]
+    return sum(values) * group.repeats if values else None
+
+
+def _seconds(group: _Group, report: ModelReport) -> str:
+    seconds = _measured(group, "seconds")
+    return "" if seconds is None else format_seconds(seconds)
+
+
+def _time_share(group: _Group, report: ModelReport) -> str:
+    share = _measured(group, "time_share")
+    return "" if share is None else f"{share:.1%}"
+
+
+def _rate(work: str, show: Callable[[float], str]) -> Callable[[_Group, ModelReport], str]:
+    """The cell of a line's ``work`` (its compiler flops or bytes) over its measured seconds."""
+    def cell(group: _Group, report: ModelReport) -> str:
+        seconds = _measured(group, "seconds")
+        return show(group.total(work) / seconds) if seconds and group.total(work) else ""
+    return cell
+
+
+def _speed_of_light(group: _Group, report: ModelReport) -> str:
+    seconds = _measured(group, "seconds")
+    if not seconds or not group.total("compiler_flops") + group.total("compiler_bytes"):
+        return ""
+    if any(row.seconds and row.roofline_seconds is None for row in group.rows):
+        return "?"  # a row without both roofs: no roofline time
+    return f"{_measured(group, 'roofline_seconds') / seconds:.1%}"
+
+
+def _bound(group: _Group, report: ModelReport) -> str:
+    """The regime of the line's row that took the most time; ``?`` where it has none (no roofline's ridge)."""
+    timed = [row for row in group.rows if row.seconds and row.is_module or row.compiler_flops]
+    slowest = max(timed, key=lambda row: row.seconds or 0.0, default=None)
+    return "" if slowest is None or not slowest.seconds else slowest.bound or "?"
+
+
 #: A model report's columns, in order: the table shows those with a header, exports carry them all.
 COLUMNS: tuple[Column, ...] = (
     Column("path", "module", "l", cell=_label, keep=9),
@@ -122,19 +164,29 @@ COLUMNS: tuple[Column, ...] = (
     Column("output_shape", "output", "l", cell=_shape_cell("output"), keep=3), Column("output_dtype"),
     Column("params", "params", sortable=True, quiet_zero=True, keep=6), Column("params_bytes"),
     Column("macs", "MACs", paper=True, sortable=True, keep=4),
-    Column("textbook_macs", "textbook MACs", paper=True, keep=1),
+    Column("textbook_macs", "textbook MACs", paper=True, keep=1), Column("cropped_macs", paper=True),
     Column("flops", "FLOPs", paper=True, sortable=True, keep=7),
     Column("bytes_accessed", paper=True), Column("intensity"), Column("formula"),
-    Column("compiler_flops", "compiler FLOPs", sortable=True, per_device=True, keep=8),
-    Column("compiler_bytes", "compiler bytes", show=format_bytes, sortable=True, per_device=True, keep=5),
+    Column("compiler_flops", "compiler FLOPs", sortable=True, quiet_zero=True, per_device=True, keep=8),
+    Column("compiler_bytes", "compiler bytes", show=format_bytes, sortable=True, quiet_zero=True, per_device=True,
+           keep=5),
     Column("recompute_flops"),
     Column("share", "share", cell=_share, keep=7),
+    Column("seconds", "time", sortable=True, timed=True, cell=_seconds, keep=8),
+    Column("time_share", "time share", timed=True, cell=_time_share, keep=7),
+    Column("flops_per_second", "FLOP/s", timed=True, cell=_rate("compiler_flops", format_rate), keep=4),
+    Column("bytes_per_second", "bytes/s", timed=True, cell=_rate("compiler_bytes", lambda rate: format_bytes(rate)
+                                                                   + "/s"), keep=3),
+    Column("roofline_seconds"),
+    Column("speed_of_light", "of roofline", timed=True, cell=_speed_of_light, keep=5),
+    Column("bound", "bound", "l", timed=True, cell=_bound, keep=6),
 )
 
 
-def table_columns() -> list[Column]:
-    """The columns the table shows, in order."""
-    return [column for column in COLUMNS if column.header]
+def table_columns(report: ModelReport | None = None) -> list[Column]:
+    """The columns the table of ``report`` shows, in order: the measured ones too where it was profiled."""
+    timed = report is not None and any(row.seconds is not None for row in report.rows)
+    return [column for column in COLUMNS if column.header and (timed or not column.timed)]
 
 
 def export_names() -> tuple[str, ...]:
@@ -187,25 +239,27 @@ def table_rows(report: ModelReport, depth: int | None = None, collapse: bool = T
     outside modules by kind, then totals."""
     if sort is not None and sort not in sort_keys():
         raise ValueError(f"sort: must be one of {', '.join(sort_keys())}, got {sort!r}")
+    columns = table_columns(report)
+    if sort is not None and sort not in {column.name for column in columns}:
+        raise ValueError(f"sort: {sort} is measured, and this report was not profiled (jaxcost.profile, or --time)")
     groups = _groups(report, depth)
     if collapse:
         groups = _collapse(groups)
     if sort:
-        groups.sort(key=lambda group: -group.total(sort))
+        groups.sort(key=lambda group: -(_measured(group, sort) or 0.0))
     groups += [_Group(row.kind, [row], place="outside") for row in report.rows
-               if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params)]
+               if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params or row.seconds)]
     groups.append(_Group("total", list(report.rows), place="total"))
-    columns = table_columns()
     return [[column.text(group, report) for column in columns] for group in groups]
 
 
-def headers(columns: list[Column] | None = None, devices: int = 1) -> list[str]:
-    """The table's headers (of ``columns``, by default all the table's), for a program over ``devices`` devices."""
-    return [column.title(devices) for column in columns or table_columns()]
+def headers(columns: list[Column], devices: int = 1) -> list[str]:
+    """The headers of ``columns``, for a program over ``devices`` devices."""
+    return [column.title(devices) for column in columns]
 
 
-def alignment(columns: list[Column] | None = None) -> str:
-    return "".join(column.align for column in columns or table_columns())
+def alignment(columns: list[Column]) -> str:
+    return "".join(column.align for column in columns)
 
 
 def _width(rows: list[list[str]], columns: list[Column], devices: int) -> int:
@@ -222,11 +276,11 @@ def _shortened(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
-def fitted(rows: list[list[str]], width: int, devices: int = 1) -> tuple[list[Column], list[list[str]], list[str]]:
+def fitted(rows: list[list[str]], columns: list[Column], width: int,
+           devices: int = 1) -> tuple[list[Column], list[list[str]], list[str]]:
     """The table narrowed to ``width`` characters, as a terminal shows it: columns left out, least kept first
     (``Column.keep``), down to those of keep 7 and more; then the module names shortened in the middle. Returns
     the columns kept, their cells, and the headers left out."""
-    columns = table_columns()
     kept = list(range(len(columns)))
     by_keep = sorted(kept, key=lambda index: columns[index].keep)
     while _width([[row[i] for i in kept] for row in rows], [columns[i] for i in kept], devices) > width and \
@@ -243,19 +297,19 @@ def fitted(rows: list[list[str]], width: int, devices: int = 1) -> tuple[list[Co
 
 def render(report: ModelReport, depth: int | None = None, collapse: bool = True, sort: str | None = None) -> str:
     """The per-module table as plain text (see ``table_rows``)."""
-    return table(headers(devices=report.compiler.devices), table_rows(report, depth, collapse, sort),
-                 align=alignment())
+    columns = table_columns(report)
+    return table(headers(columns, report.compiler.devices), table_rows(report, depth, collapse, sort),
+                 align=alignment(columns))
 
 
 def rich_table(report: ModelReport, depth: int | None = None, collapse: bool = True,
                sort: str | None = None) -> Any:
     """The per-module table as a ``rich`` Table, for a terminal (flax brings rich)."""
-    return rich_grid(table_rows(report, depth, collapse, sort), devices=report.compiler.devices)
+    return rich_grid(table_rows(report, depth, collapse, sort), table_columns(report), report.compiler.devices)
 
 
-def rich_grid(rows: list[list[str]], columns: list[Column] | None = None, devices: int = 1) -> Any:
-    """``table_rows`` cells (of ``columns``, by default all the table's) as a ``rich`` Table, the totals in bold
-    below a rule."""
+def rich_grid(rows: list[list[str]], columns: list[Column], devices: int = 1) -> Any:
+    """``table_rows`` cells (of ``columns``) as a ``rich`` Table, the totals in bold below a rule."""
     from rich.table import Table
 
     grid = Table(box=None, header_style="bold", pad_edge=False)
@@ -305,13 +359,15 @@ def _reproduction(compiler: CompilerCost) -> str:
 def summary(report: ModelReport) -> str:
     """Totals in words, with how the exact count differs from the textbook one and why."""
     compiler = report.compiler
-    padding_macs = report.textbook_macs - report.macs
+    cropped_macs = sum(row.cropped_macs for row in report.rows)
+    padding_macs = report.textbook_macs - report.macs - cropped_macs
     reproduced = compiler.xla_reproduced("flops") and compiler.xla_reproduced("bytes_accessed")
     lines = [
         f"{report.name} ({report.mode}): {report.params:,} params; {format_count(report.macs).replace('FLOPs', 'MACs')}"
         f" exact, {format_count(report.textbook_macs).replace('FLOPs', 'MACs')} textbook",
-        f"  textbook - exact = {padding_macs:,} multiply-adds on padding that the textbook formula counts and no "
-        "compiler performs",
+        f"  textbook - exact = {padding_macs + cropped_macs:,} multiply-adds that the textbook formula counts and no "
+        f"compiler performs: {padding_macs:,} on padding"
+        + (f", {cropped_macs:,} that a transposed conv's padding crops off" if cropped_macs else ""),
         f"  compiler: {compiler.flops:,} FLOPs and {compiler.bytes_accessed:,} bytes in the compiled program "
         f"(XLA reports {compiler.xla_flops:,.0f} FLOPs, {compiler.xla_bytes_accessed:,.0f} bytes"
         f"{_reproduction(compiler) if reproduced else ''})",

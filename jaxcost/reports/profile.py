@@ -1,0 +1,68 @@
+"""Render a model profile: the model's table with its time columns, then where the step's time went."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from jaxcost.reports.model import render, summary
+from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, table
+
+if TYPE_CHECKING:
+    from jaxcost.measure.profile import ModelProfile
+
+
+def profile_lines(profile: ModelProfile) -> list[str]:
+    """The step's time in words: the loop's step, the traced busy and idle time, MFU and HFU against the peak."""
+    compute, memory = profile.roofs
+    lines = [
+        f"  time per step: {format_seconds(profile.seconds_step)} (the benchmark loop's median) = "
+        f"{format_seconds(profile.seconds_busy)} busy + {format_seconds(profile.seconds_idle)} idle, as "
+        f"{profile.calls_traced} traced calls share it out (traced, a step took "
+        f"{format_seconds(profile.seconds_traced)}: {profile.trace_ratio:.2f}x the loop's, the profiler's own cost)",
+        f"  roofs: compute {_roof(compute, format_rate)}; memory {_roof(memory, _bandwidth)}",
+    ]
+    if profile.mfu is not None:
+        lines.append(f"  MFU {profile.mfu:.1%} (the model's {profile.model_flops:,} analytic FLOPs a step), HFU "
+                     f"{profile.hfu:.1%} (the program's {profile.report.compiler_flops:,}), against "
+                     f"{format_rate(profile.peak_flops_per_second)} {profile.precision} ({compute.source})")
+    if profile.unattributed:
+        lines.append(f"  not in the program: {', '.join(profile.unattributed[:5])}")
+    return lines
+
+
+def _bandwidth(bytes_per_second: float) -> str:
+    return format_bytes(bytes_per_second) + "/s"
+
+
+def _roof(roof: Any, show: Callable[[float], str]) -> str:
+    per_second, source = roof
+    return f"{show(per_second)} ({source})" if per_second else "none (no datasheet figure, none measured)"
+
+
+def profile_text(profile: ModelProfile, depth: int | None = None, sort: str | None = None) -> str:
+    """The model's table with its time columns, its summary, and the step's time."""
+    return "\n".join([render(profile.report, depth=depth, sort=sort), "", summary(profile.report),
+                      *profile_lines(profile)])
+
+
+def instruction_table(profile: ModelProfile, limit: int = 40) -> str:
+    """The op profile: the compiled program's top-level instructions by time per call, slowest first, with their
+    row, true flops and bytes, and rates (the first ``limit``; the rest summed in one line)."""
+    report = profile.report
+    ops = {op.name: op for op in report.compiler.recount.ops}
+    busy = profile.seconds_busy or 1.0
+    names = sorted(profile.instruction_seconds, key=lambda name: -profile.instruction_seconds[name])
+    rows = []
+    for name in names[:limit]:
+        seconds, op = profile.instruction_seconds[name], ops.get(name)
+        flops, moved = (op.cost.flops, op.cost.bytes_accessed) if op else (0, 0)
+        row = report.placement.op_rows.get(name, "") if report.placement else ""
+        rows.append([name, op.opcode if op else "", row, format_seconds(seconds), f"{seconds / busy:.1%}",
+                     format_count(flops), format_bytes(moved), format_rate(flops / seconds) if flops else ""])
+    rest = names[limit:]
+    if rest:
+        seconds = sum(profile.instruction_seconds[name] for name in rest)
+        rows.append([f"({len(rest)} more)", "", "", format_seconds(seconds), f"{seconds / busy:.1%}", "", "", ""])
+    return table(["instruction", "opcode", "row", "time", "of busy", "FLOPs", "bytes", "FLOP/s"], rows,
+                 align="lllrrrrr")
