@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the step on this machine's default device and add where its time goes: each row's "
                             "time, share, FLOP/s, bytes/s, share of its roofline time and regime (with --by op: "
                             "each instruction's)")
+    model.add_argument("--plot", default="", metavar="PATH",
+                       help="with --time: write where the step's time goes (the rows on the roofline beside the "
+                            "time by row) to PATH.png/.svg")
     model.add_argument("--mesh", metavar="AXIS=SIZE,...",
                        help="shard over a mesh of simulated CPU devices: data (data parallel), fsdp (parameters "
                             "sharded too), model (tensor parallel), e.g. data=8 or data=2,model=4")

@@ -642,7 +642,7 @@ def run_model(args: argparse.Namespace) -> int:
     from jaxcost.models.analysis import analyze
     from jaxcost.models.sharding import parse_mesh
     from jaxcost.reports.model import by_operator, summary, to_csv, to_json
-    from jaxcost.reports.profile import instruction_table, profile_lines
+    from jaxcost.reports.profile import instruction_table, profile_json, profile_lines
 
     mesh = parse_mesh(args.mesh) if args.mesh is not None else None
     hardware = _hardware(args)
@@ -661,6 +661,12 @@ def run_model(args: argparse.Namespace) -> int:
     if args.time and (args.target or mesh):
         raise ValueError(f"--time: {'a target is compiled here and nothing runs there' if args.target else ''}"
                          f"{'a sharded step is not profiled yet; time it without --mesh' if mesh else ''}")
+    if args.plot and not args.time:
+        raise ValueError("--plot: needs --time (the plot is of where the step's time goes)")
+    if args.plot and (args.json or args.csv):
+        raise ValueError("--plot: is drawn beside the tables; --json and --csv print the data alone")
+    if args.plot:
+        _check_plot_folder(args.plot)  # before anything is measured
     if args.json or args.csv:
         table_only = [option for option, used in (("--by op", args.by == "op"), ("--sort", args.sort),
                                                    ("--depth", args.depth), ("--no-collapse", args.no_collapse))
@@ -695,7 +701,7 @@ def run_model(args: argparse.Namespace) -> int:
             raise
         raise ModelError(args.name, "tracing the model", error, unasked) from error
     if args.json:
-        print(to_json(report))
+        print(profile_json(measured) if measured else to_json(report))
     elif args.csv:
         print(to_csv(report), end="")
     else:
@@ -708,6 +714,13 @@ def run_model(args: argparse.Namespace) -> int:
         print(summary(report))
         for line in profile_lines(measured) if measured else []:
             print(line)
+        if measured and args.plot:
+            from jaxcost.reports.plots import plot_profile
+
+            try:
+                print("profile plot: " + ", ".join(map(str, plot_profile(measured, args.plot, depth=args.depth))))
+            except ImportError as error:
+                print(f"profile plot skipped: {error}")
         for line in _mesh_lines(report, single, hardware) if single else []:
             print(line)
     return 0

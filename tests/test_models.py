@@ -210,6 +210,14 @@ def test_dataframe(reports_224):
     assert list(frame.columns)[:5] == ["path", "kind", "module_type", "depth", "calls"]
 
 
+def test_a_dataframe_without_pandas_says_what_to_install(reports_224, monkeypatch):
+    from jaxcost.reports.model import to_dataframe
+
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)  # as if pandas were not installed
+    with pytest.raises(ImportError, match=r"^to_dataframe needs pandas: pip install pandas$"):
+        to_dataframe(reports_224["resnet50"])
+
+
 class NormedMLP(nn.Module):
     @nn.compact
     def __call__(self, x):

@@ -19,8 +19,9 @@ RERUN = "run `.venv/bin/python notebooks/execute.py` and commit the notebooks it
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d|\b[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6}")
 
 
-def test_there_are_three_notebooks():
-    assert {path.stem for path in NOTEBOOKS} == {"formulas_vs_compiler", "utilization_study", "model_study"}
+def test_there_are_four_notebooks():
+    assert {path.stem for path in NOTEBOOKS} == {"formulas_vs_compiler", "utilization_study", "model_study",
+                                                 "where_the_time_goes"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
@@ -88,3 +89,17 @@ def test_the_gpu_study_says_how_thin_its_curves_are():
     assert "NVIDIA H200" in note and "More batch points are needed" in note
     text = "".join(output.get("text", "") for cell in book.cells if cell.cell_type == "code" for output in cell.outputs)
     assert f"{len(drops)} of {len(curves)} curves not monotonic in batch" in text
+
+
+def test_the_profile_study_is_committed_with_its_tables_and_plots():
+    """Both models' profiles are shown (the rows with their time columns, the step's time lines, time share against
+    FLOPs share by kind) with a roofline each, and the text says the times are this CPU's and how to run on a GPU."""
+    book = nbformat.read(ROOT / "notebooks" / "where_the_time_goes.ipynb", as_version=4)
+    outputs = [output for cell in book.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert sum("image/png" in output.get("data", {}) for output in outputs) == 2
+    text = "".join(output.get("text", "") for output in outputs)
+    assert text.count("time per step:") == 2 and text.count("(device idle)") == 2
+    assert text.count("time share  time / FLOPs") == 2 and "stage4_block0" in text and "tokens" in text
+    assert "resnet50 train" in text and "gpt2_small forward" in text and "trace_ratio" in text
+    notes = " ".join(" ".join(cell.source.split()) for cell in book.cells if cell.cell_type == "markdown")
+    assert "this CPU's" in notes and "trace_ratio" in notes and "On a GPU" in notes

@@ -69,6 +69,42 @@ def test_an_instruction_in_a_loop_body_runs_under_the_loop():
     assert owners["x.1"] == "x.1" and owners["result"] == "result"
 
 
+class _Plane:
+    """A profile's plane as ``jax.profiler.ProfileData`` gives it: a name and lines of events."""
+
+    def __init__(self, name, lines):
+        self.name, self.lines = name, lines
+
+
+class _Line:
+    def __init__(self, name, events):
+        self.name, self.events = name, events
+
+
+class _Event:
+    def __init__(self, name, start_ns, duration_ns, stats=()):
+        self.name, self.start_ns, self.duration_ns, self.stats = name, start_ns, duration_ns, list(stats)
+
+
+class _Profile:
+    def __init__(self, planes):
+        self.planes = planes
+
+
+def test_a_tpu_trace_names_its_ops_on_the_xla_ops_line():
+    # as XProf's TPU planes hold them: an "XLA Modules" line spanning each run of the program, and its ops on
+    # "XLA Ops", each event named after its instruction; the host's own events are not the device's time
+    tpu = _Plane("/device:TPU:0", [
+        _Line("XLA Modules", [_Event("jit_f(123)", 0, 100)]),
+        _Line("XLA Ops", [_Event("fusion.1", 0, 60), _Event("copy.2", 60, 30)]),
+        _Line("Steps", [_Event("0", 0, 100)]),
+    ])
+    host = _Plane("/host:CPU", [_Line("python", [_Event("fusion.1", 0, 500, [("hlo_op", "fusion.1")])])])
+    events = instruction_events(_Profile([host, tpu]))
+    assert [(event.hlo_op, event.line, event.duration_ns) for event in events] == [
+        ("fusion.1", "XLA Ops", 60), ("copy.2", "XLA Ops", 30)]
+
+
 def test_events_of_another_program_are_left_out():
     mine, other = _event("a", 0, 10), Kernel("b", "/device:GPU:0", "Stream", 0, 10, "b", "jit_other")
     assert program_events([mine, other], LOOP) == [mine]
@@ -246,3 +282,37 @@ def test_a_wrong_trace_or_hlo_is_one_line_naming_it(tmp_path, capsys):
     renamed.write_text(text.replace("fusion", "fused"))
     assert main(["profile", str(trace), "--hlo", str(renamed)]) == 2
     assert "instructions of the trace are not in" in capsys.readouterr().err
+
+
+def test_the_command_line_adds_the_time_columns_and_carries_them_in_json(capsys):
+    import json as json_module
+
+    from jaxcost.cli import main
+
+    assert main(["model", "tests.test_profile:Tiny", "--input", "1,4", "--time", "--sort", "seconds"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("module "))
+    assert header.split()[-9:] == ["share", "time", "time", "share", "FLOP/s", "bytes/s", "of", "roofline", "bound"]
+    assert "(device idle)" in out and "time per step:" in out and "MFU" in out
+    assert main(["model", "tests.test_profile:Tiny", "--input", "1,4", "--time", "--json"]) == 0
+    data = json_module.loads(capsys.readouterr().out)
+    assert data["profile"]["seconds_step"] > 0 and data["rows"][-1]["path"] == "(device idle)"
+    assert sum(row["seconds"] for row in data["rows"]) == pytest.approx(data["profile"]["seconds_step"])
+    assert main(["model", "tests.test_profile:Tiny", "--input", "1,4", "--sort", "seconds"]) == 2
+    assert "sort: seconds is measured, and this report was not profiled" in capsys.readouterr().err
+    assert main(["model", "mobilenet_v2", "--time", "--target", "tpu:v5e:2x2"]) == 2
+    assert "--time: a target is compiled here and nothing runs there" in capsys.readouterr().err
+
+
+def test_the_command_line_draws_where_the_time_goes(tmp_path, capsys):
+    from jaxcost.cli import main
+
+    path = tmp_path / "tiny"
+    assert main(["model", "tests.test_profile:Tiny", "--input", "1,4", "--time", "--plot", str(path)]) == 0
+    assert f"profile plot: {path}.png, {path}.svg" in capsys.readouterr().out
+    assert path.with_suffix(".png").stat().st_size > 10_000
+    for argv, message in ((["--plot", str(path)], "--plot: needs --time"),
+                          (["--time", "--json", "--plot", str(path)], "--plot: is drawn beside the tables"),
+                          (["--time", "--plot", str(tmp_path / "no" / "such")], "--plot: the folder")):
+        assert main(["model", "tests.test_profile:Tiny", "--input", "1,4", *argv]) == 2
+        assert capsys.readouterr().err.startswith(f"jaxcost: error: {message}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jaxcost.reports.model import render, summary
+from jaxcost.reports.model import render, summary, to_json
 from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, table
 
 if TYPE_CHECKING:
@@ -66,3 +67,18 @@ def instruction_table(profile: ModelProfile, limit: int = 40) -> str:
         rows.append([f"({len(rest)} more)", "", "", format_seconds(seconds), f"{seconds / busy:.1%}", "", "", ""])
     return table(["instruction", "opcode", "row", "time", "of busy", "FLOPs", "bytes", "FLOP/s"], rows,
                  align="lllrrrrr")
+
+
+def profile_json(profile: ModelProfile) -> str:
+    """The model report's JSON (every row with its measured fields) and the step's time under ``profile``."""
+    compute, memory = profile.roofs
+    data = json.loads(to_json(profile.report))
+    data["profile"] = {
+        "seconds_step": profile.seconds_step, "seconds_busy": profile.seconds_busy,
+        "seconds_idle": profile.seconds_idle, "seconds_traced": profile.seconds_traced,
+        "trace_ratio": profile.trace_ratio, "calls_traced": profile.calls_traced, "precision": profile.precision,
+        "compute_roof_flops_per_second": compute.per_second, "compute_roof_source": compute.source,
+        "memory_roof_bytes_per_second": memory.per_second, "memory_roof_source": memory.source,
+        "model_flops": profile.model_flops, "mfu": profile.mfu, "hfu": profile.hfu,
+        "instruction_seconds": dict(profile.instruction_seconds)}
+    return json.dumps(data, indent=2)

@@ -55,7 +55,8 @@ def terminal_width(stream: TextIO | None = None) -> int:
     """The width to wrap to: the terminal's columns when ``stream`` (stdout by default) is a terminal, else
     ``WIDTH``, so that what is written to a file does not depend on the terminal it was run from."""
     stream = stream or sys.stdout
-    return shutil.get_terminal_size((WIDTH, 24)).columns if stream.isatty() else WIDTH
+    on_terminal = getattr(stream, "isatty", None)
+    return shutil.get_terminal_size((WIDTH, 24)).columns if on_terminal and on_terminal() else WIDTH
 
 
 #: The spaces ``wrap`` does not break at: between a number and its unit (``802,816 B``, ``100 %``) and inside a
