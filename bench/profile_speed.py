@@ -86,7 +86,7 @@ def reading_line() -> str:
     function(x).block_until_ready()
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder):
-            for _ in range(50_000):
+            for _ in range(100_000):
                 out = function(x)
             out.block_until_ready()
         start = time.perf_counter()
