@@ -122,7 +122,8 @@ def _arrays(args: tuple, out: Any) -> tuple[Any, Any]:
 def _call(path: tuple[str, ...], module_type: str, paper: Paper, x: Any, y: Any, lifted: bool = False) -> Call:
     return Call(path, module_type, paper.spec, tuple(x.shape) if x is not None else None,
                 tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
-                str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted, paper.signature)
+                str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted, paper.signature,
+                paper.training_passes, paper.error)
 
 
 def _lifted(module: nn.Module) -> bool:

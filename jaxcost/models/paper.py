@@ -1,7 +1,7 @@
 """What each flax module costs on paper, from its attributes and the shapes it was called with: the layer
 spec of a Conv, Dense, DenseGeneral or ConvTranspose, the multiply-adds of attention and einsum products,
 and the operation formulas of normalizations and embedding lookups (``jaxcost.operations``). linen and
-nnx modules alike, subclasses included (matched by isinstance, in registration order).
+nnx modules alike, subclasses included: a module takes the formula of the nearest class in its MRO that has one.
 """
 
 from __future__ import annotations
@@ -24,13 +24,19 @@ from jaxcost.specs import Conv, Dense, Spec
 @dataclass(frozen=True)
 class Paper:
     """One module call on paper: a layer spec (analytic formulas of ``jaxcost.analytic``), the multiply-adds
-    of products without a spec, or an operation formula (forward only)."""
+    of products without a spec, or an operation formula (forward only); or why its formula failed."""
 
     spec: Spec | None = None
     macs: int = 0
     ops: OpsCost | None = None
     #: The primitive one call issues, and how many of it: how its calls are counted in a traced program.
     signature: tuple[str, int] | None = None
+    #: How often a training step performs the products of ``macs``: the forward pass and one pass per operand
+    #: the gradient is taken of: 3 for two differentiated operands (weights and activations, or two activations;
+    #: tied logits, ``Embed.attend``, take this default).
+    training_passes: int = 3
+    #: Why the module's formula failed (its ``ValueError``); empty when it gave figures or has none.
+    error: str = ""
 
 
 DOT = ("dot_general", 1)
@@ -54,23 +60,34 @@ _FORMULAS: list[tuple[tuple[type, ...], Callable[[Traced], Paper | None]]] = []
 
 
 def formula(*classes: type) -> Callable:
-    """Registers the paper cost of the modules of ``classes`` (and their subclasses)."""
+    """Registers the paper cost of the modules of ``classes`` and of their subclasses, unless a subclass has a
+    formula of its own (``formula_of``)."""
     def register(function: Callable[[Traced], Paper | None]) -> Callable[[Traced], Paper | None]:
         _FORMULAS.append((classes, function))
         return function
     return register
 
 
+def formula_of(module: Any) -> Callable[[Traced], Paper | None] | None:
+    """The formula of ``module``: the one registered for the class nearest to its own in its MRO (for one class
+    registered twice, the first), whatever the order of registration; None for a module without one."""
+    mro = type(module).__mro__
+    distances = [(min(mro.index(cls) for cls in classes if cls in mro), index)
+                 for index, (classes, _) in enumerate(_FORMULAS) if any(cls in mro for cls in classes)]
+    return _FORMULAS[min(distances)[1]][1] if distances else None
+
+
 def paper_cost(call: Traced) -> Paper:
     """The paper cost of one module call; empty for a module without a formula or a configuration the
-    formulas do not cover (its compiler figures still count)."""
-    for classes, function in _FORMULAS:
-        if isinstance(call.module, classes):
-            try:
-                return function(call) or Paper()
-            except ValueError:
-                return Paper()
-    return Paper()
+    formulas do not cover, and for a formula that raises a ``ValueError`` its reason (``Paper.error``); the
+    compiler figures of its row still count."""
+    function = formula_of(call.module)
+    if function is None:
+        return Paper()
+    try:
+        return function(call) or Paper()
+    except ValueError as error:
+        return Paper(error=str(error) or type(error).__name__)
 
 
 def _tuple(value: int | tuple) -> tuple[int, ...]:
@@ -188,7 +205,8 @@ def _attention(call: Traced, head_features: int) -> Paper:
         "inputs_k", kwargs.get("inputs_kv"))
     keys = x if keys is None else keys
     return Paper(macs=attention_macs(math.prod(x.shape[:-2]), call.module.num_heads, x.shape[-2], keys.shape[-2],
-                                     head_features), signature=("dot_general", 2))  # the scores, the weighted sum
+                                     head_features), signature=("dot_general", 2),  # the scores, the weighted sum
+                 training_passes=3)  # each product differentiated w.r.t. both operands (query, key; weights, value)
 
 
 @formula(nn.MultiHeadDotProductAttention)
@@ -206,7 +224,7 @@ def _einsum(call: Traced) -> Paper | None:
     if not call.module.einsum_str:
         return None
     return Paper(macs=einsum_macs(call.module.einsum_str, tuple(call.x.shape), tuple(call.module.shape)),
-                 signature=DOT)
+                 signature=DOT, training_passes=3)  # differentiated w.r.t. the input and the kernel
 
 
 def _trailing_axes(axes: Any, rank: int) -> int | None:

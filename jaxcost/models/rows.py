@@ -69,6 +69,10 @@ class Call:
     lifted: bool = False
     #: The primitive one call issues and how many (``models.paper``): how its calls are counted in a program.
     signature: tuple[str, int] | None = None
+    #: How often a training step performs the products of ``macs`` (``Paper.training_passes``).
+    training_passes: int = 3
+    #: Why the module's formula failed (``Paper.error``); empty when it gave figures or has none.
+    formula_error: str = ""
 
 
 @dataclass
@@ -101,6 +105,8 @@ class Row:
     #: Whether a formula gave the analytic figures (a layer's, a product's, an operation's for this mode): without
     #: one they are unknown, not zero.
     formula: bool = False
+    #: Why the module's formula failed, where it raised (its figures are then the compiler's only).
+    formula_error: str = ""
     #: Measured (``jaxcost.profile``), per call of the program: the row's share of the device's busy time, in
     #: seconds and as a fraction of the step; its instructions' true flops and bytes over that time; the least
     #: time the roofline allows them; that over the measured time; and ``compute``, ``memory`` or ``overhead``.
@@ -443,8 +449,9 @@ def _most_runs(path: tuple[str, ...], runs: Runs) -> int:
 
 
 def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
-    """One call's analytic figures, ``times`` over: its layer formulas, products, or operation formula (the
-    last for the forward pass only)."""
+    """One call's analytic figures, ``times`` over: its layer formulas, products (``call.training_passes`` times in
+    training), or operation formula (the last for the forward pass only); or why its formula failed."""
+    row.formula_error = row.formula_error or call.formula_error
     operation = call.ops is not None and mode == "forward"
     row.formula = row.formula or call.spec is not None or bool(call.macs) or operation
     if call.spec is not None:
@@ -455,7 +462,7 @@ def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
         row.cropped_macs += times * cost.cropped_macs
         row.bytes_accessed += times * cost.bytes_accessed
         return
-    passes = 3 if mode == "train" else 1
+    passes = call.training_passes if mode == "train" else 1
     row.macs += times * passes * call.macs
     row.textbook_macs += times * passes * call.macs
     row.flops += times * 2 * passes * call.macs

@@ -166,7 +166,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("macs", "MACs", paper=True, sortable=True, keep=4),
     Column("textbook_macs", "textbook MACs", paper=True, keep=1), Column("cropped_macs", paper=True),
     Column("flops", "FLOPs", paper=True, sortable=True, keep=7),
-    Column("bytes_accessed", paper=True), Column("intensity"), Column("formula"),
+    Column("bytes_accessed", paper=True), Column("intensity"), Column("formula"), Column("formula_error"),
     Column("compiler_flops", "compiler FLOPs", sortable=True, quiet_zero=True, per_device=True, keep=8),
     Column("compiler_bytes", "compiler bytes", show=format_bytes, sortable=True, quiet_zero=True, per_device=True,
            keep=5),
@@ -387,6 +387,7 @@ def summary(report: ModelReport) -> str:
                      f"backward ({', '.join(row.path for row in recomputed[:4])}"
                      f"{', ...' if len(recomputed) > 4 else ''}); analytic FLOPs count no recomputation")
     lines.extend(f"  ambiguous: {row.path}: {note}" for row in report.rows for note in row.notes)
+    lines.extend(f"  no formula: {row.path}: {row.formula_error}" for row in report.rows if row.formula_error)
     for name, count in report.collections.items():
         lines.append(f"  {name}: {count:,} values beside the params (state, not trained)")
     if compiler.unknown:
