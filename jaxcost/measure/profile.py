@@ -31,10 +31,9 @@ from jaxcost.measure.timing import (
 )
 from jaxcost.measure.trace import Kernel, instruction_events
 from jaxcost.models.rows import LAYOUT, Row
+from jaxcost.reports.model import IDLE
 from jaxcost.reports.text import format_seconds
 
-#: The row of the time the device spent waiting within the step.
-IDLE = "device idle"
 #: The share of a row's time that makes it overhead-bound: at half, fixed cost weighs as much as the work.
 OVERHEAD_SHARE = 0.5
 #: Calls in the traced burst, at most (at least one): enough to average over, few enough to read quickly.

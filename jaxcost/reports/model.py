@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jaxcost.reports.program import grouped, padding_line
-from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, format_si, table
+from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, format_si, shortened, table
 
 if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
@@ -46,6 +46,8 @@ def _shape(shape: tuple[int, ...] | None, dtype: str) -> str:
     return "x".join(map(str, shape)) + (f" {dtype}" if dtype and dtype != "float32" else "")
 
 
+#: The row of a profiled step's time that the device spent waiting.
+IDLE = "device idle"
 #: Shown in a formula's column where no row of the line has a formula (a module without one, or none for
 #: this mode): nothing known, which is not zero work.
 NO_FORMULA = "–"
@@ -268,14 +270,6 @@ def _width(rows: list[list[str]], columns: list[Column], devices: int) -> int:
                zip(columns, zip(*rows))) + 2 * (len(columns) - 1)
 
 
-def _shortened(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters in the middle, where a long path repeats itself least."""
-    if len(text) <= width:
-        return text
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
-
-
 def fitted(rows: list[list[str]], columns: list[Column], width: int,
            devices: int = 1) -> tuple[list[Column], list[list[str]], list[str]]:
     """The table narrowed to ``width`` characters, as a terminal shows it: columns left out, least kept first
@@ -291,7 +285,7 @@ def fitted(rows: list[list[str]], columns: list[Column], width: int,
     excess = _width(cells, shown, devices) - width
     if excess > 0:
         longest = max(len(row[0]) for row in cells)
-        cells = [[_shortened(row[0], max(longest - excess, 12)), *row[1:]] for row in cells]
+        cells = [[shortened(row[0], max(longest - excess, 12)), *row[1:]] for row in cells]
     return shown, cells, [column.title(devices) for index, column in enumerate(columns) if index not in kept]
 
 

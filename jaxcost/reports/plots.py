@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jaxcost.reports.model import _shortened
-from jaxcost.reports.text import format_bytes, format_rate, format_seconds
+from jaxcost.reports.model import IDLE
+from jaxcost.reports.text import format_bytes, format_rate, format_seconds, shortened
 
 if TYPE_CHECKING:
     from jaxcost.measure.profile import ModelProfile
@@ -198,8 +198,6 @@ def timed_rows(profile: ModelProfile, depth: int | None = None) -> list[TimedRow
     """The profile's rows with time, heaviest first, none counted twice (each row holds only the instructions of
     its own, so the rows with time split the busy time; the device idle is left out). With ``depth``, the module
     rows under each prefix of that many path components are summed; rows by kind stay their own."""
-    from jaxcost.measure.profile import IDLE
-
     if depth is not None and depth < 1:
         raise ValueError(f"depth: must be a positive integer, got {depth}")
     groups: dict[str, list[Any]] = {}
@@ -295,7 +293,7 @@ def _draw_rows(axes: Any, rows: Sequence[TimedRow], profile: ModelProfile, depth
     axes.set_ylim(min(rates) / 4, top)
     left_out = [row for row in rows if not row.intensity]
     if left_out:
-        named = ", ".join(f"{_shortened(row.path, LABEL_WIDTH)} {row.time_share:.1%}" for row in left_out[:4])
+        named = ", ".join(f"{shortened(row.path, LABEL_WIDTH)} {row.time_share:.1%}" for row in left_out[:4])
         more = f" and {len(left_out) - 4} more" if len(left_out) > 4 else ""
         axes.set_xlabel(f"{axes.get_xlabel()}\nnot on the roofline (no FLOPs): {named}{more}")
     grouping = f" (grouped to depth {depth})" if depth else ""
@@ -314,11 +312,9 @@ def _draw_rows(axes: Any, rows: Sequence[TimedRow], profile: ModelProfile, depth
 def _draw_time(axes: Any, rows: Sequence[TimedRow], profile: ModelProfile, shown: int) -> None:
     """The step's time as bars (``gid`` time) that add up to 100 %: the ``shown`` heaviest rows, the rest as
     other, and the device idle."""
-    from jaxcost.measure.profile import IDLE
-
     idle = next((row for row in profile.rows if row.kind == IDLE), None)
     rest = rows[shown:]
-    bars = [(_shortened(row.path, BAR_LABEL_WIDTH), row.time_share, row.seconds, BOUND_COLORS[row.bound])
+    bars = [(shortened(row.path, BAR_LABEL_WIDTH), row.time_share, row.seconds, BOUND_COLORS[row.bound])
             for row in rows[:shown]]
     if rest:
         bars.append((f"other ({len(rest)} rows)", sum(row.time_share for row in rest),
@@ -357,7 +353,7 @@ def profile_figure(profile: ModelProfile, depth: int | None = None, labelled: in
     drawn = [row for row in rows if row.intensity]
     heaviest = drawn[:labelled]
     _place_texts(roof_axes, [(row.intensity, row.flops_per_second) for row in heaviest],
-                 [_shortened(row.path, LABEL_WIDTH) for row in heaviest],
+                 [shortened(row.path, LABEL_WIDTH) for row in heaviest],
                  [_label_offsets(row.time_share * STEP_MARKER_AREA) for row in heaviest], fontsize=7, inside=True,
                  avoid=_marker_boxes(roof_axes, drawn))
     return figure

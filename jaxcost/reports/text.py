@@ -98,3 +98,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str =
 
     rule = "  ".join("-" * column_width for column_width in widths)
     return "\n".join([line(cells[0]), rule] + [text for row in cells[1:] for text in lines(row)])
+
+
+def shortened(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters in the middle, where a long path repeats itself least."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
