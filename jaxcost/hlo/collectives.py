@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from jaxcost.hlo.rules import loop_trips
+from jaxcost.hlo.loops import loop_trips
 from jaxcost.hlo.text import Computation, Instruction, Module
 
 #: The collective of each opcode (an async pair's ``-start`` stands for the pair).

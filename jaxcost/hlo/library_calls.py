@@ -38,8 +38,8 @@ Recounter = Callable[[Instruction, list[Shape], dict], LibraryCost | None]
 _TARGETS: dict[str, Recounter] = {}
 
 
-#: ``@target("__cudnn$...", ...)`` registers the recount of custom-call targets.
-target = registrar(_TARGETS)
+#: ``@target("__cudnn$...", ...)`` registers the recount of custom-call targets (a target registered twice raises).
+target = registrar(_TARGETS, "custom-call target")
 
 
 def result_shape(instruction: Instruction) -> Shape:

@@ -1,163 +1,43 @@
-"""Cost rules per HLO opcode, two ways: by XLA's own rules (HloCostAnalysis) and the true count.
+"""The cost rule of each opcode that has one, by XLA's rules (HloCostAnalysis) and the true count: one small
+function each, registered by ``@rule``; ``engine.Analyzer.cost`` calls it to adjust the default cost it starts from.
 
-By XLA's rules a library custom call is -1 and a loop's body counts once; the true count recounts
-library calls from their attributes (``library_calls``) and multiplies loop bodies by their known
-trip counts. Each instruction's bytes are split into what it reads from each operand and what it
-writes. Rules are registered per opcode, one small function each: adding an opcode is one function.
+By XLA's rules a library custom call is -1 and a loop's body counts once; the true count recounts library calls
+from their attributes (``library_calls``) and multiplies loop bodies by their known trip counts (``loops``).
+Each instruction's bytes are split into what it reads from each operand and what it writes (a fusion's by
+``fusions``).
+
+Adding a rule for an opcode touches three files:
+
+1. ``opcodes.py``: take the opcode out of its class (``DEFAULT``, ``UNKNOWN``, ``FREE``, ``ELEMENTWISE`` or
+   ``TRANSCENDENTAL``, part of ``ELEMENTWISE``), or add it to ``XLA_OPCODES`` / ``TPU_OPCODES`` if it is new. A
+   rule for an opcode left in ``FREE`` or ``ELEMENTWISE`` raises at import (``Analyzer.cost`` costs those before
+   it looks up a rule); one left in ``DEFAULT`` or ``UNKNOWN`` fails
+   ``test_every_xla_opcode_has_a_rule_or_is_named_unknown`` (every opcode in exactly one class).
+2. Here: ``@rule("opcode")`` on ``def _name(analyzer, instruction, computation, cost) -> None``, which adjusts
+   ``cost`` (operands read, output written, no flops) in place. An opcode registered twice raises at import.
+3. ``tests/test_vocabulary.py``: a function whose CPU program keeps the opcode in ``RULE_PROGRAMS``
+   (``test_each_rule_reproduces_xla`` checks XLA's three totals are reproduced), or, for an opcode the CPU never
+   emits, its name in ``MULTI_DEVICE_RULES``, ``NOT_EMITTED_ON_THE_CPU`` or ``TPU_RULES`` and a test on such a
+   program; ``test_every_rule_is_checked_against_xla_or_said_why_not`` fails until one is done.
+
+A custom-call target is recounted in ``library_calls`` (``@target``), not here.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from jaxcost.hlo.convolution import convolution_flops, reduce_window_count, window
-from jaxcost.hlo.library_calls import COSTED_BY_XLA, backend_config, custom_call_target, library_cost
-from jaxcost.hlo.opcodes import DEFAULT, ELEMENTWISE, FREE, TRANSCENDENTAL, UNKNOWN
-from jaxcost.hlo.registry import registrar
-from jaxcost.hlo.roles import flop_role
-from jaxcost.hlo.text import AboutInstruction, Computation, Instruction, Module, Shape
+from jaxcost.hlo.engine import PRODUCTS, Analyzer, OpCost, OpRecord, Rule, registered_opcodes, rule
+from jaxcost.hlo.fusions import fusion_output_bytes, fusion_parameter_read_bytes, indexed_access
+from jaxcost.hlo.library_calls import COSTED_BY_XLA, custom_call_target, library_cost
+from jaxcost.hlo.loops import counted_trips, loop_trips, trip_count
+from jaxcost.hlo.text import Computation, Instruction, Shape
 
-
-@dataclass
-class OpCost:
-    """What one instruction costs. ``flops_by_opcode`` says what the flops are for (opcode or role)."""
-
-    flops: int = 0
-    transcendentals: int = 0
-    bytes_read: list[int] = field(default_factory=list)
-    bytes_written: int = 0
-    bytes_other: int = 0
-    flops_by_opcode: Counter = field(default_factory=Counter)
-    flops_by_source: Counter = field(default_factory=Counter)
-    #: The flops of products (dots, convolutions) by the op_name of the instruction that computes them.
-    products_by_source: Counter = field(default_factory=Counter)
-    unknown: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    bounds: list[str] = field(default_factory=list)
-
-    @property
-    def bytes_accessed(self) -> int:
-        return sum(self.bytes_read) + self.bytes_written + self.bytes_other
-
-    def absorb(self, other: OpCost, times: int = 1, with_bytes: bool = True, role: str = "", scope: str = "") -> None:
-        """Add another cost (a called computation's), `times` over.
-
-        `role` relabels its flops (converts stay) and keeps them on the absorbing op's own source. `scope` is
-        the calling instruction's op_name: sources named relative to the called function (a nested ``jit`` in
-        the program as written: ``lt`` inside ``jit(_take)``) are put under it.
-        """
-        self.flops += other.flops * times
-        self.transcendentals += other.transcendentals * times
-        for opcode, flops in other.flops_by_opcode.items():
-            self.flops_by_opcode[role if role and opcode != "convert" else opcode] += flops * times
-        if not role:
-            for mine, theirs in ((self.flops_by_source, other.flops_by_source),
-                                 (self.products_by_source, other.products_by_source)):
-                for source, flops in theirs.items():
-                    mine[_scoped(scope, source)] += flops * times
-        self.unknown.extend(other.unknown)
-        self.notes.extend(other.notes)
-        self.bounds.extend(other.bounds)
-        if with_bytes:
-            self.bytes_other += other.bytes_accessed * times
-
-
-#: The roles of flops that are products: what a layer's multiply-adds become.
-PRODUCTS = ("dot", "convolution")
-
-
-def _own_source(by_source: Counter, flops: int, op_name: str) -> None:
-    """Files under ``op_name`` the flops of ``flops`` that no called computation filed under a source of its own."""
-    unattributed = flops - sum(by_source.values())
-    if unattributed:
-        by_source[op_name] += unattributed
-
-
-def _scoped(scope: str, source: str) -> str:
-    """``source`` under the op_name ``scope`` of its caller, unless it is already named from the same root."""
-    if not scope or not source or source.startswith(scope.partition("/")[0] + "/"):
-        return source
-    return f"{scope}/{source}"
-
-
-@dataclass
-class OpRecord(AboutInstruction):
-    """One top-level instruction and its cost."""
-
-    instruction: Instruction
-    cost: OpCost
-
-    def __repr__(self) -> str:
-        return (f"OpRecord({self.name!r}, {self.opcode}, flops={self.cost.flops:,}, "
-                f"bytes_accessed={self.cost.bytes_accessed:,})")
-
-
-Rule = Callable[["Analyzer", Instruction, Computation, OpCost], None]
-_RULES: dict[str, Rule] = {}
-
-
-#: ``@rule("opcode", ...)`` registers a cost rule; it adjusts the default cost (operands read, output written).
-rule = registrar(_RULES)
-
-
-def registered_opcodes() -> frozenset[str]:
-    """The opcodes that have a rule of their own."""
-    return frozenset(_RULES)
-
-
-class Analyzer:
-    """Costs instructions of one module, by XLA's rules or the true count; memoizes called computations."""
-
-    def __init__(self, module: Module, xla_rules: bool, biases: dict[str, set[str]]):
-        self.module = module
-        self.xla_rules = xla_rules
-        self._computation_costs: dict[str, OpCost] = {}
-        self.bias_parameters = biases
-
-    def operand_shapes(self, instruction: Instruction, computation: Computation) -> list[Shape]:
-        by_name = computation.by_name()
-        return [by_name[name].shape for name in instruction.operands]
-
-    def cost(self, instruction: Instruction, computation: Computation) -> OpCost:
-        """Cost of one instruction: the default rule, adjusted by the opcode's registered rule."""
-        operand_shapes = self.operand_shapes(instruction, computation)
-        cost = OpCost(bytes_read=[s.bytes for s in operand_shapes], bytes_written=instruction.shape.bytes)
-        opcode = instruction.opcode
-        if opcode in FREE:
-            cost.bytes_read = [0] * len(operand_shapes)
-            cost.bytes_written = 0
-        elif opcode in ELEMENTWISE:
-            elements = instruction.shape.elements
-            if opcode in TRANSCENDENTAL:
-                cost.transcendentals = elements
-            else:
-                cost.flops = elements
-                role = flop_role(instruction, computation, self.bias_parameters.get(computation.name, set()))
-                cost.flops_by_opcode[role] = elements
-        elif opcode in _RULES:
-            _RULES[opcode](self, instruction, computation, cost)
-        elif opcode not in DEFAULT and not self.xla_rules:
-            known = "no rule" if opcode in UNKNOWN else "not in XLA's opcode list"
-            cost.unknown.append(f"{instruction.name} ({opcode}: {known}; its bytes by XLA's default, its flops not "
-                                "counted)")
-        _own_source(cost.flops_by_source, cost.flops, instruction.op_name)
-        _own_source(cost.products_by_source, sum(cost.flops_by_opcode[role] for role in PRODUCTS), instruction.op_name)
-        return cost
-
-    def computation_cost(self, name: str) -> OpCost:
-        """Summed cost of a called computation (memoized: a computation costs the same wherever called)."""
-        if name not in self._computation_costs:
-            computation = self.module.computations[name]
-            total = OpCost()
-            for instruction in computation.instructions:
-                cost = self.cost(instruction, computation)
-                total.absorb(cost, with_bytes=False)
-                total.bytes_other += cost.bytes_accessed
-            self._computation_costs[name] = total
-        return self._computation_costs[name]
+#: Re-exported, so ``from jaxcost.hlo.rules import ...`` reaches the engine (with every rule registered) and the
+#: loop and fusion helpers.
+__all__ = ["PRODUCTS", "Analyzer", "OpCost", "OpRecord", "Rule", "counted_trips", "fusion_parameter_read_bytes",
+           "indexed_access", "loop_trips", "registered_opcodes", "rule", "trip_count"]
 
 
 @rule("tuple")
@@ -263,18 +143,10 @@ def _fusion(analyzer: Analyzer, instruction: Instruction, computation: Computati
         _costed_as(analyzer, indexed, called, cost)
         return
     cost.absorb(analyzer.computation_cost(called.name), with_bytes=False)
-    cost.bytes_written = _fusion_output_bytes(instruction, called)
+    cost.bytes_written = fusion_output_bytes(instruction, called)
     cost.bytes_other = sum(i.shape.bytes for i in called.instructions
                            if i.opcode == "constant" and i.shape.elements > 1)
     cost.bytes_read = [fusion_parameter_read_bytes(analyzer, param, called) for param in called.parameters()]
-
-
-def indexed_access(fusion: Instruction, called: Computation) -> Instruction | None:
-    """The gather or scatter a custom fusion (``kind=kCustom``: XLA:TPU's gather fusions) is costed as: XLA's
-    HandleFusion costs such a fusion as its first gather or scatter alone."""
-    if fusion.attribute("kind") != "kCustom":
-        return None
-    return next((i for i in called.instructions if i.opcode in ("gather", "scatter")), None)
 
 
 def _costed_as(analyzer: Analyzer, inner: Instruction, called: Computation, cost: OpCost) -> None:
@@ -292,70 +164,6 @@ def _costed_as(analyzer: Analyzer, inner: Instruction, called: Computation, cost
         cost.bytes_read[slot] += read
     cost.bytes_written, cost.bytes_other = inner_cost.bytes_written, inner_cost.bytes_other
     cost.absorb(inner_cost if analyzer.xla_rules else analyzer.computation_cost(called.name), with_bytes=False)
-
-
-def trip_count(instruction: Instruction) -> int | None:
-    """A while loop's trip count, as the compiler recorded it (``known_trip_count``), or None."""
-    count = backend_config(instruction).get("known_trip_count", {}).get("n")
-    return int(count) if count is not None else None
-
-
-def _integer(instruction: Instruction | None) -> int | None:
-    """The value of an integer scalar constant, or None."""
-    if instruction is None or instruction.opcode != "constant" or instruction.shape.dims:
-        return None
-    try:
-        return int(instruction.attribute("_literal"))
-    except ValueError:
-        return None
-
-
-def _through_copies(computation: Computation, name: str) -> Instruction | None:
-    """The instruction ``name`` copies, through any chain of copies (XLA:TPU copies a loop's counter between
-    memories), or ``name`` itself."""
-    instruction = computation.by_name().get(name)
-    while instruction is not None and instruction.opcode == "copy":
-        instruction = computation.by_name().get(instruction.operands[0])
-    return instruction
-
-
-def counted_trips(module: Module, instruction: Instruction, computation: Computation) -> int | None:
-    """The trip count of a loop in the form JAX writes a scan or a ``fori_loop`` with static bounds, read from
-    the program as written, or as XLA:TPU compiles it (neither records ``known_trip_count``): the loop state's
-    element ``k`` starts at a constant ``a``, the body adds 1 to it, and the condition is ``element k < b``
-    (copies between them allowed): ``b - a`` trips. None for any other loop."""
-    condition = module.computations.get(instruction.called("condition")[0])
-    body = module.computations.get(instruction.called("body")[0])
-    if condition is None or body is None or not instruction.operands:
-        return None
-    test = condition.root
-    if test.opcode != "compare" or test.attribute("direction") != "LT" or len(test.operands) != 2:
-        return None
-    counter, bound = (condition.by_name().get(name) for name in test.operands)
-    if counter is None or counter.opcode != "get-tuple-element" or _integer(bound) is None:
-        return None
-    index = int(counter.attribute("index"))
-    state = computation.by_name().get(instruction.operands[0])
-    if state is None or state.opcode != "tuple" or index >= len(state.operands):
-        return None
-    start = _integer(_through_copies(computation, state.operands[index]))
-    step = body.root
-    if start is None or step.opcode != "tuple" or index >= len(step.operands):
-        return None
-    increment = body.by_name().get(step.operands[index])
-    if increment is None or increment.opcode != "add":
-        return None
-    parts = [_through_copies(body, name) for name in increment.operands]
-    ones = [part for part in parts if _integer(part) == 1]
-    counters = [part for part in parts if part is not None and part.opcode == "get-tuple-element"
-                and part.attribute("index") == str(index)]
-    return max(_integer(bound) - start, 0) if ones and counters else None
-
-
-def loop_trips(module: Module, instruction: Instruction, computation: Computation) -> int | None:
-    """A while loop's trip count: as the compiler recorded it, or as JAX wrote the loop; None when unknown."""
-    recorded = trip_count(instruction)
-    return recorded if recorded is not None else counted_trips(module, instruction, computation)
 
 
 @rule("while")
@@ -499,82 +307,3 @@ def _custom_call(analyzer: Analyzer, instruction: Instruction, computation: Comp
         cost.transcendentals = known.transcendentals
         cost.bytes_read, cost.bytes_written, cost.bytes_other = known.bytes_read, known.bytes_written, known.bytes_other
         cost.notes.append(f"{instruction.name}: {known.what}, recounted from its attributes")
-
-
-def _fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
-    """Bytes a fusion writes: each array output, only the update of an in-place dynamic-update-slice."""
-    root = called.root
-    by_name = called.by_name()
-    if not fusion.shape.is_tuple:
-        outputs = [(fusion.shape, root)]
-    else:
-        outputs = []
-        for index, element in enumerate(fusion.shape.elements_of):
-            producer = by_name[root.operands[index]] if root.opcode == "tuple" else root
-            outputs.append((element, producer))
-    total = 0
-    for shape, producer in outputs:
-        if shape.is_tuple:
-            continue
-        if producer.opcode == "dynamic-update-slice":
-            total += by_name[producer.operands[1]].shape.bytes
-        else:
-            total += shape.bytes
-    return total
-
-
-def fusion_parameter_read_bytes(analyzer: Analyzer, parameter: Instruction, called: Computation) -> int:
-    """Bytes a fusion reads through one parameter, by XLA's rules (slices read only what they keep)."""
-    if parameter.shape.is_tuple:
-        by_name = called.by_name()
-        return sum(fusion_parameter_read_bytes(analyzer, user, called) for user in parameter.users
-                   if user.opcode == "get-tuple-element" and user.name in by_name)
-    size = parameter.shape.bytes
-    total = 0
-    seen_plain_user = False
-    for user in parameter.users:
-        opcode = user.opcode
-        if opcode == "fusion":
-            total += _nested_fusion_read_bytes(analyzer, parameter, user)
-        elif opcode == "slice":
-            total += user.shape.bytes
-        elif opcode == "dynamic-slice":
-            if user.operands[0] == parameter.name:
-                total += user.shape.bytes
-            elif not seen_plain_user:
-                seen_plain_user, total = True, total + size
-        elif opcode == "dynamic-update-slice":
-            if user.operands[0] != parameter.name and not seen_plain_user:
-                seen_plain_user, total = True, total + size
-        elif opcode in ("broadcast", "reshape"):
-            total += size
-        elif not seen_plain_user:
-            seen_plain_user, total = True, total + size
-    return total
-
-
-def _nested_fusion_read_bytes(analyzer: Analyzer, parameter: Instruction, fusion: Instruction) -> int:
-    inner = analyzer.module.computations[fusion.called("calls")[0]]
-    inner_params = inner.parameters()
-    root = inner.root
-    total = 0
-    for index, operand in enumerate(fusion.operands):
-        if operand != parameter.name:
-            continue
-        simple = not root.operands or inner_params[index].name == root.operands[0]
-        seen_plain_user = False
-        for user in fusion.users:
-            if simple and user.opcode == "slice":
-                total += user.shape.bytes
-            elif simple and user.opcode == "dynamic-slice":
-                if user.operands[0] == fusion.name:
-                    total += user.shape.bytes
-                elif not seen_plain_user:
-                    seen_plain_user, total = True, total + fusion.shape.bytes
-            elif simple and user.opcode == "dynamic-update-slice":
-                if user.operands[0] != fusion.name and not seen_plain_user:
-                    seen_plain_user, total = True, total + fusion.shape.bytes
-            elif not seen_plain_user:
-                seen_plain_user = True
-                total += fusion_parameter_read_bytes(analyzer, inner_params[index], inner)
-    return total

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from jaxcost.hlo.rules import indexed_access
+from jaxcost.hlo.fusions import indexed_access
 from jaxcost.hlo.text import Computation, Instruction
 
 #: Opcodes whose value is a sum over called computations, and which attribute names them.
