@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jaxcost.reports.text import terminal_width, wrap
+from jaxcost.reports.text import left_out, terminal_columns, terminal_width, wrap
 from jaxcost.specs import Conv, Dense, depthwise_conv, reference_suite
 
 EXIT_SOME_FAILED = 1
@@ -74,7 +74,7 @@ def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
     if ceilings:
         print(ceilings_text(*ceilings, width=width))
     print()
-    print(measurements_table(measurements))
+    print(measurements_table(measurements, terminal_columns()))
     print()
     print(wrap("Timed back to back: K calls dispatched, one block per repeat; FLOP/s from the recounted flops "
                "(2 per multiply-add), never from MACs.", width))
@@ -295,7 +295,7 @@ def run_report(args: argparse.Namespace) -> int:
     print(device_line(args.target))
     print(f"batch {batch}" + (f" ({why})" if why else ""))
     print()
-    print(suite_table(comparisons))
+    print(suite_table(comparisons, terminal_columns()))
     print()
     if measurements:
         _print_measurements(measurements, ceilings, args.plot)
@@ -484,8 +484,7 @@ def _print_table(report: Any, args: argparse.Namespace) -> None:
     columns, cells, dropped = fitted(rows, columns, console.width, devices)
     console.print(rich_grid(cells, columns, devices))
     if dropped:
-        print(f"left out to fit {console.width} columns: {', '.join(dropped)} (a wider terminal, or the output "
-              "sent to a file, --json or --csv shows them)")
+        print(left_out(dropped, console.width))
 
 
 #: Set in the process that ``--mesh`` starts with the mesh's devices simulated on the CPU.

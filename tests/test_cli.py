@@ -210,7 +210,8 @@ def test_a_model_table_on_a_terminal_fits_it_and_says_what_it_left_out(capsys, m
     table = out[:out.index("\ntotal")].splitlines()[1:]
     assert table[0].split() == ["module", "params", "FLOPs", "compiler", "FLOPs", "share"]
     assert max(map(len, table)) <= 80
-    assert "left out to fit 80 columns: type, input, output, MACs, textbook MACs, compiler bytes" in out
+    assert "left out to fit 80 columns: type, input, output, MACs, textbook MACs, compiler bytes" in " ".join(
+        out.split())  # wrapped to the terminal too
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)  # a file or a pipe gets every column
     assert main(["model", "mobilenet_v2", "--resolution", "32", "--depth", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["module", "type", "input", "output"]
@@ -223,3 +224,15 @@ def test_a_layers_explanation_and_conventions_fit_a_hundred_columns_in_a_file(ca
     conventions = out[out.index("What other tools"):].splitlines()
     assert max(map(len, explained + conventions)) <= 100
     assert any(line.startswith(" " * 41 + "element (602,176 flops)") for line in explained)  # under its description
+
+
+def test_the_report_on_a_terminal_narrows_its_suite_table_to_it(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["report", "--no-timing"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("layer "))
+    table = lines[start:start + 11]
+    assert max(map(len, table)) <= 100 and table[0].split()[0] == "layer" and "verdict" in table[0]
+    assert lines[start + 11].startswith("left out to fit 100 columns: ") and "MACs" in lines[start + 11]
+    assert max(len(line) for line in lines[start + 11:start + 13]) <= 100

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jaxcost.formulas import CONVENTION_RULES, TrainingCost, conventions
 from jaxcost.reports.program import figure, grouped
-from jaxcost.reports.text import WIDTH, format_bytes, format_count, format_si, table, wrap
+from jaxcost.reports.text import WIDTH, fitted_table, format_bytes, format_count, format_si, table, wrap
 
 if TYPE_CHECKING:
     from jaxcost.comparison import Comparison, Delta
@@ -107,8 +107,13 @@ def conventions_table(spec: Any, width: int = WIDTH) -> str:
     return table(["convention", "count", "what it counts"], rows, align="lrl", width=width)
 
 
-def suite_table(comparisons: Sequence[Comparison]) -> str:
-    """One row per layer: shape, params, MACs, FLOPs and bytes (analytic | XLA), intensity, verdict."""
+#: How long each of ``suite_table``'s columns stays on a narrow terminal (``reports.text.narrowed``).
+SUITE_KEEP = (9, 3, 4, 2, 8, 8, 6, 6, 5, 9)
+
+
+def suite_table(comparisons: Sequence[Comparison], width: int | None = None) -> str:
+    """One row per layer: shape, params, MACs, FLOPs and bytes (analytic | XLA), intensity, verdict; narrowed to
+    ``width`` (a terminal's) where one is given."""
     rows = []
     for index, comparison in enumerate(comparisons, 1):
         spec, cost, compiler = comparison.spec, comparison.cost, comparison.compiler
@@ -120,7 +125,7 @@ def suite_table(comparisons: Sequence[Comparison]) -> str:
             f"{comparison.analytic_flops / comparison.analytic_bytes:.1f}", comparison.verdict])
     headers = ["layer", "output", "params", "MACs", "FLOPs analytic", "FLOPs XLA", "bytes analytic", "bytes XLA",
                "FLOPs/B", "verdict"]
-    return table(headers, rows, align="ll" + "r" * 7 + "l")
+    return fitted_table(headers, rows, "ll" + "r" * 7 + "l", SUITE_KEEP, width)
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jaxcost.reports.program import grouped, padding_line
-from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, format_si, shortened, table
+from jaxcost.reports.text import (
+    format_bytes,
+    format_count,
+    format_rate,
+    format_seconds,
+    format_si,
+    narrowed,
+    shortened,
+    table,
+    table_width,
+)
 
 if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
@@ -264,29 +274,19 @@ def alignment(columns: list[Column]) -> str:
     return "".join(column.align for column in columns)
 
 
-def _width(rows: list[list[str]], columns: list[Column], devices: int) -> int:
-    """Characters a plain table of these cells takes (two spaces between columns)."""
-    return sum(max(len(cell) for cell in [column.title(devices), *cells]) for column, cells in
-               zip(columns, zip(*rows))) + 2 * (len(columns) - 1)
-
-
 def fitted(rows: list[list[str]], columns: list[Column], width: int,
            devices: int = 1) -> tuple[list[Column], list[list[str]], list[str]]:
     """The table narrowed to ``width`` characters, as a terminal shows it: columns left out, least kept first
-    (``Column.keep``), down to those of keep 7 and more; then the module names shortened in the middle. Returns
-    the columns kept, their cells, and the headers left out."""
-    kept = list(range(len(columns)))
-    by_keep = sorted(kept, key=lambda index: columns[index].keep)
-    while _width([[row[i] for i in kept] for row in rows], [columns[i] for i in kept], devices) > width and \
-            columns[by_keep[0]].keep < 7:
-        kept.remove(by_keep.pop(0))
+    (``Column.keep``, ``reports.text.narrowed``); then the module names shortened in the middle. Returns the columns
+    kept, their cells, and the headers left out."""
+    titles = headers(columns, devices)
+    kept = narrowed(titles, rows, [column.keep for column in columns], width)
     cells = [[row[i] for i in kept] for row in rows]
-    shown = [columns[i] for i in kept]
-    excess = _width(cells, shown, devices) - width
+    excess = table_width([titles[i] for i in kept], cells) - width
     if excess > 0:
         longest = max(len(row[0]) for row in cells)
         cells = [[shortened(row[0], max(longest - excess, 12)), *row[1:]] for row in cells]
-    return shown, cells, [column.title(devices) for index, column in enumerate(columns) if index not in kept]
+    return [columns[i] for i in kept], cells, [title for index, title in enumerate(titles) if index not in kept]
 
 
 def render(report: ModelReport, depth: int | None = None, collapse: bool = True, sort: str | None = None) -> str:

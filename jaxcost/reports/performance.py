@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline
-from jaxcost.reports.text import WIDTH, format_bytes, format_rate, format_seconds, table, wrap
+from jaxcost.reports.text import WIDTH, fitted_table, format_bytes, format_rate, format_seconds, wrap
 
 if TYPE_CHECKING:
     from jaxcost.measure.timing import Measurement
@@ -20,8 +20,13 @@ def _percent(fraction: float | None) -> str:
     return f"{fraction:.1%}" + ("*" if fraction > 1 else "")
 
 
-def measurements_table(measurements: Sequence[Measurement]) -> str:
-    """One row per program: median time, spread, FLOP/s, bytes/s, utilizations, speed of light, bound."""
+#: How long each of ``measurements_table``'s columns stays on a narrow terminal (``reports.text.narrowed``).
+MEASUREMENTS_KEEP = (9, 9, 3, 8, 7, 4, 6, 5, 5, 4, 7, 8, 2)
+
+
+def measurements_table(measurements: Sequence[Measurement], width: int | None = None) -> str:
+    """One row per program: median time, spread, FLOP/s, bytes/s, utilizations, speed of light, bound; narrowed to
+    ``width`` (a terminal's) where one is given."""
     rows = []
     for index, m in enumerate(measurements, 1):
         datasheet, measured = m.utilization, m.measured_utilization
@@ -33,7 +38,7 @@ def measurements_table(measurements: Sequence[Measurement]) -> str:
                      "cache" if m.cache_warning else ""])
     headers = ["program", "median", "spread", "achieved", "bandwidth", "FLOPs/B", "of peak", "of measured",
                "BW of peak", "BW of measured", "of roofline", "bound", "note"]
-    return table(headers, rows, align="l" + "r" * 11 + "l")
+    return fitted_table(headers, rows, "l" + "r" * 11 + "l", MEASUREMENTS_KEEP, width)
 
 
 def _peak_reason(m: Measurement) -> str:

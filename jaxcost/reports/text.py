@@ -54,9 +54,7 @@ def format_seconds(seconds: float, digits: int = 3) -> str:
 def terminal_width(stream: TextIO | None = None) -> int:
     """The width to wrap to: the terminal's columns when ``stream`` (stdout by default) is a terminal, else
     ``WIDTH``, so that what is written to a file does not depend on the terminal it was run from."""
-    stream = stream or sys.stdout
-    on_terminal = getattr(stream, "isatty", None)
-    return shutil.get_terminal_size((WIDTH, 24)).columns if on_terminal and on_terminal() else WIDTH
+    return terminal_columns(stream) or WIDTH
 
 
 #: The spaces ``wrap`` does not break at: between a number and its unit (``802,816 B``, ``100 %``) and inside a
@@ -64,6 +62,14 @@ def terminal_width(stream: TextIO | None = None) -> int:
 _KEPT_SPACES = re.compile(r"(?<=\d) (?=[^\W\d]|%)|(?<=\d,) (?=\d)")
 #: What stands for such a space while a text is wrapped: a character that is not whitespace and not in text.
 _KEPT_SPACE = "\0"
+
+
+def terminal_columns(stream: TextIO | None = None) -> int | None:
+    """The terminal's columns when ``stream`` (stdout by default) is a terminal, else None: a table written to a
+    file keeps every column."""
+    stream = stream or sys.stdout
+    on_terminal = getattr(stream, "isatty", None)
+    return shutil.get_terminal_size((WIDTH, 24)).columns if on_terminal and on_terminal() else None
 
 
 def wrap(text: str, width: int = WIDTH, indent: str = "") -> str:
@@ -106,3 +112,45 @@ def shortened(text: str, width: int) -> str:
         return text
     head = (width - 1) // 2
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+#: Columns kept this long or longer stay however narrow the terminal (``narrowed``).
+ALWAYS_KEPT = 7
+
+
+def table_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    """Characters a plain ``table`` of these cells takes (two spaces between columns)."""
+    return sum(max(len(cell) for cell in [header, *cells]) for header, cells in
+               zip(headers, zip(*rows))) + 2 * (len(headers) - 1)
+
+
+def narrowed(headers: Sequence[str], rows: Sequence[Sequence[str]], keep: Sequence[int],
+             width: int) -> list[int]:
+    """The indexes of the columns a table of ``width`` characters shows: the columns of least ``keep`` left out
+    first, one by one, until it fits or only those kept ``ALWAYS_KEPT`` and longer remain."""
+    kept = list(range(len(headers)))
+    for index in sorted(kept, key=lambda index: keep[index]):
+        if keep[index] >= ALWAYS_KEPT or table_width([headers[i] for i in kept],
+                                                      [[row[i] for i in kept] for row in rows]) <= width:
+            break
+        kept.remove(index)
+    return kept
+
+
+def fitted_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str, keep: Sequence[int],
+                 width: int | None) -> str:
+    """``table``, narrowed to ``width`` (a terminal's) by ``narrowed`` and saying what it left out; whole when
+    ``width`` is None (a file, a pipe)."""
+    if width is None:
+        return table(headers, rows, align=align)
+    kept = narrowed(headers, rows, keep, width)
+    text = table([headers[i] for i in kept], [[row[i] for i in kept] for row in rows],
+                 align="".join(align[i] for i in kept))
+    dropped = [header for index, header in enumerate(headers) if index not in kept]
+    return text + (f"\n{left_out(dropped, width)}" if dropped else "")
+
+
+def left_out(headers: Sequence[str], width: int) -> str:
+    """The lines under a narrowed table naming the columns it left out, wrapped to ``width``."""
+    return wrap(f"left out to fit {width} columns: {', '.join(headers)} (a wider terminal, or the output sent to a "
+                "file or --json, shows them)", width)
