@@ -100,3 +100,21 @@ def test_a_programs_records_print_one_short_line_each():
     assert repr(recount.ops[1:]) == repr(list(recount.ops[1:]))  # a slice is a plain list
     assert "\n" not in repr(recount) and repr(recount).startswith(f"Recount({len(recount.ops)} instructions")
     assert "\n" in repr(recount.xla_ops)
+
+
+def test_a_table_on_a_narrow_terminal_leaves_out_its_least_kept_columns_and_says_which():
+    from jaxcost.reports.text import fitted_table, narrowed, table_width
+
+    headers = ["name", "wide column of detail", "count", "rate"]
+    rows = [["conv", "x" * 30, "12", "3.4 G"], ["dense", "y" * 30, "7", "1.2 G"]]
+    keep = (9, 1, 8, 5)
+    assert fitted_table(headers, rows, "lrrr", keep, None) == table(headers, rows, align="lrrr")  # a file: whole
+    assert narrowed(headers, rows, keep, 200) == [0, 1, 2, 3]
+    assert narrowed(headers, rows, keep, 30) == [0, 2, 3]  # the detail goes first
+    assert narrowed(headers, rows, keep, 10) == [0, 2]  # then the rate; never what is kept 7 and longer
+    text = fitted_table(headers, rows, "lrrr", keep, 30)
+    body = text.splitlines()[:4]
+    assert max(map(len, body)) == table_width(["name", "count", "rate"], [["conv", "12", "3.4 G"],
+                                                                          ["dense", "7", "1.2 G"]])
+    assert " ".join(text.splitlines()[4:]).startswith("left out to fit 30 columns: wide column of detail (")
+    assert max(map(len, text.splitlines())) <= 30
