@@ -14,6 +14,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +108,36 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser),
                             _common_options())
+    for subcommand in SUBCOMMANDS:
+        subcommand.add(commands)
+    return parser
+
+
+def _add_layer(commands: _Subcommands) -> None:
+    """``jaxcost layer conv|depthwise|dense``."""
     _add_layer_kinds(commands.add_parser("layer", leaf=False,
                                          help="one layer: analytic vs compiler, itemized"))
+
+
+def _add_bench(commands: _Subcommands) -> None:
+    """``jaxcost bench conv|depthwise|dense|suite``."""
     bench = commands.add_parser("bench", leaf=False,
                                 help="measure one layer, or the reference suite, on the default device")
     bench_kinds = _add_layer_kinds(bench, timing=True)
     suite = bench_kinds.add_parser("suite", help="the reference layer suite")
     _add_timing_arguments(suite)
     suite.add_argument("--batch", type=int, default=None, help=BATCH_HELP)
+
+
+def _add_devices(commands: _Subcommands) -> None:
+    """``jaxcost devices``."""
     devices = commands.add_parser("devices", help="the devices found and the peaks that apply")
     devices.add_argument("--peaks", metavar="FILE", help="JSON overrides of the peaks")
     devices.add_argument("--measure", action="store_true", help="also measure the matmul and triad ceilings")
+
+
+def _add_model(commands: _Subcommands) -> None:
+    """``jaxcost model NAME``."""
     model = commands.add_parser("model", help="a whole model, layer by layer, from one compile")
     model.add_argument("name", help="a zoo model (mobilenet_v1, mobilenet_v2, resnet50, resnet50_v1, vit_b16, "
                                     "gpt2_small), "
@@ -160,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     output = model.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--csv", action="store_true", help="print CSV")
+
+
+def _add_sweep(commands: _Subcommands) -> None:
+    """``jaxcost sweep GRID`` and ``jaxcost sweep merge``."""
     sweep = commands.add_parser("sweep", help="a grid of layer configurations in worker processes; resumable; "
                                               "one record each; 'sweep merge' joins results")
     sweep.add_argument("grid", help="grid file (.json, .toml, or .yaml with PyYAML), or 'merge'")
@@ -176,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
                        help="compile every configuration for this TPU slice (counts only; the tpu extra), like the "
                             "grid's target setting")
+
+
+def _add_profile(commands: _Subcommands) -> None:
+    """``jaxcost profile TRACE --hlo FILE``."""
     trace = commands.add_parser("profile", help="where the time of a program went, from a jax.profiler trace of "
                                                 "your own run and the program's optimized HLO")
     trace.add_argument("trace", metavar="TRACE", help="a .xplane.pb file, or the folder jax.profiler wrote")
@@ -188,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--depth", type=int, default=None, help="group scopes to this many path components")
     trace.add_argument("--by", choices=("scope", "op"), default="scope",
                        help="rows by op_name scope (default) or by instruction")
+
+
+def _add_report(commands: _Subcommands) -> None:
+    """``jaxcost report``."""
     report = commands.add_parser("report", help="the reference layer suite on the default device")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     report.add_argument("--no-timing", action="store_true", help="counts only, no measurements")
@@ -198,8 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
                         help="compile the suite for this TPU slice (counts only; batch 1 unless --batch; "
                              "the tpu extra)")
-    return parser
-
 
 def _add_layer_kinds(parser: argparse.ArgumentParser, timing: bool = False) -> Any:
     kinds = _Subcommands(parser.add_subparsers(dest="kind", required=True, parser_class=_Parser), _common_options())
@@ -239,11 +269,27 @@ def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "layer": commands.run_layer, "model": commands.run_model, "bench": commands.run_bench,
-    "devices": commands.run_devices, "sweep": commands.run_sweep_command, "report": commands.run_report,
-    "profile": commands.run_profile,
-}
+@dataclass(frozen=True)
+class Subcommand:
+    """One subcommand, declared once: its name, how its arguments are added, what runs it, and whether it compiles
+    or runs on this process's device (a sweep's work is in its workers; a trace is only read)."""
+
+    name: str
+    add: Callable[[_Subcommands], None]
+    run: Callable[[argparse.Namespace], int]
+    on_this_device: bool
+
+
+SUBCOMMANDS = (
+    Subcommand("layer", _add_layer, commands.run_layer, True),
+    Subcommand("bench", _add_bench, commands.run_bench, True),
+    Subcommand("devices", _add_devices, commands.run_devices, True),
+    Subcommand("model", _add_model, commands.run_model, True),
+    Subcommand("sweep", _add_sweep, commands.run_sweep_command, False),
+    Subcommand("profile", _add_profile, commands.run_profile, False),
+    Subcommand("report", _add_report, commands.run_report, True),
+)
+COMMANDS = {subcommand.name: subcommand.run for subcommand in SUBCOMMANDS}
 
 
 def quiet_logs(verbose: bool) -> None:
@@ -256,8 +302,8 @@ def quiet_logs(verbose: bool) -> None:
     warnings.filterwarnings("ignore", module=r"(jax|jaxlib|flax)(\.|$)")
 
 
-#: The commands that compile or run on this process's default device (a sweep's work is in its workers).
-ON_THIS_DEVICE = ("layer", "model", "report", "bench", "devices")
+#: The commands that compile or run on this process's default device.
+ON_THIS_DEVICE = tuple(subcommand.name for subcommand in SUBCOMMANDS if subcommand.on_this_device)
 
 
 def _start_backends_quietly(args: argparse.Namespace) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib
-import importlib.util
 import inspect
 import json
 import math
@@ -21,25 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jaxcost.loading import ModelError, first_line, model_from_arguments, model_inputs, model_keywords
 from jaxcost.reports.text import left_out, terminal_columns, terminal_width, wrap
 from jaxcost.specs import Conv, Dense, depthwise_conv, reference_suite
 
 EXIT_SOME_FAILED = 1
-
-
-class ModelError(Exception):
-    """A user's model (its module file, factory or own code) raised while being loaded or traced."""
-
-    def __init__(self, name: str, stage: str, error: BaseException, hint: str = "") -> None:
-        super().__init__(f"{stage} {name!r} raised {type(error).__name__}: {_first_line(error)}")
-        self.error = error
-        #: What the user may have left out, said after where the error came from ("; ..." or "").
-        self.hint = hint
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "(no message)"
 
 
 def _peaks(args: argparse.Namespace) -> Any:
@@ -311,162 +295,6 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_attribute(name: str) -> Any:
-    """``package.module:Attribute`` (the working directory is searched, as ``python -m`` does) or
-    ``path/to/file.py:Attribute``."""
-    location, _, attribute = name.rpartition(":")
-    if location.endswith(".py") or Path(location).is_file():
-        path = Path(location)
-        if not path.is_file():
-            raise ValueError(f"name: no such file {location!r}")
-        folder = str(path.resolve().parent)
-        if folder not in sys.path:  # the file's own imports of its neighbours work, as with python file.py
-            sys.path.insert(0, folder)
-        loader = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[path.stem] = module
-        try:
-            loader.loader.exec_module(module)
-        except Exception as error:
-            raise ModelError(name, "loading", error) from error
-    else:
-        if str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
-        try:
-            module = importlib.import_module(location)
-        except ModuleNotFoundError as error:
-            if error.name and location.startswith(error.name):
-                raise ValueError(f"name: cannot import {location!r} (no module named {error.name!r}); give "
-                                 "package.module:Factory from the working directory or path/to/file.py:Factory") \
-                    from None
-            raise ModelError(name, "loading", error) from error
-        except Exception as error:
-            raise ModelError(name, "loading", error) from error
-    if not hasattr(module, attribute):
-        raise ValueError(f"name: {location!r} has no attribute {attribute!r}")
-    return getattr(module, attribute)
-
-
-def _is_model(value: Any) -> bool:
-    """A flax.linen or flax.nnx Module instance."""
-    import flax.linen as nn
-
-    from jaxcost.models.analysis import is_nnx_module
-
-    return isinstance(value, nn.Module) or is_nnx_module(value)
-
-
-def model_from_arguments(args: argparse.Namespace) -> Any:
-    """The zoo model, or the module a ``module:Factory`` or ``file.py:Factory`` builds."""
-    from jaxcost.models import build
-
-    if ":" not in args.name:
-        return build(args.name, alpha=args.alpha, dtype=args.dtype)
-    factory = _load_attribute(args.name)
-    if _is_model(factory):
-        model = factory
-    elif not callable(factory):
-        raise ValueError(f"name: {args.name!r} is neither a flax Module nor a factory that builds one")
-    else:
-        try:
-            model = factory()
-        except TypeError as error:
-            raise ValueError(f"name: {args.name!r} must be a Module or take no arguments: {error}") from None
-        except Exception as error:
-            raise ModelError(args.name, "the factory", error) from error
-    if not _is_model(model):
-        raise ValueError(f"name: {args.name!r} did not give a flax.linen or flax.nnx Module "
-                         f"(got {type(model).__name__})")
-    return model
-
-
-def model_inputs(args: argparse.Namespace) -> list[Any]:
-    """The model's inputs as ``jax.ShapeDtypeStruct`` s: each ``--input SHAPE[:DTYPE]``, or one image
-    (batch, resolution, resolution, channels)."""
-    import jax
-
-    from jaxcost.models import ZOO
-    from jaxcost.modules import jax_dtype
-    from jaxcost.specs import dtype_name
-
-    image = {"batch": args.batch, "resolution": args.resolution, "channels": args.channels}
-    for name, value in image.items():
-        if value is not None and value <= 0:
-            raise ValueError(f"--{name}: must be a positive integer, got {value}")
-    tokens = ZOO[args.name].tokens if args.name in ZOO else 0
-    if tokens and not args.input:
-        if args.resolution is not None or args.channels is not None:
-            raise ValueError(f"--resolution: {args.name} takes tokens, not images; --input BATCH,LENGTH:int32 "
-                             f"gives their shape (default {args.batch or 1},{tokens}:int32)")
-        return [jax.ShapeDtypeStruct((args.batch or 1, tokens), jax.numpy.int32)]
-    if tokens:
-        inputs = _given_inputs(args)
-        for text, given in zip(args.input, inputs):
-            if not jax.numpy.issubdtype(given.dtype, jax.numpy.integer) or len(given.shape) != 2 \
-                    or given.shape[1] > tokens:
-                raise ValueError(f"--input: {args.name} takes integer token ids, BATCH,LENGTH:int32 with LENGTH at "
-                                 f"most its context of {tokens}, got {text!r}")
-        return inputs
-    if not args.input:
-        return [jax.ShapeDtypeStruct((args.batch or 1, args.resolution or 224, args.resolution or 224,
-                                      args.channels or 3), jax_dtype(dtype_name(args.dtype)))]
-    given = [f"--{name}" for name, value in image.items() if value is not None]
-    if given:
-        raise ValueError(f"--input: gives the input shapes; drop {', '.join(given)}")
-    return _given_inputs(args)
-
-
-def _given_inputs(args: argparse.Namespace) -> list[Any]:
-    """Each ``--input SHAPE[:DTYPE]`` as a ``jax.ShapeDtypeStruct``."""
-    import jax
-
-    inputs = []
-    for text in args.input:
-        shape_text, _, dtype = text.partition(":")
-        try:
-            shape = tuple(int(size) for size in shape_text.split(","))
-        except ValueError:
-            shape = ()
-        if not shape or any(size <= 0 for size in shape):
-            raise ValueError(f"--input: {text!r} must be positive sizes, comma-separated, then :dtype if not "
-                             "--dtype, like 1,128:int32")
-        try:
-            element = jax.numpy.dtype(dtype or args.dtype)
-        except TypeError:
-            raise ValueError(f"--input: {text!r}: unknown dtype {dtype or args.dtype!r}; numpy's names, like int32, "
-                             "float32, bfloat16, bool") from None
-        inputs.append(jax.ShapeDtypeStruct(shape, element))
-    return inputs
-
-
-#: Python's spellings of JSON's true, false and null, accepted in a ``--kwarg`` value.
-PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
-#: ``--kwarg`` values that look like a boolean or None in neither JSON's nor Python's spelling: refused, not
-#: passed on as text (the string "FALSE" is true).
-AMBIGUOUS_CONSTANTS = frozenset(("true", "false", "none", "null", "yes", "no", "on", "off"))
-
-
-def model_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """``--kwarg NAME=VALUE`` s as keyword arguments: the value read as JSON or as Python's True, False or
-    None, or else kept as text; a value like a boolean in neither spelling (TRUE, yes, off) is refused."""
-    keywords: dict[str, Any] = {}
-    for text in args.kwarg or []:
-        name, equals, value = text.partition("=")
-        if not equals or not name.isidentifier():
-            raise ValueError(f"--kwarg: {text!r} must be NAME=VALUE, like train=true")
-        if value in PYTHON_CONSTANTS:
-            keywords[name] = PYTHON_CONSTANTS[value]
-            continue
-        try:
-            keywords[name] = json.loads(value)
-        except ValueError:
-            if value.lower() in AMBIGUOUS_CONSTANTS:
-                raise ValueError(f"--kwarg: {text!r} is ambiguous: write true or false (True, False) for a boolean, "
-                                 f"null (None) for None, or {name}='\"{value}\"' for the text") from None
-            keywords[name] = value
-    return keywords
-
-
 def _print_table(report: Any, args: argparse.Namespace) -> None:
     """The per-module table: on a terminal, narrowed to its width (columns left out, said below, and long module
     names shortened) and drawn with rich; elsewhere (a file, a pipe) every column in plain text."""
@@ -592,7 +420,7 @@ def run_profile(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise ValueError(f"trace: {str(error).partition(': ')[2]}") from None
     except Exception as error:  # not a trace: what the reader said, on one line
-        raise ValueError(f"trace: {args.trace!r} is not a jax.profiler trace ({_first_line(error)})") from None
+        raise ValueError(f"trace: {args.trace!r} is not a jax.profiler trace ({first_line(error)})") from None
     if not events:
         raise ValueError(f"trace: {args.trace!r} holds no execution of a compiled program's instructions")
     text = _hlo_text(args.hlo, list(events))
@@ -637,24 +465,12 @@ def _profiled(model: Any, inputs: list, args: argparse.Namespace, rngs: dict, kw
                    **kwargs)
 
 
-def run_model(args: argparse.Namespace) -> int:
-    from jaxcost.models.analysis import analyze
-    from jaxcost.models.sharding import parse_mesh
-    from jaxcost.reports.model import by_operator, summary, to_csv, to_json
-    from jaxcost.reports.profile import instruction_table, profile_json, profile_lines
-
-    mesh = parse_mesh(args.mesh) if args.mesh is not None else None
-    hardware = _hardware(args)
+def _check_model_options(args: argparse.Namespace, mesh: dict | None) -> None:
+    """The model command's options that cannot go together, or take a bad value, said before any work."""
     if args.target:
         from jaxcost.targets import target
 
-        target(args.target)  # a wrong name or a missing libtpu, said before any work
-    if mesh and os.environ.get(MESH_PROCESS) != "1" and not args.target:
-        ways = mesh.get("data", 1) * mesh.get("fsdp", 1)
-        batches = [x.shape[0] for x in model_inputs(args) if x.ndim]
-        if any(batch % ways for batch in batches):  # said before the devices are made
-            raise ValueError(f"--mesh: a batch of {batches[0]} does not split over {ways} devices (data x fsdp)")
-        return _on_simulated_devices(args, math.prod(mesh.values()))
+        target(args.target)  # a wrong name or a missing libtpu
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"--depth: must be a positive integer, got {args.depth}")
     if args.time and (args.target or mesh):
@@ -672,26 +488,40 @@ def run_model(args: argparse.Namespace) -> int:
                       if used]
         if table_only:
             raise ValueError(f"{table_only[0]}: shapes the table; --json and --csv carry every row as it is")
-    inputs = model_inputs(args)
-    kwargs = model_keywords(args)
-    model = model_from_arguments(args)
+
+
+def _on_mesh_devices(args: argparse.Namespace, mesh: dict) -> int:
+    """``--mesh`` in this process: the batch checked against the mesh, then the command again in a process whose CPU
+    shows the mesh's devices."""
+    ways = mesh.get("data", 1) * mesh.get("fsdp", 1)
+    batches = [x.shape[0] for x in model_inputs(args) if x.ndim]
+    if any(batch % ways for batch in batches):  # said before the devices are made
+        raise ValueError(f"--mesh: a batch of {batches[0]} does not split over {ways} devices (data x fsdp)")
+    return _on_simulated_devices(args, math.prod(mesh.values()))
+
+
+def _analyzed(args: argparse.Namespace, mesh: dict | None) -> tuple[Any, Any, Any]:
+    """The model's report; its profile with ``--time``; and with ``--mesh``, the same model on one device. What the
+    user's own model raises is a ``ModelError``, with what jaxcost passed it when no ``--input`` was given."""
+    from jaxcost.models.analysis import analyze
+
+    inputs, kwargs, model = model_inputs(args), model_keywords(args), model_from_arguments(args)
     if args.train and ":" not in args.name and "train" in inspect.signature(type(model).__call__).parameters:
         kwargs.setdefault("train", True)  # a zoo network with batch norm trains with batch statistics
     rngs = {stream: 0 for stream in args.rng or []}
+    mode = "train" if args.train else "forward"
     unasked = "" if args.input else (f"; jaxcost passed it one {'x'.join(map(str, inputs[0].shape))} "
                                      f"{inputs[0].dtype} image, having no --input: give the model's inputs with "
                                      "--input SHAPE[:DTYPE], once each (e.g. --input 1,128:int32)")
     try:
         measured = _profiled(model, inputs, args, rngs, kwargs) if args.time else None
-        report = measured.report if measured else analyze(
-            model, *inputs, mode="train" if args.train else "forward", name=args.name, rngs=rngs or None, mesh=mesh,
-            target=args.target, **kwargs)
+        report = measured.report if measured else analyze(model, *inputs, mode=mode, name=args.name,
+                                                          rngs=rngs or None, mesh=mesh, target=args.target, **kwargs)
         single = None if mesh is None or args.json or args.csv else analyze(
-            model, *inputs, mode="train" if args.train else "forward", rngs=rngs or None, target=args.target,
-            **kwargs)
+            model, *inputs, mode=mode, rngs=rngs or None, target=args.target, **kwargs)
     except TypeError as error:
         if kwargs and "keyword argument" in str(error):
-            raise ValueError(f"--kwarg: {_first_line(error)}") from None
+            raise ValueError(f"--kwarg: {first_line(error)}") from None
         if ":" not in args.name:
             raise
         raise ModelError(args.name, "tracing the model", error, unasked) from error
@@ -699,27 +529,49 @@ def run_model(args: argparse.Namespace) -> int:
         if ":" not in args.name or (isinstance(error, ValueError) and str(error).startswith("rngs:")):
             raise
         raise ModelError(args.name, "tracing the model", error, unasked) from error
+    return report, measured, single
+
+
+def _print_model(args: argparse.Namespace, report: Any, measured: Any, single: Any, hardware: Any) -> None:
+    """The model command's text: the table (or the op table), the summary, where the time went, the mesh's lines."""
+    from jaxcost.reports.model import by_operator, summary
+    from jaxcost.reports.profile import instruction_table, profile_lines
+
+    print(device_line(args.target))
+    if args.by == "op":
+        print(instruction_table(measured) if measured else by_operator(report))
+    else:
+        _print_table(report, args)
+    print()
+    print(summary(report))
+    for line in profile_lines(measured) if measured else []:
+        print(line)
+    if measured and args.plot:
+        from jaxcost.reports.plots import plot_profile
+
+        try:
+            print("profile plot: " + ", ".join(map(str, plot_profile(measured, args.plot, depth=args.depth))))
+        except ImportError as error:
+            print(f"profile plot skipped: {error}")
+    for line in _mesh_lines(report, single, hardware) if single else []:
+        print(line)
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from jaxcost.models.sharding import parse_mesh
+    from jaxcost.reports.model import to_csv, to_json
+    from jaxcost.reports.profile import profile_json
+
+    mesh = parse_mesh(args.mesh) if args.mesh is not None else None
+    hardware = _hardware(args)
+    if mesh and os.environ.get(MESH_PROCESS) != "1" and not args.target:
+        return _on_mesh_devices(args, mesh)
+    _check_model_options(args, mesh)
+    report, measured, single = _analyzed(args, mesh)
     if args.json:
         print(profile_json(measured) if measured else to_json(report))
     elif args.csv:
         print(to_csv(report), end="")
     else:
-        print(device_line(args.target))
-        if args.by == "op":
-            print(instruction_table(measured) if measured else by_operator(report))
-        else:
-            _print_table(report, args)
-        print()
-        print(summary(report))
-        for line in profile_lines(measured) if measured else []:
-            print(line)
-        if measured and args.plot:
-            from jaxcost.reports.plots import plot_profile
-
-            try:
-                print("profile plot: " + ", ".join(map(str, plot_profile(measured, args.plot, depth=args.depth))))
-            except ImportError as error:
-                print(f"profile plot skipped: {error}")
-        for line in _mesh_lines(report, single, hardware) if single else []:
-            print(line)
+        _print_model(args, report, measured, single, hardware)
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxcost import commands
+from jaxcost import commands, loading
 from jaxcost.cli import main
 from jaxcost.specs import reference_suite
 
@@ -169,12 +169,12 @@ def test_bench_bad_arguments(capsys):
 def test_kwarg_values_in_json_or_python_spellings():
     argv = ["train=False", "dropout=True", "mask=None", "deterministic=false", "cache=null", "depth=4",
             "name=text", "quoted=\"yes\"", "scale=0.5"]
-    assert commands.model_keywords(argparse.Namespace(kwarg=argv)) == {
+    assert loading.model_keywords(argparse.Namespace(kwarg=argv)) == {
         "train": False, "dropout": True, "mask": None, "deterministic": False, "cache": None, "depth": 4,
         "name": "text", "quoted": "yes", "scale": 0.5}
     for ambiguous in ("TRUE", "none", "Null", "yes", "off"):
         with pytest.raises(ValueError, match=rf"^--kwarg: 'train={ambiguous}' is ambiguous: write true or false"):
-            commands.model_keywords(argparse.Namespace(kwarg=[f"train={ambiguous}"]))
+            loading.model_keywords(argparse.Namespace(kwarg=[f"train={ambiguous}"]))
 
 
 def test_a_conv_input_of_three_numbers_says_it_is_read_as_one_dimensional(capsys):
@@ -236,3 +236,12 @@ def test_the_report_on_a_terminal_narrows_its_suite_table_to_it(capsys, monkeypa
     assert max(map(len, table)) <= 100 and table[0].split()[0] == "layer" and "verdict" in table[0]
     assert lines[start + 11].startswith("left out to fit 100 columns: ") and "MACs" in lines[start + 11]
     assert max(len(line) for line in lines[start + 11:start + 13]) <= 100
+
+
+def test_a_subcommand_is_declared_once_and_the_parser_and_dispatch_follow():
+    from jaxcost import cli
+
+    names = [subcommand.name for subcommand in cli.SUBCOMMANDS]
+    choices = cli.build_parser()._subparsers._group_actions[0].choices
+    assert list(choices) == names and set(cli.COMMANDS) == set(names)
+    assert cli.ON_THIS_DEVICE == ("layer", "bench", "devices", "model", "report")  # a sweep's work is in workers
