@@ -159,24 +159,19 @@ def attribute_time(report: Any, events: Sequence[Kernel], seconds_by_name: Count
     for event in events:
         if event.hlo_op in owners:
             executions[owners[event.hlo_op]] += 1 / calls
+    return by_instruction, executions, _by_row(report, by_instruction, divided=True), missing
+
+
+def _by_row(report: Any, by_instruction: Counter, divided: bool) -> Counter:
+    """Per-instruction figures by row: ``divided`` between an instruction's rows as its flops are (time), or
+    whole in each of them (executions)."""
     ops = {op.name: op for op in report.compiler.recount.ops}
     by_row: Counter = Counter()
-    for name, seconds in by_instruction.items():
+    for name, amount in by_instruction.items():
         shares = report.placement.shares(ops[name]) if name in ops and report.placement else Counter({LAYOUT: 1})
         weight = sum(shares.values())
         for row, share in shares.items():
-            by_row[row] += seconds * share / weight
-    return by_instruction, executions, by_row, missing
-
-
-def _row_executions(report: Any, executions: Counter) -> Counter:
-    """Instruction executions per call, by row (an instruction shared by rows counts in each)."""
-    ops = {op.name: op for op in report.compiler.recount.ops}
-    by_row: Counter = Counter()
-    for name, count in executions.items():
-        shares = report.placement.shares(ops[name]) if name in ops and report.placement else Counter({LAYOUT: 1})
-        for row in shares:
-            by_row[row] += count
+            by_row[row] += amount * share / weight if divided else amount
     return by_row
 
 
@@ -185,7 +180,7 @@ def fill_rows(profile: ModelProfile, fixed_seconds: float) -> None:
     at ``fixed_seconds`` each (what the cheapest instruction of the trace took: all fixed cost), make at least half
     its time; else ``compute`` or ``memory`` against the roofline's ridge."""
     report = profile.report
-    executions = _row_executions(report, profile.executions)
+    executions = _by_row(report, profile.executions, divided=False)
     compute, memory = profile.roofs
     step = profile.seconds_busy + profile.seconds_idle
     for row in report.rows:
