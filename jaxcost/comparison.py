@@ -37,7 +37,7 @@ LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", 
 #: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
 REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
 KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
-         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding", "prefetch")
+         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding", "prefetch", "library")
 #: Verdicts from weakest to strongest; ``upper bound``: explained, but the program's work depends on data.
 VERDICTS = ("unknown", "unexplained", "upper bound", "explained", "exact")
 
@@ -225,7 +225,10 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
     for record in records:
         flops = record.cost.flops_by_opcode.get(role, 0) if role in record.cost.flops_by_opcode else (
             record.cost.flops - sum(record.cost.flops_by_opcode.values()) if record.opcode == role else 0)
-        if flops and record.opcode == "while" and role not in MAIN_OPCODES:
+        if flops and kind == "elementwise" and record.opcode == "custom-call" and record.cost.notes:  # recounted call
+            deltas.append(Delta("library", f"{'; '.join(record.cost.notes)} ({role}: {flops:,} flops)",
+                                (record.name,), flops=flops))
+        elif flops and record.opcode == "while" and role not in MAIN_OPCODES:
             deltas.append(Delta("loop", f"{role} in {record.name}'s body and condition, its trip count times "
                                 f"({flops:,} flops)", (record.name,), flops=flops))
         elif flops:
@@ -270,6 +273,9 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
         return Delta("layout", f"layout change: {buffer.name} writes {size} that is read back", names, bytes=delta)
     if roles == {"convert"}:
         return Delta("convert", f"converted copy {buffer.name} {size} written and read back", names, bytes=delta)
+    if buffer.is_argument_or_result and not readers:
+        return Delta("unfused", f"output {buffer.name} {size}: {buffer.name} writes {buffer.bytes_moved:,} B, of "
+                     f"which the program returns {buffer.bytes_ideal:,} B", names, bytes=delta)
     if buffer.is_argument_or_result:
         return Delta("unfused", f"output {buffer.name} {size} also read by {', '.join(readers)}", names, bytes=delta)
     if not readers:

@@ -7,6 +7,8 @@ recount is checked exactly against the analytic count on the CPU.
 
 import json
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 import jaxcost as jc
@@ -132,3 +134,39 @@ def test_unknown_library_call_is_listed_by_name():
     program = jc.recount(text)
     assert program.unknown == ["call (custom-call __cudnn$fmhaSoftmax)"]
     assert program.flops == 0 and program.bytes_accessed == 0
+
+
+def _top_k(x):
+    return jax.lax.top_k(x, 5)[0]
+
+
+def test_top_k_on_the_cpu_is_minus_one_by_xlas_rules_and_recounted():
+    """XLA:CPU reports -1 for TopK (only XLA:TPU costs it): XLA's figures reproduced, the -1 an ``xla`` item, the
+    true count the n·k compares, and the tuple the call writes beyond the result it returns named by the call."""
+    comparison = jc.compare(_top_k, jax.ShapeDtypeStruct((32, 1000), jnp.float32))
+    compiler = comparison.compiler
+    assert compiler.xla_reproduced("flops") and compiler.xla_reproduced("bytes_accessed")
+    assert compiler.recount.xla_rule_total("flops") == -1 and compiler.flops == 32 * 1000 * 5
+    assert "custom-call (custom-call TopK)" in compiler.xla_unknown and compiler.unknown == []
+    (library,) = [d for d in comparison.deltas if d.kind == "library"]
+    assert "TopK" in library.description and library.flops == 160_000
+    (minus_one,) = [d for d in comparison.deltas if d.stage == "xla"]
+    assert minus_one.kind == "unknown" and minus_one.flops == -1 - 160_000
+    (output,) = [d for d in comparison.deltas if d.kind == "unfused"]
+    assert "custom-call writes 1,280 B" in output.description and " by  " not in str(comparison)
+    assert comparison.verdict == "explained"
+
+
+def test_which_custom_calls_xla_costs_depends_on_the_backend():
+    """TopK is costed by XLA:TPU only: a program with TPU sizes or tiled layouts is a TPU's."""
+    from jaxcost.hlo.library_calls import OTHER, TPU, backend_of, costed_by_xla
+    from jaxcost.hlo.text import Sizes, parse_instruction
+
+    line = '%t = (f32[8,5]{1,0}, s32[8,5]{1,0}) custom-call(%x), custom_call_target="TopK"'
+    tpu_sizes = Sizes(pointer_bytes=4, table_align=32, untiled_scalar_bytes=4096)
+    assert backend_of(parse_instruction(line)) == OTHER
+    assert backend_of(parse_instruction(line, tpu_sizes)) == TPU
+    assert backend_of(parse_instruction(line.replace("{1,0}", "{1,0:T(8,128)}"))) == TPU
+    assert costed_by_xla(parse_instruction(line, tpu_sizes)) and not costed_by_xla(parse_instruction(line))
+    cudnn = line.replace('"TopK"', '"__cudnn$convForward"')
+    assert not costed_by_xla(parse_instruction(cudnn, tpu_sizes)) and not costed_by_xla(parse_instruction(cudnn))

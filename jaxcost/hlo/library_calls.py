@@ -1,24 +1,31 @@
-"""Recount library calls that XLA cannot cost (it reports -1): cuDNN convolutions, cuBLAS gemms, XLA:TPU's
-in-place concatenation and its in-bounds promise for gather indices.
+"""Recount library calls that XLA cannot cost (it reports -1): cuDNN convolutions, cuBLAS gemms, LAPACK's linear
+algebra on the CPU, XLA:TPU's in-place concatenation and its in-bounds promise for gather indices.
 
 Each is recounted from its own attributes: window, padding, dilation, ``dim_labels`` and
 ``feature_group_count`` for convolutions, ``dot_dimension_numbers`` and the epilogue for gemms,
-and the operand and result shapes (a trailing ``u8`` workspace in the result tuple is skipped).
+the matrix shapes and FFI attributes (``side``, ``mode``) for LAPACK calls, and the operand and result
+shapes (a trailing ``u8`` workspace in the result tuple is skipped).
 A custom call not listed here stays unknown: it is named, never counted as -1 or 0.
+Which calls XLA costs itself depends on the backend that compiled the program (``costed_by_xla``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from jaxcost.hlo.convolution import convolution_flops
 from jaxcost.hlo.registry import registrar
 from jaxcost.hlo.roles import BIAS_ADD
 from jaxcost.hlo.text import Instruction, Shape
+
+#: One attribute of an FFI call's backend_config, as XLA prints it: ``{side = 76 : ui8, uplo = 85 : ui8}``.
+_FFI_ATTRIBUTE = re.compile(r"([A-Za-z_]\w*)\s*=\s*(-?\d+)\s*:\s*\w+")
 
 
 @dataclass
@@ -48,14 +55,15 @@ def result_shape(instruction: Instruction) -> Shape:
 
 
 def backend_config(instruction: Instruction) -> dict:
-    """The instruction's ``backend_config`` JSON as a dict ({} when absent or unreadable)."""
+    """The instruction's ``backend_config`` as a dict: its JSON, or an FFI call's attributes (``{side = 76 : ui8}``:
+    ``{"side": 76}``, a character's code); {} when absent or unreadable."""
     text = instruction.attribute("backend_config")
     if not text.startswith("{"):
         return {}
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return {}
+        return {name: int(value) for name, value in _FFI_ATTRIBUTE.findall(text)}
 
 
 def _traffic(operands: list[Shape], result: Shape, what: str) -> LibraryCost:
@@ -124,6 +132,205 @@ def _gemm(instruction: Instruction, operands: list[Shape], config: dict) -> Libr
     return cost
 
 
+# LAPACK, as XLA:CPU calls it for jnp.linalg and jax.scipy.linalg (``lapack_sgetrf_ffi``: s, d, c, z for float32,
+# float64, complex64, complex128), batched over the leading dimensions of its matrices.
+#
+# The convention: the multiplications plus the additions of the blocked algorithm, independent of the data, as LAPACK
+# Working Note 41 (Blackford & Dongarra, "Installation Guide for LAPACK", appendix "Operation counts for the BLAS and
+# LAPACK") and LAPACK's own timing code (TIMING/LIN/dopla.f; dopbl3.f for trsm) count them (the two agree but for
+# getrf, where LAWN 41's form is used); in complex arithmetic a multiplication is 6 real flops and an addition 2
+# (dopla's MULFAC, ADDFAC). The symmetric eigensolver and the SVD iterate until they converge: their counts are
+# estimates, and their ``what`` says so. geev and gees (jnp.linalg.eig, jax.scipy.linalg.schur) have no count: unknown.
+
+_LAPACK_TARGET = re.compile(r"lapack_([sdcz])([a-z]+)_ffi")
+
+
+def lapack_targets(*routines: str) -> tuple[str, ...]:
+    """The FFI targets of LAPACK routines in every precision (``getrf``: ``lapack_sgetrf_ffi`` ... ``_zgetrf_``);
+    ``orgqr/ungqr`` names a routine whose real and complex forms are named apart."""
+    names = []
+    for routine in routines:
+        real, _, complex_ = routine.partition("/")
+        names += [f"lapack_{letter}{real if letter in 'sd' else complex_ or real}_ffi" for letter in "sdcz"]
+    return tuple(names)
+
+
+def lapack_flops(precision: str, multiplications: Fraction, additions: Fraction) -> int:
+    """LAWN 41's weighting: each multiplication and addition 1 flop in real arithmetic (``precision`` s or d); 6 and
+    2 in complex (c or z). Rounded to a whole count (the published forms are exact integers for integer sizes)."""
+    complex_ = precision in "cz"
+    return round(multiplications * (6 if complex_ else 1) + additions * (2 if complex_ else 1))
+
+
+def _lapack_cost(instruction: Instruction, operands: list[Shape], what: str, flops_one: int) -> LibraryCost:
+    """A LAPACK call's cost: ``flops_one`` for one matrix, times the batch (the leading dimensions of the first
+    operand); every operand read and every result written (LAPACK works in place, the buffers alias)."""
+    precision, routine = _LAPACK_TARGET.fullmatch(custom_call_target(instruction)).groups()
+    batch = math.prod(operands[0].dims[:-2])
+    batched = f", {batch} matrices" if batch > 1 else ""
+    return LibraryCost(f"LAPACK {precision}{routine}: {what}{batched}", Counter({routine: batch * flops_one}),
+                       [shape.bytes for shape in operands], sum(leaf.bytes for leaf in instruction.shape.leaves()))
+
+
+def _precision(instruction: Instruction) -> str:
+    return _LAPACK_TARGET.fullmatch(custom_call_target(instruction)).group(1)
+
+
+def _matrix(shape: Shape) -> tuple[Fraction, Fraction]:
+    """Rows and columns of the (last two dimensions of) ``shape``, as exact numbers for the published forms."""
+    return Fraction(shape.dims[-2]), Fraction(shape.dims[-1])
+
+
+def getrf_counts(m: Fraction, n: Fraction) -> tuple[Fraction, Fraction]:
+    """LU with partial pivoting of an m×n matrix (LAWN 41, xGETRF, m >= n; for m < n, as LAPACK++'s flops.hh, the
+    same form with m and n swapped): multiplications (the n reciprocals of the pivots among them) and additions.
+    LAPACK's dopla.f counts n fewer multiplications."""
+    rows, columns = max(m, n), min(m, n)
+    multiplications = (rows * columns ** 2 / 2 - columns ** 3 / 6 + rows * columns / 2 - columns ** 2 / 2
+                       + Fraction(2, 3) * columns)
+    return multiplications, rows * columns ** 2 / 2 - columns ** 3 / 6 - rows * columns / 2 + columns / 6
+
+
+def trsm_counts(m: Fraction, n: Fraction, left: bool) -> tuple[Fraction, Fraction]:
+    """A triangular solve with an m×n right-hand side (dopbl3.f, xTRSM; LAWN 41): the triangle is m×m on the left,
+    n×n on the right."""
+    order, other = (m, n) if left else (n, m)
+    return other * order * (order + 1) / 2, other * order * (order - 1) / 2
+
+
+def potrf_counts(n: Fraction) -> tuple[Fraction, Fraction]:
+    """Cholesky of an n×n matrix (dopla.f, xPOTRF; LAWN 41)."""
+    return n * (Fraction(1, 3) + n * (Fraction(1, 2) + n / 6)), n * (n * n - 1) / 6
+
+
+def geqrf_counts(m: Fraction, n: Fraction) -> tuple[Fraction, Fraction]:
+    """Householder QR of an m×n matrix (dopla.f, xGEQRF; LAWN 41)."""
+    if m >= n:
+        return (n * (Fraction(23, 6) + m + n / 2 + n * (m - n / 3)),
+                n * (Fraction(5, 6) + n * (Fraction(1, 2) + m - n / 3)))
+    return (m * (Fraction(23, 6) + 2 * n - m / 2 + m * (n - m / 3)),
+            m * (Fraction(5, 6) + n - m / 2 + m * (n - m / 3)))
+
+
+def orgqr_counts(m: Fraction, n: Fraction, k: Fraction) -> tuple[Fraction, Fraction]:
+    """The m×n matrix Q of k Householder reflectors (dopla.f, xORGQR / xUNGQR; LAWN 41)."""
+    common = 2 * m * n + k * (Fraction(2, 3) * k - m - n)
+    return k * (Fraction(-5, 3) + 2 * n - k + common), k * (Fraction(1, 3) + n - m + common)
+
+
+def ormqr_left_counts(m: Fraction, n: Fraction, k: Fraction) -> tuple[Fraction, Fraction]:
+    """k Householder reflectors applied from the left to an m×n matrix (dopla.f, xORMQR, SIDE = 'L'; LAWN 41)."""
+    return k * n * (2 * m + 2 - k), k * n * (2 * m + 1 - k)
+
+
+def sytrd_counts(n: Fraction) -> tuple[Fraction, Fraction]:
+    """Householder reduction of a symmetric n×n matrix to tridiagonal form (dopla.f, xSYTRD / xHETRD; LAWN 41)."""
+    if n <= 1:
+        return Fraction(0), Fraction(0)
+    return (-15 + n * (Fraction(-1, 6) + n * (Fraction(5, 2) + n * Fraction(2, 3))),
+            -4 + n * (Fraction(-8, 3) + n * (1 + n * Fraction(2, 3))))
+
+
+def gehrd_counts(n: Fraction) -> tuple[Fraction, Fraction]:
+    """Householder reduction of an n×n matrix to upper Hessenberg form (dopla.f, xGEHRD; LAWN 41)."""
+    if n <= 1:
+        return Fraction(0), Fraction(0)
+    return (-13 + n * (Fraction(-7, 6) + n * (Fraction(1, 2) + n * Fraction(5, 3))),
+            -8 + n * (Fraction(-2, 3) + n * (-1 + n * Fraction(5, 3))))
+
+
+def syevd_flops(precision: str, n: int, vectors: bool) -> int:
+    """An estimate of the symmetric (Hermitian) eigensolver by divide and conquer, phase by phase: the reduction to
+    tridiagonal form (xSYTRD, LAWN 41), with vectors the tridiagonal divide and conquer without deflation, its worst
+    case (a merge multiplies the halves' eigenvectors, n³ flops; T(n) = 2T(n/2) + n³ = 4n³/3, Demmel, "Applied
+    Numerical Linear Algebra" §5.3.3; deflation makes it less) in real arithmetic, and the back-transformation by the
+    n-1 reflectors (xORMTR, as xORMQR on the last n-1 rows). Without vectors the tridiagonal eigenvalues' O(n²)
+    iteration is not counted."""
+    size = Fraction(n)
+    flops = lapack_flops(precision, *sytrd_counts(size))
+    if vectors and n > 1:
+        back_transformation = ormqr_left_counts(size - 1, size, size - 1)
+        flops += round(Fraction(4, 3) * size ** 3) + lapack_flops(precision, *back_transformation)
+    return flops
+
+
+def gesdd_flops(precision: str, m: int, n: int, mode: str) -> int:
+    """An estimate of the SVD of an m×n matrix: the Golub-Reinsch counts of Golub & Van Loan, "Matrix Computations"
+    (4th ed., Figure 8.6.1; 3rd ed. §5.4.5), which sum the standard phases (bidiagonalization, the bidiagonal SVD,
+    the back-transformations), for the singular values only (mode N: 4mn² - 4n³/3), with the thin U and V (mode S:
+    14mn² + 8n³) or the full U and V (mode A: 4m²n + 8mn² + 9n³), m >= n (else of the transpose). LAPACK's gesdd
+    computes the bidiagonal SVD by divide and conquer instead of QR iteration. Complex: 4x (LAWN 41's weights, a
+    complex multiply-add 8 real flops against 2)."""
+    rows, columns = max(m, n), min(m, n)
+    real = {"N": 4 * rows * columns ** 2 - Fraction(4, 3) * columns ** 3,
+            "S": 14 * rows * columns ** 2 + 8 * columns ** 3,
+            "A": 4 * rows ** 2 * columns + 8 * rows * columns ** 2 + 9 * columns ** 3}[mode]
+    return round(real * (4 if precision in "cz" else 1))
+
+
+@target(*lapack_targets("getrf"))
+def _getrf(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    m, n = _matrix(operands[0])
+    return _lapack_cost(instruction, operands, f"LU factorization of {m}×{n}",
+                        lapack_flops(_precision(instruction), *getrf_counts(m, n)))
+
+
+@target(*lapack_targets("trsm"))
+def _trsm(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    m, n = _matrix(operands[1])
+    left = config.get("side", ord("L")) == ord("L")
+    what = f"triangular solve, {'left' if left else 'right'} side, {m}×{n} right-hand side"
+    return _lapack_cost(instruction, operands, what, lapack_flops(_precision(instruction), *trsm_counts(m, n, left)))
+
+
+@target(*lapack_targets("potrf"))
+def _potrf(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    _, n = _matrix(operands[0])
+    return _lapack_cost(instruction, operands, f"Cholesky factorization of {n}×{n}",
+                        lapack_flops(_precision(instruction), *potrf_counts(n)))
+
+
+@target(*lapack_targets("geqrf"))
+def _geqrf(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    m, n = _matrix(operands[0])
+    return _lapack_cost(instruction, operands, f"Householder QR of {m}×{n}",
+                        lapack_flops(_precision(instruction), *geqrf_counts(m, n)))
+
+
+@target(*lapack_targets("orgqr/ungqr"))
+def _orgqr(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    m, n = _matrix(operands[0])
+    k = Fraction(operands[1].dims[-1])
+    return _lapack_cost(instruction, operands, f"{m}×{n} Q of {k} Householder reflectors",
+                        lapack_flops(_precision(instruction), *orgqr_counts(m, n, k)))
+
+
+@target(*lapack_targets("gehrd"))
+def _gehrd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    _, n = _matrix(operands[0])
+    return _lapack_cost(instruction, operands, f"Hessenberg reduction of {n}×{n}",
+                        lapack_flops(_precision(instruction), *gehrd_counts(n)))
+
+
+@target(*lapack_targets("syevd/heevd"))
+def _syevd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    n = operands[0].dims[-1]
+    vectors = config.get("mode", ord("V")) == ord("V")
+    what = (f"{'eigenvalues and eigenvectors' if vectors else 'eigenvalues'} of a {n}×{n} symmetric matrix "
+            "(an estimate: divide and conquer without deflation)")
+    return _lapack_cost(instruction, operands, what, syevd_flops(_precision(instruction), n, vectors))
+
+
+@target(*lapack_targets("gesdd"))
+def _gesdd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    m, n = operands[0].dims[-2:]
+    mode = chr(config.get("mode", ord("A")))
+    factors = {"N": "singular values", "S": "thin SVD", "A": "full SVD"}.get(mode, "full SVD")
+    what = f"{factors} of {m}×{n} (an estimate: Golub-Reinsch phase counts)"
+    return _lapack_cost(instruction, operands, what,
+                        gesdd_flops(_precision(instruction), m, n, mode if mode in "NSA" else "A"))
+
+
 #: XLA:TPU custom calls that compute and move nothing, and what each is.
 _MOVING_NOTHING = {
     "ConcatBitcast": "TPU concatenation in place (a bitcast: nothing moves)",
@@ -144,10 +351,12 @@ def _moving_nothing(instruction: Instruction, operands: list[Shape], config: dic
 
 @target("TopK")
 def _top_k(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    # the k largest of each row: XLA:TPU counts a compare of every element with each of the k kept
+    # the k largest of each row: a compare of every element with each of the k kept (XLA:TPU's own count; XLA:CPU's
+    # partial sort does fewer, as many as the data needs, and reports -1)
     values = instruction.shape.elements_of[0] if instruction.shape.is_tuple else instruction.shape
     kept = values.dims[-1] if values.dims else 1
-    return LibraryCost(f"top-{kept} of each row", Counter({"compare": operands[0].elements * kept}),
+    return LibraryCost(f"TopK: the top {kept} of each row, {kept} compares an element",
+                       Counter({"top-k compare": operands[0].elements * kept}),
                        [shape.bytes for shape in operands], sum(leaf.bytes for leaf in instruction.shape.leaves()))
 
 
@@ -162,12 +371,31 @@ def _pallas_kernel(instruction: Instruction, operands: list[Shape], config: dict
                        bytes_other=int(estimate.get("bytes_accessed", 0)))
 
 
-#: Custom calls XLA:TPU's cost analysis costs itself (not -1): their recount is what it counts (0 where the
-#: recount knows nothing: a Pallas kernel without an estimate).
-COSTED_BY_XLA = frozenset({"AllocateBuffer", "TopK", "tpu_custom_call"})
+TPU, OTHER = "tpu", "cpu or gpu"
+
+#: The custom calls XLA's cost analysis costs itself, by the backend that compiled the program; it reports every
+#: other as -1 (HloCostAnalysis::HandleCustomCall). XLA:TPU costs TopK (n·k compares), AllocateBuffer (nothing) and
+#: a Pallas kernel (its own estimate; 0 without one, where the recount knows nothing). XLA:CPU costs none (measured,
+#: jax 0.10.2: TopK and the LAPACK calls are -1), nor does XLA:GPU (measured on an H100: cuDNN and cuBLAS are -1).
+COSTED_BY_XLA_ON = {TPU: frozenset({"AllocateBuffer", "TopK", "tpu_custom_call"}), OTHER: frozenset()}
+
+
+def backend_of(instruction: Instruction) -> str:
+    """``TPU`` when the program was compiled by XLA:TPU (its shapes carry tiles, or are sized by a TPU's rules:
+    ``Sizes.untiled_scalar_bytes``), else ``OTHER`` (XLA:CPU and XLA:GPU cost custom calls alike)."""
+    shape = instruction.shape
+    tiled = any(leaf.tiles for leaf in shape.leaves())
+    return TPU if tiled or shape.sizes.untiled_scalar_bytes else OTHER
+
+
+def costed_by_xla(instruction: Instruction) -> bool:
+    """Whether XLA's cost analysis costs this custom call itself on the backend that compiled its program
+    (``COSTED_BY_XLA_ON``), rather than reporting -1."""
+    return custom_call_target(instruction) in COSTED_BY_XLA_ON[backend_of(instruction)]
 
 
 def custom_call_target(instruction: Instruction) -> str:
+    """The call's ``custom_call_target``."""
     return instruction.attribute("custom_call_target").strip('"')
 
 

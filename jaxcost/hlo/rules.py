@@ -30,7 +30,7 @@ import math
 from jaxcost.hlo.convolution import convolution_flops, reduce_window_count, window
 from jaxcost.hlo.engine import PRODUCTS, Analyzer, OpCost, OpRecord, Rule, registered_opcodes, rule
 from jaxcost.hlo.fusions import fusion_output_bytes, fusion_parameter_read_bytes, indexed_access
-from jaxcost.hlo.library_calls import COSTED_BY_XLA, custom_call_target, library_cost
+from jaxcost.hlo.library_calls import costed_by_xla, custom_call_target, library_cost
 from jaxcost.hlo.loops import counted_trips, loop_trips, trip_count
 from jaxcost.hlo.text import Computation, Instruction, Shape
 
@@ -293,7 +293,7 @@ def _custom_call(analyzer: Analyzer, instruction: Instruction, computation: Comp
     called = custom_call_target(instruction)
     label = f"{instruction.name} (custom-call {called})"
     known = library_cost(instruction, analyzer.operand_shapes(instruction, computation))
-    if analyzer.xla_rules and called not in COSTED_BY_XLA:
+    if analyzer.xla_rules and not costed_by_xla(instruction):
         cost.bytes_read, cost.bytes_written = [0] * len(cost.bytes_read), 0
         cost.flops, cost.bytes_other = -1, -1
         cost.unknown.append(label)
