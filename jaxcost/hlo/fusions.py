@@ -29,9 +29,9 @@ def fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
             outputs.append((element, producer))
     total = 0
     for shape, producer in outputs:
-        if shape.is_tuple:
-            continue
-        if producer.opcode == "dynamic-update-slice":
+        if shape.is_tuple:  # an output that is itself a tuple: its arrays
+            total += sum(leaf.bytes for leaf in shape.leaves())
+        elif producer.opcode == "dynamic-update-slice":
             total += by_name[producer.operands[1]].shape.bytes
         else:
             total += shape.bytes
@@ -41,9 +41,7 @@ def fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
 def fusion_parameter_read_bytes(analyzer: Analyzer, parameter: Instruction, called: Computation) -> int:
     """Bytes a fusion reads through one parameter, by XLA's rules (slices read only what they keep)."""
     if parameter.shape.is_tuple:
-        by_name = called.by_name()
-        return sum(fusion_parameter_read_bytes(analyzer, user, called) for user in parameter.users
-                   if user.opcode == "get-tuple-element" and user.name in by_name)
+        return _tuple_read_bytes(analyzer, parameter, called)
     size = parameter.shape.bytes
     total = 0
     seen_plain_user = False
@@ -66,6 +64,19 @@ def fusion_parameter_read_bytes(analyzer: Analyzer, parameter: Instruction, call
         elif not seen_plain_user:
             seen_plain_user, total = True, total + size
     return total
+
+
+def _tuple_read_bytes(analyzer: Analyzer, parameter: Instruction, called: Computation) -> int:
+    """A tuple-typed fused parameter (or a get-tuple-element of one): what each get-tuple-element reading it reads;
+    and, for every array under an element that none reads, the tuple's own table (XLA walks each array down the
+    get-tuple-elements and, where the walk stops, charges what the tuple itself is read for: its table)."""
+    by_name = called.by_name()
+    readers = [user for user in parameter.users if user.opcode == "get-tuple-element" and user.name in by_name]
+    read = {int(user.attribute("index", "-1")) for user in readers}
+    table = parameter.shape.bytes if parameter.users else 0
+    unread_arrays = sum(len(element.leaves()) for index, element in enumerate(parameter.shape.elements_of)
+                        if index not in read)
+    return sum(fusion_parameter_read_bytes(analyzer, user, called) for user in readers) + table * unread_arrays
 
 
 def _nested_fusion_read_bytes(analyzer: Analyzer, parameter: Instruction, fusion: Instruction) -> int:

@@ -62,7 +62,7 @@ DEFAULT = frozenset({
 })
 #: Costed by XLA in ways jaxcost does not reproduce: the default is used and the instruction is named unknown.
 UNKNOWN = frozenset({
-    "batch-norm-grad", "batch-norm-inference", "batch-norm-training", "cholesky", "collective-reduce", "infeed",
-    "mulhi", "outfeed", "ragged-all-to-all", "ragged-dot", "rng-get-and-update-state", "scaled-dot", "scan",
+    "batch-norm-grad", "batch-norm-inference", "batch-norm-training", "cholesky", "collective-reduce",
+    "mulhi", "ragged-all-to-all", "ragged-dot", "rng-get-and-update-state", "scaled-dot", "scan",
     "shuffle", "topk", "triangular-solve",
 })

@@ -42,8 +42,8 @@ __all__ = ["PRODUCTS", "Analyzer", "OpCost", "OpRecord", "Rule", "counted_trips"
 
 @rule("tuple")
 def _tuple(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """XLA's HandleTuple: only the table of pointers is written (its output); its elements are not read."""
     cost.bytes_read = [0] * len(cost.bytes_read)
-    cost.bytes_other, cost.bytes_written = cost.bytes_written, 0
 
 
 @rule("copy-start", "collective-permute-start")
@@ -221,14 +221,12 @@ def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computat
     elif opcode == "map":
         times = instruction.shape.elements
     elif opcode == "scatter":
-        count = len(operands) // 2
-        update_bytes = sum(s.bytes for s in operands[count + 1:])
-        rows_bytes = sum(_scattered_rows_bytes(instruction, target, update)
-                         for target, update in zip(operands[:count], operands[count + 1:]))
-        cost.bytes_read = [0] * len(operands)
-        cost.bytes_read[count] = operands[count].bytes
-        cost.bytes_other = rows_bytes + update_bytes
-        cost.bytes_written = rows_bytes
+        count = len(operands) // 2  # targets, the indices, updates
+        rows = [_scattered_rows_bytes(instruction, target, update)
+                for target, update in zip(operands[:count], operands[count + 1:])]
+        # as XLA files them: each target's rows it touches, the indices, each update whole
+        cost.bytes_read = [*rows, operands[count].bytes, *(update.bytes for update in operands[count + 1:])]
+        cost.bytes_written = sum(rows)
         times = operands[count + 1].elements
     else:
         select = analyzer.computation_cost(instruction.called("select")[0])
@@ -286,6 +284,22 @@ def _all_reduce(analyzer: Analyzer, instruction: Instruction, computation: Compu
     cost.flops = sum(leaf.elements for leaf in instruction.shape.leaves())
     cost.bytes_written = sum(leaf.bytes for leaf in instruction.shape.leaves())
     cost.flops_by_opcode["all-reduce"] = cost.flops
+
+
+@rule("infeed")
+def _infeed(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """XLA's HandleInfeed: the arrays it brings in are written (its result's leaves, a token none); its token
+    operand is not read."""
+    cost.bytes_read = [0] * len(cost.bytes_read)
+    cost.bytes_written = sum(leaf.bytes for leaf in instruction.shape.leaves())
+
+
+@rule("outfeed")
+def _outfeed(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """XLA's HandleOutfeed: the arrays it sends are read (its data operand's leaves); it writes only a token."""
+    data = analyzer.operand_shapes(instruction, computation)[0]
+    cost.bytes_read = [sum(leaf.bytes for leaf in data.leaves())] + [0] * (len(cost.bytes_read) - 1)
+    cost.bytes_written = 0
 
 
 @rule("custom-call")
