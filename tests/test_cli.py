@@ -202,6 +202,7 @@ def test_an_unwritable_plot_folder_is_refused_before_anything_is_measured(argv, 
     assert capsys.readouterr().err == f"jaxcost: error: --plot: the folder '{tmp_path / 'missing'}' does not exist\n"
 
 
+@pytest.mark.cpu  # the widths of what the CPU's program gives
 def test_a_model_table_on_a_terminal_fits_it_and_says_what_it_left_out(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
@@ -217,6 +218,7 @@ def test_a_model_table_on_a_terminal_fits_it_and_says_what_it_left_out(capsys, m
     assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["module", "type", "input", "output"]
 
 
+@pytest.mark.cpu  # the widths of what the CPU's program gives
 def test_a_layers_explanation_and_conventions_fit_a_hundred_columns_in_a_file(capsys):
     assert main(["layer", "depthwise", "--input", "1,56,56,64", "--dtype", "bfloat16", "--ops", "0"]) == 0
     out = capsys.readouterr().out
@@ -226,6 +228,7 @@ def test_a_layers_explanation_and_conventions_fit_a_hundred_columns_in_a_file(ca
     assert any(line.startswith(" " * 41 + "element (602,176 flops)") for line in explained)  # under its description
 
 
+@pytest.mark.cpu  # the widths of what the CPU's program gives
 def test_the_report_on_a_terminal_narrows_its_suite_table_to_it(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)

@@ -140,6 +140,7 @@ def _top_k(x):
     return jax.lax.top_k(x, 5)[0]
 
 
+@pytest.mark.cpu
 def test_top_k_on_the_cpu_is_minus_one_by_xlas_rules_and_recounted():
     """XLA:CPU reports -1 for TopK (only XLA:TPU costs it): XLA's figures reproduced, the -1 an ``xla`` item, the
     true count the n·k compares, and the tuple the call writes beyond the result it returns named by the call."""

@@ -23,6 +23,8 @@ from jaxcost.hlo.library_calls import (
     trsm_counts,
 )
 
+pytestmark = pytest.mark.cpu  # compiles jnp.linalg to the CPU's LAPACK calls
+
 
 def total(counts) -> Fraction:
     multiplications, additions = counts

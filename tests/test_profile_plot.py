@@ -22,6 +22,8 @@ from jaxcost.reports.plots import (  # noqa: E402
 )
 from tests.test_profile import FIXTURES, _conv_program  # noqa: E402
 
+pytestmark = pytest.mark.cpu  # profiles on the CPU
+
 #: (path, is a module, flops, bytes, seconds, bound): a 10 ms step, 9 ms of it busy.
 ROWS = [
     ("a", True, 0, 0, 0.0, None),  # its children hold all its instructions
