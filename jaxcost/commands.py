@@ -429,8 +429,7 @@ def run_profile(args: argparse.Namespace) -> int:
     if not ran:
         raise ValueError(f"trace: no instruction of the program in {args.hlo!r} ran in {args.trace!r} (the trace "
                          f"holds {', '.join(sorted({event.hlo_module for event in events}))})")
-    span = (max(event.end_ns for event in ran) - min(event.start_ns for event in ran)) / 1e9 / args.calls
-    result = profile_of(report, ran, args.calls, args.step or span)
+    result = profile_of(report, ran, args.calls, args.step)
     if result.unattributed:
         raise ValueError(f"--hlo: {len(result.unattributed)} instructions of the trace are not in {args.hlo!r} "
                          f"(e.g. {', '.join(result.unattributed[:3])}): the HLO of another program, or of another "

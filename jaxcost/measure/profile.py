@@ -228,14 +228,15 @@ def profile(model_or_function: Any, *inputs: Any, mode: str = "forward", rngs: A
     return profile_of(report, events, burst, seconds_step, peaks, ceilings)
 
 
-def profile_of(report: Any, events: Sequence[Kernel], calls: int, seconds_step: float,
+def profile_of(report: Any, events: Sequence[Kernel], calls: int, seconds_step: float | None = None,
                peaks: DevicePeaks | None = None, ceilings: tuple[float, float] | None = None) -> ModelProfile:
     """The profile of a program analyzed as ``report`` from the instruction ``events`` of ``calls`` calls (a traced
-    burst, or a trace from elsewhere), with ``seconds_step`` the step's time. The peak is that of the precision its
-    largest argument's type runs at."""
+    burst, or a trace from elsewhere), with ``seconds_step`` the step's time (by default the traced step's own).
+    The peak is that of the precision its largest argument's type runs at."""
     if not events:
         raise ValueError("trace: no instruction of the program ran in it")
     span = (max(event.end_ns for event in events) - min(event.start_ns for event in events)) / 1e9 / calls
+    seconds_step = seconds_step or span
     scale = seconds_step / span  # the trace's shares of the loop's step
     seconds_by_name = Counter({name: seconds * scale for name, seconds in exclusive_seconds(events).items()})
     by_instruction, executions, by_row, missing = attribute_time(report, events, seconds_by_name, calls)
