@@ -92,7 +92,10 @@ def test_bad_trace_arguments(tmp_path):
 
 @pytest.mark.cpu
 def test_a_tiny_layer_is_overhead_bound_and_a_conv_is_not():
-    tiny = jc.benchmark(jc.dense((1, 8), 8), repeats=3, seconds_per_repeat=0.05)
+    # the floor is the least of its repeats (a busy machine only adds to it): the layer's quietest of three runs
+    # is set against it, so that another process on the machine does not make a trivial layer look like work
+    tiny = min((jc.benchmark(jc.dense((1, 8), 8), repeats=3, seconds_per_repeat=0.05) for _ in range(3)),
+               key=lambda measurement: measurement.seconds_median / measurement.seconds_floor)
     assert tiny.bound == "overhead" and tiny.overhead_share >= OVERHEAD_SHARE
     assert any("overhead-bound" in line and "larger batch" in line for line in notes([tiny]))
     conv = jc.benchmark(jc.standard_conv((8, 56, 56, 64), 64, 3), repeats=3, seconds_per_repeat=0.05,
