@@ -56,6 +56,8 @@ class ViT(nn.Module):
     hidden: int = 3072
     num_classes: int = 1000
     dtype: Any = jnp.float32
+    #: Recompute each block's activations in the backward pass (``nn.remat``) instead of keeping them.
+    remat: bool = False
 
     @nn.compact
     def __call__(self, x: Any) -> Any:
@@ -65,8 +67,9 @@ class ViT(nn.Module):
         token = self.param("class_token", nn.initializers.zeros, (1, 1, self.width), self.dtype)
         x = jnp.concatenate([jnp.broadcast_to(token, (x.shape[0], 1, self.width)), x], axis=1)
         x = x + self.param("positions", nn.initializers.normal(0.02), (1, x.shape[1], self.width), self.dtype)
+        block = nn.remat(Block) if self.remat else Block
         for index in range(self.depth):
-            x = Block(self.heads, self.hidden, dtype=self.dtype, name=f"block{index}")(x)
+            x = block(self.heads, self.hidden, dtype=self.dtype, name=f"block{index}")(x)
         x = nn.LayerNorm(1e-6, dtype=self.dtype, param_dtype=self.dtype, name="norm")(x)
         return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.dtype, name="head")(x[:, 0])
 
@@ -81,14 +84,17 @@ class GPT2(nn.Module):
     depth: int = 12
     heads: int = 12
     dtype: Any = jnp.float32
+    #: Recompute each block's activations in the backward pass (``nn.remat``) instead of keeping them.
+    remat: bool = False
 
     @nn.compact
     def __call__(self, tokens: Any) -> Any:
         embed = nn.Embed(self.vocabulary, self.width, dtype=self.dtype, param_dtype=self.dtype, name="tokens")
         positions = nn.Embed(self.context, self.width, dtype=self.dtype, param_dtype=self.dtype, name="positions")
         x = embed(tokens) + positions(jnp.arange(tokens.shape[-1]))
+        block = nn.remat(Block) if self.remat else Block
         for index in range(self.depth):
-            x = Block(self.heads, 4 * self.width, causal=True, approximate_gelu=True, epsilon=1e-5, dtype=self.dtype,
+            x = block(self.heads, 4 * self.width, causal=True, approximate_gelu=True, epsilon=1e-5, dtype=self.dtype,
                       name=f"block{index}")(x)
         x = nn.LayerNorm(1e-5, dtype=self.dtype, param_dtype=self.dtype, name="norm")(x)
         return embed.attend(x)
