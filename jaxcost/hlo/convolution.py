@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from jaxcost.hlo.text import Instruction, Shape
+if TYPE_CHECKING:
+    from jaxcost.hlo.text import Instruction, Shape
 
 
 def window(instruction: Instruction) -> dict[str, list[int]]:

@@ -20,7 +20,7 @@ def fusion_output_bytes(fusion: Instruction, called: Computation) -> int:
     """Bytes a fusion writes: each array output, only the update of an in-place dynamic-update-slice."""
     root = called.root
     by_name = called.by_name()
-    if not fusion.shape.is_tuple:
+    if fusion.shape.elements_of is None:
         outputs = [(fusion.shape, root)]
     else:
         outputs = []
@@ -70,12 +70,14 @@ def _tuple_read_bytes(analyzer: Analyzer, parameter: Instruction, called: Comput
     """A tuple-typed fused parameter (or a get-tuple-element of one): what each get-tuple-element reading it reads;
     and, for every array under an element that none reads, the tuple's own table (XLA walks each array down the
     get-tuple-elements and, where the walk stops, charges what the tuple itself is read for: its table)."""
+    elements = parameter.shape.elements_of
+    if elements is None:
+        raise ValueError(f"{parameter.name}: not a tuple-typed parameter")
     by_name = called.by_name()
     readers = [user for user in parameter.users if user.opcode == "get-tuple-element" and user.name in by_name]
     read = {int(user.attribute("index", "-1")) for user in readers}
     table = parameter.shape.bytes if parameter.users else 0
-    unread_arrays = sum(len(element.leaves()) for index, element in enumerate(parameter.shape.elements_of)
-                        if index not in read)
+    unread_arrays = sum(len(element.leaves()) for index, element in enumerate(elements) if index not in read)
     return sum(fusion_parameter_read_bytes(analyzer, user, called) for user in readers) + table * unread_arrays
 
 

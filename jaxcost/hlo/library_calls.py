@@ -51,7 +51,7 @@ target = registrar(_TARGETS, "custom-call target")
 
 def result_shape(instruction: Instruction) -> Shape:
     """The call's real result: the first tuple element when the result carries a workspace."""
-    return instruction.shape.elements_of[0] if instruction.shape.is_tuple else instruction.shape
+    return instruction.shape.element(0) if instruction.shape.is_tuple else instruction.shape
 
 
 def backend_config(instruction: Instruction) -> dict:
@@ -165,15 +165,24 @@ def lapack_flops(precision: str, multiplications: Fraction, additions: Fraction)
 def _lapack_cost(instruction: Instruction, operands: list[Shape], what: str, flops_one: int) -> LibraryCost:
     """A LAPACK call's cost: ``flops_one`` for one matrix, times the batch (the leading dimensions of the first
     operand); every operand read and every result written (LAPACK works in place, the buffers alias)."""
-    precision, routine = _LAPACK_TARGET.fullmatch(custom_call_target(instruction)).groups()
+    precision, routine = _lapack_routine(instruction)
     batch = math.prod(operands[0].dims[:-2])
     batched = f", {batch} matrices" if batch > 1 else ""
     return LibraryCost(f"LAPACK {precision}{routine}: {what}{batched}", Counter({routine: batch * flops_one}),
                        [shape.bytes for shape in operands], sum(leaf.bytes for leaf in instruction.shape.leaves()))
 
 
+def _lapack_routine(instruction: Instruction) -> tuple[str, str]:
+    """The precision letter (s, d, c or z) and the routine of a LAPACK call's target (``lapack_sgetrf_ffi``)."""
+    name = custom_call_target(instruction)
+    match = _LAPACK_TARGET.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{instruction.name}: {name!r} is not a LAPACK target")
+    return match.group(1), match.group(2)
+
+
 def _precision(instruction: Instruction) -> str:
-    return _LAPACK_TARGET.fullmatch(custom_call_target(instruction)).group(1)
+    return _lapack_routine(instruction)[0]
 
 
 def _matrix(shape: Shape) -> tuple[Fraction, Fraction]:
@@ -262,10 +271,11 @@ def gesdd_flops(precision: str, m: int, n: int, mode: str) -> int:
     computes the bidiagonal SVD by divide and conquer instead of QR iteration. Complex: 4x (LAWN 41's weights, a
     complex multiply-add 8 real flops against 2)."""
     rows, columns = max(m, n), min(m, n)
-    real = {"N": 4 * rows * columns ** 2 - Fraction(4, 3) * columns ** 3,
-            "S": 14 * rows * columns ** 2 + 8 * columns ** 3,
-            "A": 4 * rows ** 2 * columns + 8 * rows * columns ** 2 + 9 * columns ** 3}[mode]
-    return round(real * (4 if precision in "cz" else 1))
+    real_by_mode: dict[str, int | Fraction] = {
+        "N": 4 * rows * columns ** 2 - Fraction(4, 3) * columns ** 3,
+        "S": 14 * rows * columns ** 2 + 8 * columns ** 3,
+        "A": 4 * rows ** 2 * columns + 8 * rows * columns ** 2 + 9 * columns ** 3}
+    return round(real_by_mode[mode] * (4 if precision in "cz" else 1))
 
 
 @target(*lapack_targets("getrf"))
@@ -353,7 +363,7 @@ def _moving_nothing(instruction: Instruction, operands: list[Shape], config: dic
 def _top_k(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     # the k largest of each row: a compare of every element with each of the k kept (XLA:TPU's own count; XLA:CPU's
     # partial sort does fewer, as many as the data needs, and reports -1)
-    values = instruction.shape.elements_of[0] if instruction.shape.is_tuple else instruction.shape
+    values = instruction.shape.element(0) if instruction.shape.is_tuple else instruction.shape
     kept = values.dims[-1] if values.dims else 1
     return LibraryCost(f"TopK: the top {kept} of each row, {kept} compares an element",
                        Counter({"top-k compare": operands[0].elements * kept}),

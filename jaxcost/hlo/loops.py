@@ -46,7 +46,8 @@ def counted_trips(module: Module, instruction: Instruction, computation: Computa
     if test.opcode != "compare" or test.attribute("direction") != "LT" or len(test.operands) != 2:
         return None
     counter, bound = (condition.by_name().get(name) for name in test.operands)
-    if counter is None or counter.opcode != "get-tuple-element" or _integer(bound) is None:
+    limit = _integer(bound)
+    if counter is None or counter.opcode != "get-tuple-element" or limit is None:
         return None
     index = int(counter.attribute("index"))
     state = computation.by_name().get(instruction.operands[0])
@@ -63,7 +64,7 @@ def counted_trips(module: Module, instruction: Instruction, computation: Computa
     ones = [part for part in parts if _integer(part) == 1]
     counters = [part for part in parts if part is not None and part.opcode == "get-tuple-element"
                 and part.attribute("index") == str(index)]
-    return max(_integer(bound) - start, 0) if ones and counters else None
+    return max(limit - start, 0) if ones and counters else None
 
 
 def loop_trips(module: Module, instruction: Instruction, computation: Computation) -> int | None:

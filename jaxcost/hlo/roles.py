@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from jaxcost.hlo.text import Computation, Instruction, Module
 
 #: The role an add plays when one operand is a broadcast: adding a bias along the feature axis.
 BIAS_ADD = "add(bias)"
 
 
-def flop_role(instruction: Instruction, computation: Computation, bias_parameters: set[str] = frozenset()) -> str:
+def flop_role(instruction: Instruction, computation: Computation,
+              bias_parameters: AbstractSet[str] = frozenset()) -> str:
     """What an elementwise op's flops are for: its opcode, or ``add(bias)`` for a bias add.
 
     An add is a bias add when one operand is, through converts and reshapes, a broadcast of a

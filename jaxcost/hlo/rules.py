@@ -59,7 +59,7 @@ def _async_start(analyzer: Analyzer, instruction: Instruction, computation: Comp
 def _slice_start(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     """XLA:TPU's asynchronous slice into on-chip memory, ``((operand), slice, flag) slice-start(operand)``: like
     a slice, it reads and writes the slice (its done reads the tuple's table and writes the slice again)."""
-    destination = instruction.shape.elements_of[1].bytes
+    destination = instruction.shape.element(1).bytes
     cost.bytes_read = [destination] * len(cost.bytes_read)
     cost.bytes_written = destination
 
@@ -112,11 +112,13 @@ def _windows_bytes(target: Shape, window: tuple[int, ...], indexed: Shape, windo
 
 @rule("transpose")
 def _transpose(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
+    """A transpose whose layouts make it a bitcast moves nothing (XLA's IsEffectiveBitcast); a shape written
+    without a layout has the default one (major to minor), as XLA's parser gives it."""
     operand = analyzer.operand_shapes(instruction, computation)[0]
     permutation = instruction.ints("dimensions")
-    layout_out, layout_in = instruction.shape.minor_to_major, operand.minor_to_major
-    if layout_out is not None and layout_in is not None and \
-            [permutation[d] for d in layout_out] == list(layout_in):
+    layout_out, layout_in = (shape.minor_to_major if shape.minor_to_major is not None else
+                             tuple(reversed(range(len(shape.dims)))) for shape in (instruction.shape, operand))
+    if [permutation[d] for d in layout_out] == list(layout_in):
         cost.bytes_read, cost.bytes_written = [0], 0
 
 
@@ -212,7 +214,7 @@ def _conditional(analyzer: Analyzer, instruction: Instruction, computation: Comp
 def _applied(analyzer: Analyzer, instruction: Instruction, computation: Computation, cost: OpCost) -> None:
     """Ops that apply a scalar computation many times: its flops, times the application count."""
     operands = analyzer.operand_shapes(instruction, computation)
-    out = instruction.shape.elements_of[0] if instruction.shape.is_tuple else instruction.shape
+    out = instruction.shape.element(0) if instruction.shape.is_tuple else instruction.shape
     opcode = instruction.opcode
     if opcode == "reduce":
         times = operands[0].elements - out.elements

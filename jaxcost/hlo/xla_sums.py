@@ -60,8 +60,8 @@ class XlaSums:
         return total
 
     def _instruction(self, instruction: Instruction, computation: Computation, key: str) -> np.float32:
-        attributes = _CALLED.get(instruction.opcode)
-        summed_over_calls = attributes and (key != "bytes_accessed" or instruction.opcode != "fusion")
+        attributes = _CALLED.get(instruction.opcode, ())
+        summed_over_calls = bool(attributes) and (key != "bytes_accessed" or instruction.opcode != "fusion")
         called = instruction.called("calls")
         if instruction.opcode == "fusion" and indexed_access(instruction, self.computations[called[0]]):
             summed_over_calls = False  # costed as its gather or scatter alone
