@@ -27,7 +27,9 @@ from jaxcost.sweep import (
     shard_keys,
     spec_of,
 )
-from jaxcost.sweep.run import probe
+from jaxcost.sweep import run as sweep_run
+from jaxcost.sweep.run import probe, usable_cores, worker_setups
+from tests.slurm_cluster import documented_script
 
 GRID_200 = {"layer": "conv", "base": {"input_shape": [1, 12, 12, 8], "kernel_size": 3},
             "axes": {"features": [8, 16, 24, 32, 40], "groups": [1, 2, 4, 8], "kernel": [1, 3],
@@ -570,3 +572,152 @@ def test_the_command_line_compiles_a_grid_for_a_target(tmp_path, capsys):
         assert main(["sweep", str(grid), "--target", "tpu:v6e:2x2", "--quiet", "--jobs", "1"]) == 0
         (record,) = ResultsFile(grid.with_suffix(".jsonl")).records()
         assert (record["target"], record["device_kind"]) == ("tpu:v6e:2x2", "TPU v6 lite")
+
+
+@pytest.fixture
+def outside_slurm(monkeypatch):
+    """No SLURM allocation in the environment (the suite itself may run in a SLURM job), and four usable cores."""
+    for name in ("SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sweep_run, "cores", lambda: [0, 1, 2, 3])
+    return monkeypatch
+
+
+@pytest.mark.parametrize(("environment", "expected"), [
+    ({}, (4, "4 usable cores")),
+    ({"SLURM_CPUS_PER_TASK": "2"}, (2, "SLURM_CPUS_PER_TASK=2")),
+    ({"SLURM_CPUS_PER_TASK": "4"}, (4, "SLURM_CPUS_PER_TASK=4")),
+    ({"SLURM_CPUS_PER_TASK": "16"}, (4, "4 usable cores")),  # more than it may run on: the affinity is smaller
+    ({"SLURM_CPUS_PER_TASK": "16", "SLURM_CPUS_ON_NODE": "1"}, (4, "4 usable cores")),
+    ({"SLURM_CPUS_ON_NODE": "1"}, (1, "SLURM_CPUS_ON_NODE=1")),  # a batch script without --cpus-per-task
+    ({"SLURM_CPUS_ON_NODE": "2", "SLURM_NTASKS": "2"}, (4, "4 usable cores")),  # the node's CPUs of two tasks
+    ({"SLURM_CPUS_PER_TASK": "1", "SLURM_NTASKS": "3"}, (1, "SLURM_CPUS_PER_TASK=1")),
+    ({"SLURM_CPUS_PER_TASK": "two"}, (4, "4 usable cores")),
+    ({"SLURM_CPUS_PER_TASK": "0"}, (4, "4 usable cores")),
+])
+def test_the_usable_cores_are_the_affinity_or_the_slurm_allocation_whichever_is_smaller(outside_slurm, environment,
+                                                                                      expected):
+    for name, value in environment.items():
+        outside_slurm.setenv(name, value)
+    assert usable_cores() == expected
+
+
+def test_the_default_workers_follow_the_allocation_and_say_why(outside_slurm):
+    grid = check_grid(SMALL)
+    setups, source = worker_setups(grid, None, 100, None)
+    assert (len(setups), source) == (4, "4 usable cores")
+    assert [setup.cores for setup in setups] == [(0,), (1,), (2,), (3,)]  # a core each
+    outside_slurm.setenv("SLURM_CPUS_PER_TASK", "2")
+    setups, source = worker_setups(grid, None, 100, None)
+    assert (len(setups), source) == (2, "SLURM_CPUS_PER_TASK=2")
+    assert [setup.cores for setup in setups] == [None, None]  # which two of the four are its own is not known
+    assert worker_setups(grid, 3, 100, None)[1] == "jobs=3"
+    assert worker_setups(grid, None, 1, None)[1] == "1 configuration"
+    outside_slurm.setattr(sweep_run, "cores", lambda: list(range(32)))
+    outside_slurm.delenv("SLURM_CPUS_PER_TASK")
+    setups, source = worker_setups(grid, None, 100, None)
+    assert (len(setups), source) == (8, "at most 8; 32 usable cores")
+
+
+def test_the_summary_says_where_the_number_of_workers_came_from(tmp_path, outside_slurm, capsys):
+    grid = write_grid(tmp_path, SMALL)
+    outside_slurm.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert main(["sweep", str(grid), "--quiet"]) == 0
+    assert ", 1 worker (SLURM_CPUS_PER_TASK=1))\n" in capsys.readouterr().out
+    assert main(["sweep", str(grid), "--quiet", "--retry-failed"]) == 0  # nothing left: no workers, no reason
+    assert capsys.readouterr().out.endswith(", 0 workers)\n")
+
+
+def slurm_script(tmp_path: Path, monkeypatch, capsys, *arguments: str) -> str:
+    """What ``jaxcost sweep grid.json ... --slurm ...`` prints, run in ``tmp_path`` with this jaxcost first on PATH."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    write_grid(tmp_path, SMALL)
+    assert main(["sweep", "grid.json", *arguments]) == 0
+    return capsys.readouterr().out
+
+
+def test_slurm_prints_the_documented_job_array(tmp_path, monkeypatch, capsys):
+    script = slurm_script(tmp_path, monkeypatch, capsys, "--out", "results.jsonl", "--slurm", "8",
+                          "--sbatch-arg=--cpus-per-task=8", "--sbatch-arg=--time=04:00:00")
+    assert script == documented_script()  # docs/clusters.md's, to the byte
+    assert not (tmp_path / "results").exists()  # printed, not run
+
+
+def test_slurm_passes_the_sweeps_options_on_and_quotes_its_paths(tmp_path, monkeypatch, capsys):
+    script = slurm_script(tmp_path, monkeypatch, capsys, "--out", 'my "runs"/r$x.csv', "--slurm", "3", "--jobs", "2",
+                          "--retry-failed")
+    assert script.startswith("#!/bin/bash\n#SBATCH --job-name=jaxcost-sweep --array=1-3\nmkdir -p ")
+    sweep_line = script.splitlines()[3]
+    words = subprocess.run(["bash", "-c", f'jaxcost() {{ printf "%s\\n" "$@"; }}; {sweep_line}'],
+                           env={**os.environ, "SLURM_ARRAY_TASK_ID": "2"}, capture_output=True, text=True, check=True)
+    assert words.stdout.splitlines() == ["sweep", "grid.json", "--shard", "2/3", "--out", 'my "runs"/r$x/part2.csv',
+                                         "--jobs", "2", "--retry-failed", "--quiet"]
+    merge_line = script.splitlines()[-1].removeprefix("# afterwards, once: ")
+    folder = tmp_path / 'my "runs"' / "r$x"
+    folder.mkdir(parents=True)
+    for task in (1, 2, 3):
+        (folder / f"part{task}.csv").touch()
+    words = subprocess.run(["bash", "-c", f'jaxcost() {{ printf "%s\\n" "$@"; }}; {merge_line}'], cwd=tmp_path,
+                           capture_output=True, text=True, check=True)
+    assert words.stdout.splitlines() == ["sweep", "merge", *(f'my "runs"/r$x/part{task}.csv' for task in (1, 2, 3)),
+                                         "--out", 'my "runs"/r$x.csv']
+
+
+def fake_sbatch(folder: Path, monkeypatch, status: int = 0) -> Path:
+    """An ``sbatch`` first on PATH that keeps the script it is given and answers as ``sbatch --parsable`` does."""
+    (folder / "bin").mkdir()
+    sbatch = folder / "bin" / "sbatch"
+    answer = 'echo 4242' if status == 0 else 'echo "sbatch: error: Batch job submission failed: Invalid account" >&2'
+    sbatch.write_text(f'#!/bin/bash\necho "$@" > "{folder}/options"\ncat > "{folder}/submitted"\n{answer}\n'
+                      f"exit {status}\n")
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin")
+    return sbatch
+
+
+def test_submit_hands_the_script_to_sbatch_and_says_how_to_merge(tmp_path, monkeypatch, capsys):
+    fake_sbatch(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    write_grid(tmp_path, SMALL)
+    assert main(["sweep", "grid.json", "--slurm", "2", "--sbatch-arg=--time=10", "--submit"]) == 0
+    assert capsys.readouterr().out == ("submitted job array 4242: 2 tasks, task K writing grid/partK.jsonl\n"
+                                       "once every task has ended: jaxcost sweep merge grid/part*.jsonl --out "
+                                       "grid.jsonl\n")
+    assert (tmp_path / "options").read_text().split() == ["--parsable"]
+    submitted = (tmp_path / "submitted").read_text()
+    assert "#SBATCH --time=10\n" in submitted and '--shard "$SLURM_ARRAY_TASK_ID/2"' in submitted
+
+
+def test_a_job_array_sbatch_refuses_is_an_error_with_its_reason(tmp_path, monkeypatch, capsys):
+    fake_sbatch(tmp_path, monkeypatch, status=1)
+    monkeypatch.chdir(tmp_path)
+    write_grid(tmp_path, SMALL)
+    assert main(["sweep", "grid.json", "--slurm", "2", "--submit"]) == 1
+    assert capsys.readouterr().err == ("jaxcost: error: sbatch refused the job array: sbatch: error: Batch job "
+                                       "submission failed: Invalid account\n")
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--slurm", "0"], "--slurm: the number of shards (array tasks) must be a positive integer, got 0"),
+    (["--slurm", "-2"], "--slurm: the number of shards (array tasks) must be a positive integer, got -2"),
+    (["--slurm", "two"], "argument --slurm: invalid int value: 'two'"),
+    (["--slurm", "2", "--submit"], "--submit: sbatch is not on PATH; print the script without --submit"),
+    (["--submit"], "--submit: goes with --slurm N"),
+    (["--sbatch-arg=--time=10"], "--sbatch-arg: goes with --slurm N"),
+    (["--slurm", "2", "--sbatch-arg=time=10"], "--sbatch-arg: must be one sbatch option such as --time=1:00:00"),
+    (["--slurm", "2", "--shard", "1/2"], "--shard: --slurm N runs every shard K/N"),
+    (["--slurm", "2", "--plot", "features"], "--plot: plot once the shards are merged"),
+])
+def test_bad_slurm_arguments_are_one_line_errors(tmp_path, monkeypatch, capsys, arguments, message):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    grid = write_grid(tmp_path, SMALL)
+    assert main(["sweep", str(grid), *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"jaxcost: error: {message}") and error.count("\n") == 1
+
+
+def test_merge_is_no_job_array(tmp_path, capsys):
+    assert main(["sweep", "merge", str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "b.jsonl"), "--slurm", "2"]) == 2
+    assert capsys.readouterr().err == ("jaxcost: error: --slurm: a job array runs a grid; give the grid file, "
+                                       "not 'merge'\n")

@@ -1,6 +1,6 @@
 """Sweeps over layer configurations that scale and survive: one record per configuration, appended as it
 finishes, computed in worker processes (time limits and crashes cost one configuration), resumable,
-and shardable across machines.
+and shardable across machines (a SLURM job array runs one shard a task: ``JobArray``).
 
 A grid file (JSON, TOML, or YAML with PyYAML installed) names the layer type, the base spec and the axes::
 
@@ -15,7 +15,8 @@ Axes are spec fields, or the shorthands ``batch``, ``size`` (every spatial dimen
 from jaxcost.sweep.grid import Grid, check_grid, load_grid, parse_shard, shard_keys, spec_of
 from jaxcost.sweep.plot import plot_axis
 from jaxcost.sweep.results import MEASURED_FIELDS, Merged, ResultsFile, merge
-from jaxcost.sweep.run import SweepSummary, run_sweep, same_records
+from jaxcost.sweep.run import SweepSummary, run_sweep, same_records, usable_cores
+from jaxcost.sweep.slurm import JobArray
 
-__all__ = ["MEASURED_FIELDS", "Grid", "Merged", "ResultsFile", "SweepSummary", "check_grid", "shard_keys", "load_grid",
-           "merge", "parse_shard", "plot_axis", "run_sweep", "same_records", "spec_of"]
+__all__ = ["MEASURED_FIELDS", "Grid", "JobArray", "Merged", "ResultsFile", "SweepSummary", "check_grid", "shard_keys",
+           "load_grid", "merge", "parse_shard", "plot_axis", "run_sweep", "same_records", "spec_of", "usable_cores"]

@@ -10,15 +10,16 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jaxcost.formulas import MODES
 from jaxcost.specs import Conv, Dense, Spec, depthwise_conv
 
 LAYERS = ("conv", "depthwise", "dense")
-MODES = ("forward", "train")
 PRECISIONS = ("default", "highest")
 SHORTHANDS = {"kernel": "kernel_size", "stride": "strides", "groups": "feature_group_count",
               "multiplier": "depth_multiplier"}
@@ -137,9 +138,9 @@ def _json(text: str) -> Any:
 
 
 def _toml(text: str) -> Any:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
     return tomllib.loads(text)
 

@@ -102,7 +102,7 @@ def plot_axis(results: str | os.PathLike, axis: str, path: str | os.PathLike,
     if not records:
         raise ValueError(f"axis: {axis!r} is not an axis of the recorded configurations")
     arrangement = arrange(records, axis)
-    written = save(figure_of(arrangement), path, dpi=120)
+    written = save(figure_of(arrangement), Path(path), dpi=120)
     return SweepPlot(written, arrangement.series_total, arrangement.not_drawn)
 
 

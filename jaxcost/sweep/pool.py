@@ -44,7 +44,9 @@ class Task:
 
 @dataclass
 class _Worker:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
+    stdin: IO[bytes]
+    stdout: IO[bytes]
     stderr: IO[bytes]
     environment: dict[str, Any] | None = None
     task: Task | None = None
@@ -56,14 +58,14 @@ class _Worker:
         self.task = task
         self.seconds_started = time.monotonic()
         try:
-            self.process.stdin.write((json.dumps(task.payload) + "\n").encode())
-            self.process.stdin.flush()
+            self.stdin.write((json.dumps(task.payload) + "\n").encode())
+            self.stdin.flush()
         except BrokenPipeError:  # it died since it said it was ready: its end of output tells the rest
             pass
 
     def read(self) -> bool:
         """Take in what the worker wrote; False at the end of its output (it exited)."""
-        data = os.read(self.process.stdout.fileno(), 1 << 16)
+        data = os.read(self.stdout.fileno(), 1 << 16)
         if not data:
             return False
         self.buffer += data
@@ -74,6 +76,8 @@ class _Worker:
     def answer(self, fields: dict[str, Any]) -> tuple[Task, dict[str, Any]]:
         """The task in hand and its record: ``fields``, where it ran, and how long it took."""
         task, self.task = self.task, None
+        if task is None or self.environment is None:
+            raise RuntimeError("a sweep worker answered with no task in hand")
         # a record compiled for a target says the target's platform and device kind, not the worker's
         return task, {**self.environment, **fields, "seconds": time.monotonic() - self.seconds_started}
 
@@ -81,7 +85,7 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+        for stream in (self.stdin, self.stdout, self.stderr):
             try:
                 stream.close()
             except OSError:  # a pipe whose reader is gone
@@ -92,6 +96,11 @@ class _Worker:
         self.stderr.seek(0)
         lines = [line.strip() for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
         return lines[-1][:300] if lines else ""
+
+
+def _nothing_to_run(environment: dict[str, Any]) -> list[Task]:
+    """``Pool.prepare`` until ``Pool.run`` is given the real one: no tasks."""
+    return []
 
 
 def _death(returncode: int | None) -> str:
@@ -112,7 +121,7 @@ class Pool:
         self.workers: list[_Worker | None] = [None] * len(setups)
         #: What is left to run, last first; None until the first worker says where it runs.
         self.pending: list[Task] | None = None
-        self.prepare: Callable[[dict[str, Any]], list[Task]] = list
+        self.prepare: Callable[[dict[str, Any]], list[Task]] = _nothing_to_run
 
     def _start(self, slot: int) -> _Worker:
         stderr = tempfile.TemporaryFile()
@@ -122,15 +131,25 @@ class Pool:
             command += ["--cores", ",".join(map(str, setup.cores))]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                    start_new_session=True, env={**os.environ, **setup.environment})
-        worker = _Worker(process, stderr, seconds_started=time.monotonic())
-        self.selector.register(process.stdout, selectors.EVENT_READ, slot)
+        if process.stdin is None or process.stdout is None:  # never: both are pipes
+            process.kill()
+            raise WorkerError("a sweep worker started without its pipes")
+        worker = _Worker(process, process.stdin, process.stdout, stderr, seconds_started=time.monotonic())
+        self.selector.register(worker.stdout, selectors.EVENT_READ, slot)
         self.workers[slot] = worker
+        return worker
+
+    def _worker(self, slot: int) -> _Worker:
+        """The worker in ``slot``, which must have one (it was started and is not yet retired)."""
+        worker = self.workers[slot]
+        if worker is None:
+            raise RuntimeError(f"no sweep worker in slot {slot}")
         return worker
 
     def _retire(self, slot: int) -> None:
         worker = self.workers[slot]
         if worker is not None:
-            self.selector.unregister(worker.process.stdout)
+            self.selector.unregister(worker.stdout)
             worker.stop()
             self.workers[slot] = None
 
@@ -156,7 +175,7 @@ class Pool:
         """Wait for answers, deaths and expired limits; yield what finished."""
         for key, _ in self.selector.select(timeout=self._seconds_to_wait()):
             slot = key.data
-            worker = self.workers[slot]
+            worker = self._worker(slot)
             alive = worker.read()
             answers = []
             for line in worker.lines:
@@ -177,7 +196,7 @@ class Pool:
 
     def _feed(self, slot: int) -> None:
         """Give an idle, ready worker the next task, or retire it when there is none left."""
-        worker = self.workers[slot]
+        worker = self._worker(slot)
         if worker.task is None and worker.environment is not None:
             if self.pending:
                 worker.send(self.pending.pop())
@@ -196,7 +215,7 @@ class Pool:
         return self.seconds_limit if worker.task is not None else None
 
     def _died(self, slot: int) -> Iterator[tuple[Task, dict[str, Any]]]:
-        worker = self.workers[slot]
+        worker = self._worker(slot)
         worker.process.wait()
         words = worker.last_words()
         if worker.environment is None:
@@ -214,7 +233,7 @@ class Pool:
         now = time.monotonic()
         for slot, worker in enumerate(self.workers):
             limit = None if worker is None else self._limit(worker)
-            if limit is None or now - worker.seconds_started < limit:
+            if worker is None or limit is None or now - worker.seconds_started < limit:
                 continue
             if worker.environment is None:
                 self.close()

@@ -12,8 +12,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # not on a Unix: appends are still whole, two new CSV writers may both write a header
@@ -141,7 +143,7 @@ class ResultsFile:
         starting one CSV file only one writes the header."""
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            if fcntl:
+            if fcntl is not None:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
             data = self._text([record], header=os.fstat(descriptor).st_size == 0)
             os.write(descriptor, data.encode())
@@ -227,11 +229,11 @@ def merge(sources: Iterable[str | os.PathLike], out: str | os.PathLike) -> Merge
     A key recorded more than once keeps an ``ok`` record over a failed one, and otherwise its last
     record (later files after earlier ones). ``out`` may be one of the sources; it is written atomically.
     """
-    sources = [Path(source) for source in sources]
-    if not sources:
+    paths = [Path(source) for source in sources]
+    if not paths:
         raise ValueError("files: name the results files to merge")
     records = []
-    for source in sources:
+    for source in paths:
         check_path(source, "files")
         if not source.exists():
             raise ValueError(f"files: no such results file {str(source)!r}")

@@ -33,6 +33,8 @@ class SweepSummary:
     already_ok: int = 0
     already_failed: int = 0
     jobs: int = 0
+    #: Why that many workers: ``SLURM_CPUS_PER_TASK=4``, ``2 usable cores``, ``jobs=3``, ...
+    jobs_source: str = ""
     seconds: float = 0.0
     #: The keys of this grid (and shard) on this machine's device: what its results are.
     keys: set[str] = field(default_factory=set)
@@ -59,7 +61,10 @@ class SweepSummary:
         text += f", {self.already_ok + self.already_failed} already there"
         if self.already_failed:
             text += f" ({self.already_failed} of them failed: --retry-failed runs them again)"
-        return text + f" ({self.seconds:.1f} s, {self.jobs} worker{'s' if self.jobs != 1 else ''})"
+        workers = f"{self.jobs} worker{'s' if self.jobs != 1 else ''}"
+        if self.jobs and self.jobs_source:
+            workers += f" ({self.jobs_source})"
+        return text + f" ({self.seconds:.1f} s, {workers})"
 
     def failure_lines(self, most: int = 5) -> list[str]:
         """The first ``most`` failures, each its configuration and reason, then how many more and where."""
@@ -76,6 +81,28 @@ def cores() -> list[int]:
         return sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return list(range(os.cpu_count() or 1))
+
+
+#: SLURM's counts of a task's CPUs, first found first: ``--cpus-per-task``, then, for a job of one task (a batch
+#: script), the CPUs it was given on this node.
+SLURM_CPU_COUNTS = ("SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE")
+
+
+def usable_cores() -> tuple[int, str]:
+    """How many cores this process may keep busy, and where that number comes from: the cores it may run on
+    (its affinity) or, inside a SLURM allocation, the CPUs SLURM gave it when fewer (``SLURM_CPUS_PER_TASK``;
+    in a job of one task without it, ``SLURM_CPUS_ON_NODE``). A node that does not bind tasks to their CPUs
+    (``TaskPlugin=task/none``) lets a task run on every core, so the affinity alone would overrun the job."""
+    available = len(cores())
+    for name in SLURM_CPU_COUNTS:
+        if name == "SLURM_CPUS_ON_NODE" and os.environ.get("SLURM_NTASKS", "1").strip() != "1":
+            break  # the CPUs of several tasks: not this one's
+        text = os.environ.get(name, "").strip()
+        if text.isdigit() and int(text) > 0:
+            if int(text) <= available:
+                return int(text), f"{name}={int(text)}"
+            break  # more than this process may run on: its affinity is the smaller
+    return available, f"{available} usable core{'s' if available != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -101,41 +128,61 @@ def probe() -> Devices:
     return Devices(platform, device_kind, count)
 
 
-def worker_setups(grid: Grid, jobs: int | None, tasks: int, devices: Devices | None) -> list[Setup]:
-    """How to start each worker, for at most ``tasks`` configurations. Count-only: a worker per core (at most
-    ``MOST_JOBS``) sharing the devices (no device memory preallocated). Timed: a worker per GPU, each on its
-    own; one elsewhere, since timed runs must not share a device (``devices``, probed, says what there is).
-    Several workers on no more than the cores here get a share each: the threads a compiler starts beside
-    its main one then do not slow the other workers down."""
+def worker_setups(grid: Grid, jobs: int | None, tasks: int, devices: Devices | None) -> tuple[list[Setup], str]:
+    """How to start each worker, for at most ``tasks`` configurations, and why that many (for the summary).
+    Count-only: a worker per usable core (``usable_cores``, at most ``MOST_JOBS``) sharing the devices (no
+    device memory preallocated). Timed: a worker per GPU, each on its own; one elsewhere, since timed runs
+    must not share a device (``devices``, probed, says what there is). Several workers on no more than the
+    cores here get a share each: the threads a compiler starts beside its main one then do not slow the
+    other workers down."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs: must be a positive integer, got {jobs!r}")
     if not grid.timing:
-        count = max(1, min(jobs or min(len(cores()), MOST_JOBS), tasks))
+        usable, source = usable_cores()
+        if jobs is not None:
+            source = f"jobs={jobs}"
+        elif usable > MOST_JOBS:
+            source = f"at most {MOST_JOBS}; {source}"
+        wanted = jobs or min(usable, MOST_JOBS)
         # count-only workers share the machine's devices; libtpu, where installed, would let only one load it
-        environments = [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "ALLOW_MULTIPLE_LIBTPU_LOAD": "1"}] * count
+        environments = [{"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "ALLOW_MULTIPLE_LIBTPU_LOAD": "1"}] \
+            * min(wanted, max(tasks, 1))
     else:
+        if devices is None:
+            raise ValueError("devices: timed configurations need the devices probed, got None")
         if devices.platform != "gpu":
             if jobs not in (None, 1):
                 raise ValueError(f"jobs: timed configurations on {devices.platform} share its one device and must "
                                  "run one at a time; use 1")
-            return [Setup()]
+            return [Setup()], f"timed: one {devices.platform} device"
         if jobs is not None and jobs > devices.count:
             raise ValueError(f"jobs: timed configurations need a GPU each; this machine has {devices.count}, "
                              f"got {jobs}")
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(devices.count)))).split(",")
-        count = max(1, min(jobs or devices.count, tasks))
-        environments = [{"CUDA_VISIBLE_DEVICES": visible[slot]} for slot in range(count)]
-    return [Setup(environment, share) for environment, share in zip(environments, core_shares(len(environments)))]
+        wanted = jobs or devices.count
+        source = f"jobs={jobs}" if jobs is not None else "timed: one per GPU"
+        environments = [{"CUDA_VISIBLE_DEVICES": visible[slot]} for slot in range(min(wanted, max(tasks, 1)))]
+    if len(environments) < wanted:  # no more workers than configurations
+        source = _configurations(tasks)
+    return [Setup(environment, share) for environment, share in zip(environments, core_shares(len(environments)))], \
+        source
+
+
+def _configurations(count: int) -> str:
+    """``3 configurations``: why a sweep runs no more workers than that."""
+    return f"{count} configuration{'s' if count != 1 else ''}"
 
 
 def core_shares(workers: int) -> list[tuple[int, ...] | None]:
     """The cores each of ``workers`` workers runs on: disjoint shares when there are cores enough for
-    more than one worker, otherwise no restriction."""
+    more than one worker, otherwise no restriction; none either where SLURM gave this process fewer CPUs than
+    it may run on (a node that does not bind tasks: which of its cores are this task's is not known)."""
     available = cores()
-    if workers == 1 or workers > len(available):
+    if workers == 1 or workers > len(available) or usable_cores()[0] < len(available):
         return [None] * workers
     size, extra = divmod(len(available), workers)
-    shares, start = [], 0
+    shares: list[tuple[int, ...] | None] = []
+    start = 0
     for index in range(workers):
         end = start + size + (index < extra)
         shares.append(tuple(available[start:end]))
@@ -165,7 +212,7 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
     summary = SweepSummary(output.path)
     configurations = grid.configurations()
     most = len(configurations) if shard is None else -(-len(configurations) // shard[1])
-    setups = worker_setups(grid, jobs, most, probe() if grid.timing else None)
+    setups, summary.jobs_source = worker_setups(grid, jobs, most, probe() if grid.timing else None)
     tasks: list[Task] = []
 
     def failed(record: dict[str, Any]) -> None:
@@ -203,6 +250,8 @@ def run_sweep(grid: Grid | dict[str, Any], results: str | os.PathLike, *, jobs: 
         if progress:
             progress(index, len(tasks), record["status"])
     summary.jobs = min(len(setups), len(tasks))
+    if summary.jobs < len(setups):  # a resumed sweep with fewer configurations left than workers
+        summary.jobs_source = _configurations(len(tasks)) + " to run"
     summary.seconds = time.perf_counter() - start
     return summary
 
