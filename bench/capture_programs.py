@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--models", action="store_true", help="also the training steps of two zoo models at 64x64")
     parser.add_argument("--fixtures", default="tests/fixtures")
     args = parser.parse_args()
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     function, argument = POINTER_PROBE
     probe = jax.jit(function).lower(argument).compile()
     entries = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import lzma
 import time
@@ -26,7 +25,7 @@ import jax.numpy as jnp
 from layer_suite import scrub_paths  # beside this script
 
 import jaxcost as jc
-from jaxcost.models import ZOO, build
+from jaxcost.models import ZOO, build, training_keywords
 from jaxcost.models.analysis import analyze
 from jaxcost.specs import reference_suite
 
@@ -51,8 +50,8 @@ def zoo_program(name: str, target: str, mode: str) -> jc.CompilerCost:
     shape, dtype = ((1, tokens), jnp.int32) if tokens else ((1, 224, 224, 3), jnp.bfloat16)
     model = build(name, dtype="bfloat16")
     # as the command line does: a network with batch norm trains with batch statistics
-    train = {"train": True} if mode == "train" and "train" in inspect.signature(type(model).__call__).parameters else {}
-    return analyze(model, jax.ShapeDtypeStruct(shape, dtype), target=target, mode=mode, **train).compiler
+    return analyze(model, jax.ShapeDtypeStruct(shape, dtype), target=target, mode=mode,
+                   **training_keywords(model, mode)).compiler
 
 
 def programs(target: str) -> Iterator[tuple[str, str, jc.CompilerCost]]:
@@ -89,6 +88,7 @@ def main() -> None:
     parser.add_argument("--out", default="tests/fixtures/tpu")
     parser.add_argument("--targets", default=",".join(TARGETS))
     args = parser.parse_args()
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for target in args.targets.split(","):

@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/gpu")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     size, batch, depthwise_batch = (256, 2, 2) if args.smoke else (8192, 128, 128)

@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/gpu")
     parser.add_argument("--smoke", action="store_true", help="small sizes, to check the script on a CPU")
     args = parser.parse_args()
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     size, batch = (1024, 2) if args.smoke else (8192, 128)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from jaxcost import start_quietly
 from jaxcost.measure.profile import profile
 from jaxcost.measure.timing import concrete_arguments
 from jaxcost.models import build
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--small", action="store_true", help="tiny inputs, for a smoke test on the CPU")
     args = parser.parse_args()
+    start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}")

@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results", help="folder for the printed table")
     parser.add_argument("--fixtures", default="tests/fixtures", help="folder for the stored programs")
     args = parser.parse_args()
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     device = jax.devices()[0]
     rows, entries = [], []
     start = time.perf_counter()

@@ -22,6 +22,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from jaxcost import start_quietly
 from jaxcost.measure.profile import exclusive_seconds, profile
 from jaxcost.measure.timing import benchmark
 from jaxcost.measure.trace import instruction_events
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", action="append", choices=sorted(WORKLOADS))
     args = parser.parse_args()
+    start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}")
     for name in args.model or list(WORKLOADS):
         print("\n".join(model_lines(name, args.runs)))

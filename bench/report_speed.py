@@ -41,6 +41,7 @@ def seconds_compare(spec) -> float:
 
 
 def main() -> None:
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     script = Path(sys.executable).parent / "jaxcost"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "jaxcost.cli"]
     with tempfile.TemporaryDirectory() as folder:

@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=128)
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
+    jc.start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     spec = jc.standard_conv(tuple(int(d) for d in args.input.split(",")), args.features, 3, dtype=args.dtype)
     loop = benchmark(spec, repeats=7)
     sync = per_call_sync_seconds(spec, loop.calls_per_repeat, 7)

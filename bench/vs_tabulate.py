@@ -9,7 +9,7 @@ device. Printed, per model:
 flax compiles every submodule call on its own (lowered, unoptimized cost analysis); jaxcost compiles
 the whole model once and attributes the optimized program to layers through HLO metadata.
 
-Run: python bench/vs_tabulate.py [--repeats 3] [--model vit_b16 ...]
+Run: python bench/vs_tabulate.py [--repeats 3] [--model vit_b16 ...] [--resolution 224]
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax.linen import summary as flax_summary
+from jax.experimental.compilation_cache.compilation_cache import reset_cache
 
+from jaxcost import start_quietly
 from jaxcost.models import build
 from jaxcost.models.analysis import analyze
 
@@ -50,10 +52,10 @@ def flax_layer_flops(model: nn.Module, x: jax.Array) -> dict[str, int]:
 TARGET_RATIO = 4.0
 
 
-def compare(name: str, repeats: int) -> list[str]:
+def compare(name: str, repeats: int, resolution: int = 224) -> list[str]:
     """Both tools on one zoo model, printed; what missed the target (the ratio, a layer's flops)."""
     model = build(name)
-    x = jnp.ones((1, 224, 224, 3), jnp.float32)
+    x = jnp.ones((1, resolution, resolution, 3), jnp.float32)
     abstract = jax.ShapeDtypeStruct(x.shape, x.dtype)
     print(f"== {name}")
     seconds_flax = seconds(lambda: nn.tabulate(model, jax.random.PRNGKey(0), compute_flops=True)(x), repeats)
@@ -82,6 +84,7 @@ def compare(name: str, repeats: int) -> list[str]:
         analyze(model, abstract)  # fills the cache
         seconds_warm = seconds(lambda: analyze(model, abstract), repeats)
         jax.config.update("jax_compilation_cache_dir", None)
+        reset_cache()  # else later compiles go on writing to the folder, gone once this block ends
     print(f"jaxcost analyze, warm compilation cache: {seconds_warm:.2f} s "
           f"(ratio {seconds_flax / seconds_warm:.1f}x)")
     return failures
@@ -92,10 +95,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", action="append", help="zoo image models (default: mobilenet_v2 and vit_b16)")
+    parser.add_argument("--resolution", type=int, default=224, help="image height and width (a quick run: 32)")
     args = parser.parse_args()
+    start_quietly()  # JAX started without libtpu's probe for a TPU on stderr
     analyze(build("mobilenet_v1", alpha=0.25), jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32))  # warm JAX up
     names = args.model or ["mobilenet_v2", "vit_b16"]
-    failures = [failure for name in names for failure in compare(name, args.repeats)]
+    failures = [failure for name in names for failure in compare(name, args.repeats, args.resolution)]
     for failure in failures:
         print(f"MISSED: {failure}")
     return 1 if failures else 0

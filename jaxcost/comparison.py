@@ -17,11 +17,11 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from jaxcost import targets
 from jaxcost.compiler import CompilerCost, compiled, program_of
-from jaxcost.formulas import analytic
+from jaxcost.formulas import Mode, TrainingCost, analytic
 from jaxcost.hlo.buffers import BufferTraffic
 from jaxcost.hlo.program import Recount
 from jaxcost.hlo.roles import BIAS_ADD
@@ -36,10 +36,15 @@ LAYOUT_OPCODES = frozenset({"copy", "transpose", "pad", "slice", "concatenate", 
                             "broadcast", "dynamic-slice", "dynamic-update-slice", "gather"})
 #: Roles of the ops that take over when the compiler rewrites a convolution or dot away.
 REPLACING_ROLES = ("multiply", "add", "reduce", BIAS_ADD)
-KINDS = ("bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
-         "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding", "prefetch", "library")
+#: What explains one difference between the analytic count and the compiler's.
+DeltaKind = Literal["bias", "activation", "convert", "unfused", "rewrite", "layout", "elementwise", "constant",
+                    "loop", "tuple", "unknown", "rounding", "no gradient", "sharding", "padding", "prefetch", "library"]
+KINDS: tuple[DeltaKind, ...] = get_args(DeltaKind)
+#: ``program``: analytic to the compiled program's true count; ``xla``: the true count to XLA's reported figure.
+Stage = Literal["program", "xla"]
 #: Verdicts from weakest to strongest; ``upper bound``: explained, but the program's work depends on data.
-VERDICTS = ("unknown", "unexplained", "upper bound", "explained", "exact")
+Verdict = Literal["unknown", "unexplained", "upper bound", "explained", "exact"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,12 @@ class Delta:
     count) or ``xla`` (the true count to XLA's reported figure).
     """
 
-    kind: str
+    kind: DeltaKind
     description: str
     ops: tuple[str, ...]
     flops: int = 0
     bytes: int = 0
-    stage: str = "program"
+    stage: Stage = "program"
 
     def __str__(self) -> str:
         return delta_line(self)
@@ -102,7 +107,7 @@ class Comparison:
             return None
         return int(self.compiler.xla_bytes_accessed) - self.bytes_explained
 
-    def _verdict(self, analytic_value: int, xla_value: float, remainder: int | None) -> str:
+    def _verdict(self, analytic_value: int, xla_value: float, remainder: int | None) -> Verdict:
         if remainder is None or self.compiler.unknown:
             return "unknown"
         if remainder:
@@ -112,15 +117,15 @@ class Comparison:
         return "exact" if analytic_value == xla_value else "explained"
 
     @property
-    def flops_verdict(self) -> str:
+    def flops_verdict(self) -> Verdict:
         return self._verdict(self.analytic_flops, self.compiler.xla_flops, self.flops_remainder)
 
     @property
-    def bytes_verdict(self) -> str:
+    def bytes_verdict(self) -> Verdict:
         return self._verdict(self.analytic_bytes, self.compiler.xla_bytes_accessed, self.bytes_remainder)
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """``exact`` when analytic equals XLA for flops and bytes; else the weaker of the two verdicts.
 
         ``unknown`` when XLA reported nothing or the program holds something jaxcost cannot recount;
@@ -207,6 +212,7 @@ def _changed_main_op(role: str, expected: int, actual: int, names: list[str], re
 
 def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> list[Delta]:
     """Items for flops of a role the analytic count does not have: one per op, with its count."""
+    kind: DeltaKind
     if role == "convert":
         kind, what = "convert", "convert inserted by the backend: 1 flop per converted element"
     elif role == BIAS_ADD:
@@ -236,8 +242,9 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
     return deltas
 
 
-_INNER = {"tuple": ("tuple", "tuple pointer table"), "constants": ("constant", "constants read inside the fusion"),
-          "library": ("unknown", "unknown custom call")}
+_INNER: dict[str, tuple[DeltaKind, str]] = {
+    "tuple": ("tuple", "tuple pointer table"), "constants": ("constant", "constants read inside the fusion"),
+    "library": ("unknown", "unknown custom call")}
 
 
 def _byte_deltas(program: Recount) -> list[Delta]:
@@ -246,12 +253,32 @@ def _byte_deltas(program: Recount) -> list[Delta]:
     for inner in program.inner_traffic:
         kind, what = _INNER.get(inner.source, ("loop", f"traffic inside the called computation of {inner.opcode}"))
         deltas.append(Delta(kind, what, (inner.op,), bytes=inner.bytes))
-    return deltas + [_buffer_delta(buffer) for buffer in program.buffers if buffer.bytes_excess]
+    opcodes = {instruction.name: instruction.opcode for instruction in program.module.entry.instructions}
+    return deltas + [_buffer_delta(buffer, opcodes) for buffer in program.buffers if buffer.bytes_excess]
 
 
-def _buffer_delta(buffer: BufferTraffic) -> Delta:
+def _named(name: str, opcode: str) -> str:
+    """An instruction as an explanation names it: by its name, or by its opcode where it has none."""
+    return name or f"an unnamed {opcode}"
+
+
+def _no_arithmetic_readers(readers: tuple[str, ...], opcodes: dict[str, str]) -> tuple[DeltaKind, str]:
+    """The kind and the words for the readers of a buffer that do no arithmetic, each named: ``layout`` where
+    they re-lay it out (a copy, a transpose, a fusion without arithmetic), else ``unfused`` and what they are
+    (an all-gather, a send)."""
+    named = ", ".join(_named(reader, opcodes[reader]) for reader in readers)
+    others = list(dict.fromkeys(opcodes[reader] for reader in readers
+                                if opcodes[reader] not in LAYOUT_OPCODES | {"fusion", "bitcast"}))
+    if not others:
+        return "layout", f"re-laid out by {named} (its readers do no arithmetic)"
+    what = ", ".join(f"{'an' if opcode[0] in 'aeiou' else 'a'} {opcode}" for opcode in others)
+    return "unfused", f"read back by {named} ({what}: no arithmetic)"
+
+
+def _buffer_delta(buffer: BufferTraffic, opcodes: dict[str, str]) -> Delta:
     delta, readers = buffer.bytes_excess, buffer.readers
     size = f"{buffer.shape} ({buffer.shape.bytes:,} B)"
+    writer = _named(buffer.name, buffer.opcode)
     if buffer.opcode == "parameter":
         if delta < 0:
             return Delta("layout", f"input {buffer.name} {size} only partly read (sliced)", readers, bytes=delta)
@@ -270,7 +297,7 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
         return Delta("prefetch", f"the on-chip copy {size} written by {buffer.name} and read by {', '.join(readers)}",
                      names, bytes=delta)
     if buffer.opcode in LAYOUT_OPCODES or (buffer.opcode == "fusion" and not roles):
-        return Delta("layout", f"layout change: {buffer.name} writes {size} that is read back", names, bytes=delta)
+        return Delta("layout", f"layout change: {writer} writes {size} that is read back", names, bytes=delta)
     if roles == {"convert"}:
         return Delta("convert", f"converted copy {buffer.name} {size} written and read back", names, bytes=delta)
     if buffer.is_argument_or_result and not readers:
@@ -282,8 +309,8 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
         return Delta("layout", f"intermediate {size} written by {buffer.name} and read by no instruction of the entry "
                      "computation (an async pair's buffer, say)", names, bytes=delta)
     if not buffer.reader_roles:
-        return Delta("layout", f"intermediate {size} written by {buffer.name} and re-laid out by {', '.join(readers)} "
-                     "(its readers do no arithmetic)", names, bytes=delta)
+        kind, read = _no_arithmetic_readers(readers, opcodes)
+        return Delta(kind, f"intermediate {size} written by {writer} and {read}", names, bytes=delta)
     why = "bias add not fused into it" if BIAS_ADD in buffer.reader_roles else "not fused"
     return Delta("unfused", f"intermediate {size} written by {buffer.name} and read back by {', '.join(readers)} "
                  f"({why})", names, bytes=delta)
@@ -292,6 +319,7 @@ def _buffer_delta(buffer: BufferTraffic) -> Delta:
 def _xla_stage_deltas(program: Recount) -> list[Delta]:
     """How XLA's rules differ from the true count, op by op: loops counted once, -1 for library calls."""
     deltas = []
+    kind: DeltaKind
     for true_op, xla_op in zip(program.ops, program.xla_ops):
         flops = xla_op.cost.flops - true_op.cost.flops
         bytes_accessed = xla_op.cost.bytes_accessed - true_op.cost.bytes_accessed
@@ -350,7 +378,7 @@ def _padding_deltas(program: Recount) -> list[Delta]:
                   tuple(name for name, _ in padded), bytes=total)]
 
 
-def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "forward") -> Comparison:
+def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: Mode = "forward") -> Comparison:
     """Analytic against compiler for one layer spec (compiled here unless a compiled program is given).
 
     ``mode="train"``: a training step, forward and gradients w.r.t. input and params.
@@ -358,10 +386,10 @@ def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "
     cost = analytic(spec, mode)
     compiler = compiler or compiled(spec, mode=mode)
     main = "dot" if isinstance(spec, Dense) else "convolution"
-    forward = cost.forward if mode == "train" else cost
+    forward = cost.forward if isinstance(cost, TrainingCost) else cost
     expected = Counter({main: 2 * forward.macs, BIAS_ADD: forward.bias_adds})
     no_gradient: list[Delta] = []
-    if mode == "train" and spec.dtype in INTEGER_DTYPES:
+    if isinstance(cost, TrainingCost) and spec.dtype in INTEGER_DTYPES:
         gradients = 2 * 2 * forward.macs + cost.grad_bias_adds
         zeros = math.prod(spec.input_shape) + forward.params  # JAX's zero cotangents, one boolean byte an element
         no_gradient.append(Delta(
@@ -369,7 +397,7 @@ def compare_spec(spec: Spec, compiler: CompilerCost | None = None, mode: str = "
             f"grad-weight passes and the bias gradient ({gradients:,} FLOPs) are not in the program, which reads no "
             f"output gradient and writes zero cotangents as booleans ({zeros:,} B) instead of gradients",
             (), flops=-gradients, bytes=zeros - forward.bytes_accessed))
-    elif mode == "train":
+    elif isinstance(cost, TrainingCost):
         expected += Counter({main: 2 * 2 * forward.macs, "reduce": cost.grad_bias_adds})
     deltas = no_gradient + explain(compiler, expected, pass_flops=2 * forward.macs)
     label = spec.describe() + (" train" if mode == "train" else "")
@@ -399,7 +427,7 @@ def compare_function(function: Callable[..., Any], *args: Any, label: str = "") 
 
 
 def compare(spec_or_function: Spec | Callable[..., Any], *args: Any, label: str = "",
-            mode: str = "forward", target: str | None = None) -> Comparison:
+            mode: Mode = "forward", target: str | None = None) -> Comparison:
     """Analytic against compiler, side by side, with every difference itemized.
 
     For a spec, ``mode="train"`` compares a training step (forward, grad-input, grad-weights, grad-bias).

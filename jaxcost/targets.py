@@ -11,6 +11,7 @@ import functools
 import json
 import lzma
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxcost.backends import libtpu_quiet
 from jaxcost.hlo.text import Sizes
 from jaxcost.measure import hardware
 
@@ -42,6 +44,19 @@ class Target:
     def platform(self) -> str:
         return "tpu"
 
+    @property
+    def devices_per_chip(self) -> int:
+        """Devices that share a chip: 2 for v4, whose topology shows each chip's two TensorCores as devices of their
+        own (no megacore); 1 for v5e, v5p and v6e."""
+        return max(Counter(tuple(device.coords) for device in self.devices).values())
+
+    @property
+    def peaks(self) -> hardware.DevicePeaks | None:
+        """One device's datasheet peaks (None for a chip not in the table): the table's are a chip's, shared by the
+        devices on it, and a program compiled for the target runs on one device."""
+        chip = hardware.lookup(self.device_kind)
+        return chip.shared(self.devices_per_chip, "TensorCores, each a device") if chip else None
+
     def __str__(self) -> str:
         return f"{self.name}: {len(self.devices)} x {self.device_kind} (compiled here, not run)"
 
@@ -58,8 +73,11 @@ def __getattr__(name: str) -> dict[str, Sizes]:
 def sizes(device_kind: str) -> Sizes:
     """How XLA:TPU's cost analysis sizes tuples and untiled scalars for ``device_kind``, from its record in the device
     table; kinds not measured yet take v5e's."""
-    record = hardware.device_record(device_kind)
-    return record.tpu_sizes if record and record.tpu_sizes else hardware.device_record("TPU v5 lite").tpu_sizes
+    for kind in (device_kind, "TPU v5 lite"):
+        record = hardware.device_record(kind)
+        if record is not None and record.tpu_sizes is not None:
+            return record.tpu_sizes
+    raise LookupError("device table: TPU v5 lite, whose sizes the kinds not measured yet take, has no tpu_sizes")
 
 
 #: The TPU generations jaxcost compiles for (``SIZES`` has their counting rules), with a slice of each.
@@ -94,7 +112,8 @@ def target(text: str) -> Target:
     # compiling only: other processes (sweep workers, another jaxcost) may load libtpu beside this one
     os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     try:
-        description = topologies.get_topology_desc(topology_name=topology, platform="tpu")
+        with libtpu_quiet():  # its probe for a TPU of this machine, where libtpu starts first
+            description = topologies.get_topology_desc(topology_name=topology, platform="tpu")
     except Exception as error:  # libtpu missing, or its own errors (a shape it does not make)
         if "not installed" in str(error):
             raise ValueError(f"target: compiling for {text} needs libtpu: {INSTALL}") from None

@@ -69,11 +69,12 @@ def test_report_json(capsys):
 
 def test_console_script_points_at_main():
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
-    assert 'jaxcost = "jaxcost.cli:main"' in pyproject
-    result = subprocess.run([sys.executable, "-m", "jaxcost.cli", "layer", "conv", "--input", "1,4,4,2", "--features",
-                             "0"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip() == "jaxcost: error: features: must be a positive integer, got 0"
+    assert 'jaxcost = "jaxcost.__main__:main"' in pyproject  # the command line, Ctrl-C caught from its imports on
+    for module in ("jaxcost", "jaxcost.cli"):
+        result = subprocess.run([sys.executable, "-m", module, "layer", "conv", "--input", "1,4,4,2", "--features",
+                                 "0"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2
+        assert result.stderr.strip() == "jaxcost: error: features: must be a positive integer, got 0"
 
 
 def test_layer_training_step_with_ops_table(capsys):
@@ -247,4 +248,4 @@ def test_a_subcommand_is_declared_once_and_the_parser_and_dispatch_follow():
     names = [subcommand.name for subcommand in cli.SUBCOMMANDS]
     choices = cli.build_parser()._subparsers._group_actions[0].choices
     assert list(choices) == names and set(cli.COMMANDS) == set(names)
-    assert cli.ON_THIS_DEVICE == ("layer", "bench", "devices", "model", "report")  # a sweep's work is in workers
+    assert cli.ON_THIS_DEVICE == ("layer", "bench", "devices", "model", "report", "fit")  # a sweep's is in workers

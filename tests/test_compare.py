@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import flax.linen as nn
 import jax
@@ -197,3 +198,43 @@ def test_an_int8_depthwise_conv_is_a_masked_dense_conv_and_a_grouped_one_steps_t
     taps = (8 * 3 - 2) ** 2  # a 3x3 SAME window over 8x8: each row and column loses a tap at both edges
     assert grouped.compiler.flops == grouped.analytic_flops == 2 * taps * 16 * 128
     assert grouped.flops_remainder == 0 and not [delta for delta in grouped.deltas if delta.kind == "rewrite"]
+
+
+READ_WITHOUT_ARITHMETIC = """HloModule m
+ENTRY %main (a: f32[8,8]) -> f32[8,8] {
+  %a = f32[8,8]{1,0} parameter(0)
+  %sum = f32[8,8]{1,0} add(%a, %a)
+  %copy.1 = f32[8,8]{0,1} copy(%sum)
+  %twice = f32[8,8]{1,0} add(%a, %a)
+  %gathered = f32[8,8]{1,0} all-gather(%twice), dimensions={0}, replica_groups={{0}}
+  %both = f32[8,8]{1,0} multiply(%gathered, %copy.1)
+  %NAME = f32[8,8]{0,1} copy(%both)
+  ROOT %out = f32[8,8]{1,0} multiply(%NAME, %NAME)
+}
+"""
+
+
+def test_an_intermediate_read_without_arithmetic_names_its_readers_and_what_they_do():
+    """Re-laid out only by a layout op (a copy); an all-gather, which does no arithmetic either, reads it back."""
+    name = "relaid"
+    text = READ_WITHOUT_ARITHMETIC.replace("NAME", name)
+    compiler = CompilerCost(xla={}, recount=jc.recount(text), memory={}, hlo_text=text, platform="cpu",
+                            seconds_compile=0.0)
+    deltas = {delta.ops[0]: delta for delta in jc.comparison.explain(compiler, Counter())
+              if delta.ops and "intermediate" in delta.description}
+    descriptions = {op: delta.description for op, delta in deltas.items()}
+    assert (deltas["sum"].kind, deltas["twice"].kind, deltas["both"].kind) == ("layout", "unfused", "layout")
+    assert descriptions["sum"].endswith("written by sum and re-laid out by copy.1 (its readers do no arithmetic)")
+    assert "re-laid out" not in descriptions["twice"]
+    assert descriptions["twice"].endswith("written by twice and read back by gathered (an all-gather: no arithmetic)")
+    assert descriptions["both"].endswith(f"written by both and re-laid out by {name} (its readers do no arithmetic)")
+    assert all(" by  " not in text and " by (" not in text for text in descriptions.values())
+
+
+def test_an_instruction_without_a_name_is_named_by_its_opcode():
+    """XLA names every instruction it prints; one without a name (HLO written by hand) is called by its opcode, never
+    by an empty name."""
+    from jaxcost.comparison import _named
+
+    assert _named("", "copy") == "an unnamed copy"
+    assert _named("copy.3", "copy") == "copy.3"

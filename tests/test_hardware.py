@@ -11,7 +11,7 @@ import jaxcost as jc
 from jaxcost.measure import hardware
 from jaxcost.measure.roofline import Utilization
 from jaxcost.measure.timing import benchmark
-from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline
+from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline, pyplot, roofline_figure
 
 T = 1e12
 
@@ -261,6 +261,23 @@ def test_benchmark_a_function_and_bad_arguments():
         benchmark(jnp.matmul, x, x, rotate=-1)
     with pytest.raises(ValueError, match="^mode:"):
         benchmark(jc.dense((2, 3), 4), mode="inference")
+
+
+def test_a_roofline_legend_names_what_varies_and_its_title_once_what_every_point_shares():
+    """A bench of bfloat16 layers and a matmul (bench/gpu_perf.py): "bfloat16" once in the title, not on every
+    point; a lone point keeps its whole label."""
+    points = [RooflinePoint("matmul 8192^3 bfloat16", 2700.0, 7e14),
+              RooflinePoint("conv3x3 256->256 s1 SAME bfloat16", 300.0, 6e14),
+              RooflinePoint("conv3x3 64->64 dw(m=1) s1 SAME bfloat16", 4.0, 2e12)]
+    roofs = [Roof("datasheet bf16", "bf16", 9.9e14, 4.8e12)]
+    figure = roofline_figure(points, roofs, "roofline on NVIDIA H200")
+    texts = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert texts[1:] == ["1. matmul 8192^3", "2. conv3x3 256->256 s1 SAME", "3. conv3x3 64->64 dw(m=1) s1 SAME"]
+    assert figure.axes[0].get_title() == "roofline on NVIDIA H200\nevery point: bfloat16"
+    lone = roofline_figure(points[:1], roofs)
+    assert [text.get_text() for text in lone.axes[0].get_legend().get_texts()][1:] == ["1. matmul 8192^3 bfloat16"]
+    assert lone.axes[0].get_title() == "roofline"
+    pyplot().close("all")
 
 
 def test_roofline_plot_writes_png_and_svg(tmp_path):

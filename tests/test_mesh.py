@@ -316,3 +316,31 @@ def test_the_command_line_shards_a_zoo_model_on_simulated_devices():
     assert "all-reduce (x24)" in result.stdout  # two per block in the forward pass, Megatron-style
     assert "step-time model per device on NVIDIA H100 SXM" in result.stdout and "MFU" in result.stdout
     assert main(["model", "mobilenet_v2", "--hardware", "H100"]) == 2
+
+
+TINY_MODEL = """
+import flax.linen as nn
+
+
+class Tiny(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(8)(x)
+"""
+
+
+def test_the_mesh_process_runs_the_jaxcost_its_parent_imported_not_one_in_the_working_directory(tmp_path):
+    """A ``jaxcost/`` folder in the working directory (a checkout, a user's own) does not stand in for the package
+    the command line was started from when ``--mesh`` runs the command again in a process of its own."""
+    (tmp_path / "jaxcost").mkdir()
+    (tmp_path / "jaxcost" / "__init__.py").write_text("raise ImportError('the working directory was imported')\n")
+    (tmp_path / "tiny.py").write_text(TINY_MODEL)
+    root = str(Path(__file__).resolve().parents[1])
+    start = f"import sys; sys.path[0] = {root!r}; from jaxcost.cli import main; sys.exit(main())"  # as installed
+    environment = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", start, "model", "tiny.py:Tiny", "--input", "4,16", "--mesh",
+                             "data=2"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=environment,
+                            check=False)
+    assert "the working directory was imported" not in result.stderr
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sharded over 2 devices" in result.stdout

@@ -165,6 +165,24 @@ def test_unknown_zoo_model_and_bad_alpha():
         build("resnet50", alpha=0.5)
 
 
+def test_one_rule_says_which_zoo_models_train_with_batch_statistics():
+    """A training step calls a network whose call takes ``train`` (batch norm) with ``train=True``; the command line
+    and the TPU fixtures' capture both ask the one helper."""
+    from pathlib import Path
+
+    from jaxcost.models import training_keywords
+
+    assert {name: training_keywords(build(name), "train") for name in ZOO} == {
+        "mobilenet_v1": {"train": True}, "mobilenet_v2": {"train": True}, "resnet50": {"train": True},
+        "resnet50_v1": {"train": True}, "vit_b16": {}, "gpt2_small": {}}
+    assert [training_keywords(build(name), "forward") for name in ZOO] == [{}] * len(ZOO)
+    assert training_keywords(nn.Dense(3), "train") == {}
+    root = Path(__file__).parents[1]
+    for path in ("jaxcost/commands.py", "bench/capture_tpu_programs.py"):
+        source = (root / path).read_text()
+        assert "training_keywords(" in source and "inspect.signature" not in source, path
+
+
 def test_nnx_module_layers_named_by_path():
     from flax import nnx
 
@@ -283,3 +301,20 @@ def test_a_collapsed_run_of_deep_modules_names_the_last_by_what_differs():
     assert _after_common_prefix("Block_0/Attention_0/value", "Block_0/Attention_0/query") == "value"
     assert _after_common_prefix("block5", "block4") == "block5"
     assert _after_common_prefix("a/b", "a/b") == "b"  # never nothing
+
+
+@pytest.mark.cpu
+def test_the_operator_table_counts_the_instructions_that_did_arithmetic():
+    from jaxcost.reports.model import by_operator
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(8)(x).T.reshape(-1)
+
+    report = jc.analyze(Net(), jax.ShapeDtypeStruct((4, 16), jnp.float32))
+    lines = by_operator(report).splitlines()
+    counts = {line.split()[0]: line.split()[1] for line in lines[2:]}
+    total = int(counts.pop("total"))
+    assert total == sum(int(count) for count in counts.values() if count.isdigit())
+    assert total == sum(1 for op in report.compiler.recount.ops if op.cost.flops_by_opcode)

@@ -17,6 +17,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 RERUN = "run `.venv/bin/python notebooks/execute.py` and commit the notebooks it writes"
 #: A timestamp in an output: ISO 8601 (nbclient's cell metadata) or a native log line's (glog: E0000 00:00:17…).
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d|\b[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6}")
+#: What libtpu writes to stderr when it looks for a TPU on a machine without one.
+LIBTPU_PROBE = re.compile(r"TPU_WORKER_HOSTNAMES|Source Location Trace|Failed to find host bounds|InitGoogle")
 
 
 def test_there_are_four_notebooks():
@@ -28,11 +30,17 @@ def test_there_are_four_notebooks():
 def test_notebook_runs(path, monkeypatch, tmp_path):
     # the kernel is started as "python": make it this environment's
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)  # else the kernel shows no native stderr, as under pytest
     book = nbformat.read(path, as_version=4)
     NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [output for cell in book.cells if cell.cell_type == "code" for output in cell.outputs
               if output.output_type == "error"]
     assert errors == []
+    # the kernel shows what native libraries write to stderr: libtpu (started beside the tests' other processes,
+    # tests/conftest.py) looks for a TPU there, and a notebook starts JAX without it (jaxcost.start_quietly)
+    probes = [output.text for cell in book.cells if cell.cell_type == "code" for output in cell.outputs
+              if output.output_type == "stream" and LIBTPU_PROBE.search(output.text)]
+    assert probes == []
 
 
 def _output_text(output) -> str:

@@ -5,6 +5,7 @@ libtpu, one line that says what to install."""
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,6 +181,30 @@ def test_a_convolution_compiled_for_each_generation(name):
     assert (compiler.platform, compiler.device_kind) == ("tpu", GENERATIONS[name])
     assert compiler.flops == 2 * jc.analytic(spec).macs == compiler.xla_flops
     assert compiler.xla_reproduced("flops") and compiler.xla_reproduced("bytes_accessed")
+
+
+@needs_libtpu
+def test_a_v4_device_is_one_of_its_chips_two_tensorcores_and_has_half_its_peaks():
+    """libtpu's v4 topology shows each chip's two TensorCores as devices of their own (no megacore), v5e's, v5p's and
+    v6e's one device a chip; a program compiled for the target runs on one device, so the chip's peaks (the table's)
+    are shared by the devices on it: the step-time model of a sharded v4 program holds it against half the chip."""
+    import argparse
+
+    from jaxcost import commands
+    from jaxcost.measure.hardware import lookup
+
+    v4, chip = targets.target("tpu:v4:2x2x1"), lookup("TPU v4")
+    assert (len(v4.devices), v4.devices_per_chip) == (8, 2)
+    assert v4.peaks.flops_per_second == {key: value / 2 for key, value in chip.flops_per_second.items()}
+    assert v4.peaks.peak("bf16") == 137.5e12 and v4.peaks.bytes_per_second == chip.bytes_per_second / 2 == 0.6e12
+    assert "2 devices a chip" in v4.peaks.name and "TensorCore" in v4.peaks.source
+    for name in ("tpu:v5e:2x2", "tpu:v5p:2x2x1", "tpu:v6e:2x2"):
+        one = targets.target(name)
+        assert one.devices_per_chip == 1 and one.peaks == lookup(one.device_kind)
+    options = argparse.Namespace(hardware=None, target="tpu:v4:2x2x1", mesh="data=8", json=False, csv=False,
+                                 dtype="bfloat16")
+    peaks, _, precision = commands._hardware(options)
+    assert (peaks, precision) == (v4.peaks, "bf16")
 
 
 @needs_libtpu
@@ -368,3 +393,36 @@ def test_compiling_for_a_target_keeps_libtpu_out_of_the_command_line_output():
                              "4", "--target", "tpu:v5e:2x2"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stderr == ""
     assert "target: tpu:v5e:2x2: 4 x TPU v5 lite (compiled here, not run)" in result.stdout
+
+
+#: What libtpu writes to stderr when it looks for a TPU on a machine without one.
+LIBTPU_PROBE = re.compile(r"TPU_WORKER_HOSTNAMES|Source Location Trace|Failed to find host bounds|InitGoogle|"
+                          r"\b[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6}")
+
+
+@needs_libtpu
+def test_a_target_compiled_where_jax_starts_on_the_cpu_keeps_libtpu_quiet_unless_verbose():
+    """With JAX_PLATFORMS=cpu JAX starts without libtpu; the target's topology starts it later, and its probe stays
+    off stderr there too; --verbose lets it through."""
+    command = [sys.executable, "-m", "jaxcost", "layer", "dense", "--input", "2,8", "--features", "4", "--target",
+               "tpu:v5e:2x2"]
+    environment = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    verbose = subprocess.run([*command, "--verbose"], capture_output=True, text=True, timeout=300, env=environment)
+    assert verbose.returncode == 0 and LIBTPU_PROBE.search(verbose.stderr)
+
+
+@needs_libtpu
+def test_a_bench_script_keeps_libtpu_quiet_and_its_compilation_cache_writes_nowhere_once_gone():
+    """bench/vs_tabulate.py, quick: libtpu starts (beside any other process that holds it) and probes, off stderr;
+    the persistent compilation cache it tries in a temporary folder is let go with the folder, so the next model's
+    compiles write nothing there."""
+    script = Path(__file__).parents[1] / "bench" / "vs_tabulate.py"
+    environment = {**os.environ, "ALLOW_MULTIPLE_LIBTPU_LOAD": "1"}
+    result = subprocess.run([sys.executable, str(script), "--model", "mobilenet_v1", "--model", "mobilenet_v1",
+                             "--repeats", "1", "--resolution", "32"], capture_output=True, text=True, timeout=600,
+                            env=environment)
+    assert result.stdout.count("jaxcost analyze, warm compilation cache:") == 2, result.stderr[-2000:]
+    assert not LIBTPU_PROBE.search(result.stderr), result.stderr[-2000:]
+    assert "compilation cache" not in result.stderr, result.stderr[-2000:]

@@ -2,6 +2,7 @@
 figures on the CPU, sub-byte types are packed as XLA packs them, and random programs composed from jnp/lax
 operations have XLA's three totals reproduced with nothing silently zero."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -24,6 +25,43 @@ pytestmark = pytest.mark.cpu  # asserts what XLA does on the CPU
 CLASSES = {"free": opcodes.FREE, "elementwise": opcodes.ELEMENTWISE, "rule": registered_opcodes(),
            "default": opcodes.DEFAULT, "unknown": opcodes.UNKNOWN}
 KEYS = ("flops", "transcendentals", "bytes_accessed")
+
+
+def runs_every_example(examples: int):
+    """A hypothesis test that fails unless its body ran ``examples`` times, counted as it runs and checked once
+    hypothesis is done: a lowered setting or profile, or a strategy that runs out of distinct examples, would
+    otherwise pass in silence with fewer. Put it above ``@settings`` and ``@given``; each test checks itself, so
+    it holds whatever the order and the ``-k`` selection."""
+    def decorate(test):
+        inner, calls = test.hypothesis.inner_test, []
+
+        def counted(*args, **kwargs):
+            calls.append(None)
+            return inner(*args, **kwargs)
+
+        test.hypothesis.inner_test = counted  # hypothesis's documented hook for wrapping the body
+
+        @functools.wraps(test)
+        def checked(*args, **kwargs):
+            calls.clear()
+            test(*args, **kwargs)
+            assert len(calls) == examples, f"{test.__name__} ran {len(calls)} examples, not {examples}"
+
+        return checked
+    return decorate
+
+
+def test_a_random_test_that_runs_fewer_examples_than_it_should_fails():
+    @runs_every_example(6)
+    @settings(max_examples=5, deadline=None, derandomize=True, database=None)
+    @given(st.integers())
+    def five(number):
+        pass
+
+    with pytest.raises(AssertionError, match="^five ran 5 examples, not 6\n"):
+        five()
+    runs_every_example(5)(settings(max_examples=5, derandomize=True, database=None)(given(st.integers())(
+        lambda number: None)))()
 
 
 def test_every_xla_opcode_has_a_rule_or_is_named_unknown():
@@ -147,6 +185,7 @@ def _build(steps):
     return program
 
 
+@runs_every_example(300)
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_programs_are_reproduced_with_nothing_silently_zero(program):
@@ -248,6 +287,7 @@ FAMILIES = {"integer": (INTEGER, [jnp.int8, jnp.int32, jnp.uint8]),
             "fp8": (SMALL, [jnp.float8_e4m3fn, jnp.float8_e5m2])}
 
 
+@runs_every_example(120)
 @settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(FAMILIES)), st.lists(st.integers(0, 9), min_size=1, max_size=3),
        st.integers(0, 3), st.integers(2, 8), st.integers(2, 8))

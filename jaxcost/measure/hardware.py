@@ -47,6 +47,16 @@ class DevicePeaks:
     def peak(self, precision: str) -> float | None:
         return self.flops_per_second.get(precision)
 
+    def shared(self, devices: int, what: str) -> DevicePeaks:
+        """The peaks of one of ``devices`` devices that share these (a chip's TensorCores, each a device of its
+        own): FLOP/s and bandwidth split evenly; ``what`` the devices are, said in the name and the source."""
+        if devices == 1:
+            return self
+        return replace(self, name=f"{self.name} (one of {devices} devices a chip)",
+                       flops_per_second={key: value / devices for key, value in self.flops_per_second.items()},
+                       bytes_per_second=self.bytes_per_second / devices if self.bytes_per_second else None,
+                       source=f"{self.source}; the chip's figures split over its {devices} {what}")
+
     def __repr__(self) -> str:
         kind = "estimate" if self.estimate else "datasheet"
         return f"DevicePeaks({self.name!r}, {kind}, {', '.join(sorted(self.flops_per_second))})"
@@ -418,6 +428,8 @@ def _rule(label: str, datapath: str, fma_units: int, vector_bits: int) -> tuple[
 def _amd_rule(cpu: CpuModel) -> tuple[int, str] | None:
     """Zen generations by family and model, as Linux's arch/x86/kernel/cpu/amd.c (bsp_init_amd) splits them."""
     family, model = cpu.family, cpu.model
+    if family is None or model is None:
+        return None
     if family == 23 and (model <= 0x2f or 0x50 <= model <= 0x5f):
         # Zen/Zen+ run each 256-bit AVX operation as two halves on 128-bit units (AMD Family 17h software
         # optimization guide, pub. 55723).
@@ -494,7 +506,10 @@ def last_level_cache_bytes() -> int | None:
             text = Path(f"/sys/devices/system/cpu/cpu0/cache/index{index}/size").read_text().strip()
         except OSError:
             continue
-        number, unit = int(re.match(r"\d+", text).group()), text[-1].upper()
+        digits = re.match(r"\d+", text)
+        if digits is None:
+            continue
+        number, unit = int(digits.group()), text[-1].upper()
         return number * {"K": 2**10, "M": 2**20, "G": 2**30}.get(unit, 1)
     return None
 
@@ -506,7 +521,7 @@ def cpu_peaks(cpuinfo: str | None = None) -> DevicePeaks:
     There is no datasheet bandwidth: use the measured ceiling (a STREAM-style triad) for memory.
     """
     host = cpuinfo is None
-    text = _cpuinfo() if host else cpuinfo
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
     cpu = cpu_model(text)
     per_cycle, rule = vector_rule(cpu)
     cores, clock = physical_cores(text), _clock_hertz(text, host)

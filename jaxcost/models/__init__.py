@@ -2,6 +2,18 @@
 layer from one compile (``analysis``).
 """
 
-from jaxcost.models.zoo import GPT2, ZOO, MobileNetV1, MobileNetV2, Published, ResNet50, ViT, ZooModel, build
+from jaxcost.models.zoo import (
+    GPT2,
+    ZOO,
+    MobileNetV1,
+    MobileNetV2,
+    Published,
+    ResNet50,
+    ViT,
+    ZooModel,
+    build,
+    training_keywords,
+)
 
-__all__ = ["GPT2", "ZOO", "MobileNetV1", "MobileNetV2", "Published", "ResNet50", "ViT", "ZooModel", "build"]
+__all__ = ["GPT2", "ZOO", "MobileNetV1", "MobileNetV2", "Published", "ResNet50", "ViT", "ZooModel", "build",
+           "training_keywords"]

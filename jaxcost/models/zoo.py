@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flax.linen as nn
 
@@ -12,6 +13,9 @@ from jaxcost.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxcost.models.resnet import ResNet50
 from jaxcost.models.transformer import GPT2, ViT
 from jaxcost.specs import dtype_name
+
+if TYPE_CHECKING:
+    from jaxcost.formulas import Mode
 
 FLOAT_DTYPES = ("float32", "bfloat16", "float16", "float64")
 
@@ -54,6 +58,13 @@ ZOO: dict[str, ZooModel] = {
                                                         "params, the logits tied to the token embedding"),
                            takes_alpha=False, tokens=1024),
 }
+
+
+def training_keywords(model: nn.Module, mode: Mode) -> dict[str, bool]:
+    """The keywords a zoo network is called with in ``mode``: ``train=True`` for a training step where its call takes
+    ``train`` (the networks with batch norm, which train with batch statistics); none otherwise."""
+    takes_train = "train" in inspect.signature(type(model).__call__).parameters
+    return {"train": True} if mode == "train" and takes_train else {}
 
 
 def build(name: str, alpha: float = 1.0, num_classes: int = 1000, dtype: Any = "float32") -> nn.Module:

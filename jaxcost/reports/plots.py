@@ -121,12 +121,20 @@ def _roofline_axes(axes: Any, low: float, high: float) -> None:
     axes.grid(True, which="both", alpha=0.3)
 
 
-def plot_roofline(points: Sequence[RooflinePoint], roofs: Sequence[Roof], path: str | Path,
-                  title: str = "") -> list[Path]:
-    """Log-log roofline: each roof drawn and tagged on its line, each point numbered, the key beside the plot.
+def shared_words(labels: Sequence[str]) -> tuple[list[str], str]:
+    """What a legend names and what its title says once: each label less the words every label has (with two
+    labels or more), and those words in the order of the first label."""
+    if len(labels) < 2:
+        return list(labels), ""
+    words = [label.split() for label in labels]
+    shared = set(words[0]).intersection(*words[1:])
+    return ([" ".join(word for word in label if word not in shared) for label in words],
+            " ".join(word for word in dict.fromkeys(words[0]) if word in shared))
 
-    Writes ``path`` with .png and .svg suffixes and returns both paths (needs matplotlib).
-    """
+
+def roofline_figure(points: Sequence[RooflinePoint], roofs: Sequence[Roof], title: str = "") -> Any:
+    """The figure ``plot_roofline`` writes (matplotlib's; the caller saves or closes it): the legend names each
+    point by what sets it apart, the title once what every point shares."""
     plt = pyplot()
     ridges = [roof.flops_per_second / roof.bytes_per_second for roof in roofs if roof.bytes_per_second]
     low, high = _intensity_range([p.intensity for p in points], ridges)
@@ -143,16 +151,27 @@ def plot_roofline(points: Sequence[RooflinePoint], roofs: Sequence[Roof], path: 
         tag_x = min(max(ridge * 1.6, high / 2.4 ** (index + 1)), high / 1.3)
         axes.annotate(roof.tag, (tag_x, roof.flops_per_second), xytext=(0, 3), textcoords="offset points",
                       ha="center", fontsize=8, fontweight="bold")
-    for number, point in enumerate(points, 1):
+    labels, shared = shared_words([point.label for point in points])
+    for number, (point, label) in enumerate(zip(points, labels), 1):
         axes.plot(point.intensity, point.flops_per_second, "o", markersize=5, color=colors[(number - 1) % len(colors)],
-                  label=f"{number}. {point.label}")
+                  label=f"{number}. {label}".strip())
     _roofline_axes(axes, low, high)
-    axes.set_title(title or "roofline")
+    axes.set_title((title or "roofline") + (f"\nevery point: {shared}" if shared else ""))
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     figure.tight_layout()
     figure.canvas.draw()
     _place_numbers(axes, points)
-    return save(figure, path)
+    return figure
+
+
+def plot_roofline(points: Sequence[RooflinePoint], roofs: Sequence[Roof], path: str | Path,
+                  title: str = "") -> list[Path]:
+    """Log-log roofline: each roof drawn and tagged on its line, each point numbered, the key beside the plot (each
+    point by what sets it apart; what every point shares once in the title).
+
+    Writes ``path`` with .png and .svg suffixes and returns both paths (needs matplotlib).
+    """
+    return save(roofline_figure(points, roofs, title), path)
 
 
 #: The colour of each regime a row's time is bound by (``Row.bound``; None reads ``unknown``), in both panels.
@@ -264,7 +283,7 @@ def _draw_roofs(axes: Any, compute: RoofFigure, memory: RoofFigure, low: float, 
         lines += axes.plot([low, end], [low * memory.per_second, end * memory.per_second], "--", color="black",
                            linewidth=1.5, gid="memory-roof",
                            label=f"memory roof: {format_bytes(memory.per_second)}/s ({memory.source})")
-    if ridge:
+    if ridge and memory.per_second:
         axes.plot([low, ridge], [compute.per_second] * 2, ":", color="black", linewidth=0.8, alpha=0.5)
         axes.plot([ridge, high], [ridge * memory.per_second, high * memory.per_second], ":", color="black",
                   linewidth=0.8, alpha=0.5)
@@ -281,7 +300,7 @@ def _draw_rows(axes: Any, rows: Sequence[TimedRow], profile: ModelProfile, depth
     compute, memory = profile.roofs
     drawn = [row for row in rows if row.intensity]
     ridge = compute.per_second / memory.per_second if compute.per_second and memory.per_second else None
-    low, high = _intensity_range([row.intensity for row in drawn], [ridge] if ridge else [])
+    low, high = _intensity_range([row.intensity for row in drawn if row.intensity], [ridge] if ridge else [])
     rates = [row.flops_per_second for row in drawn] or [1e9]
     top = max(max(rates) * 4, 2 * compute.per_second if compute.per_second else 0.0)
     handles = _draw_roofs(axes, compute, memory, low, high)
@@ -352,7 +371,7 @@ def profile_figure(profile: ModelProfile, depth: int | None = None, labelled: in
     figure.canvas.draw()  # the layout settles before labels are placed by their drawn sizes
     drawn = [row for row in rows if row.intensity]
     heaviest = drawn[:labelled]
-    _place_texts(roof_axes, [(row.intensity, row.flops_per_second) for row in heaviest],
+    _place_texts(roof_axes, [(row.intensity, row.flops_per_second) for row in heaviest if row.intensity],
                  [shortened(row.path, LABEL_WIDTH) for row in heaviest],
                  [_label_offsets(row.time_share * STEP_MARKER_AREA) for row in heaviest], fontsize=7, inside=True,
                  avoid=_marker_boxes(roof_axes, drawn))
