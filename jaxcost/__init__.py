@@ -34,17 +34,20 @@ _LAZY = {
     "profile": "jaxcost.measure.profile",
     "ModelProfile": "jaxcost.measure.profile",
     "DeviceTrace": "jaxcost.measure.trace",
+    "start_quietly": "jaxcost.backends",
+    "memory": "jaxcost.models.memory",
+    "MemoryReport": "jaxcost.models.memory",
 }
 #: Subpackages reachable as attributes after ``import jaxcost``.
 _SUBPACKAGES = ("hlo", "measure", "mesh", "models", "operations", "reports", "targets")
 
 __all__ = [
     "CONVENTION_RULES", "Comparison", "CompilerCost", "Conv", "Cost", "Delta", "Dense", "DevicePeaks", "DeviceTrace",
-    "Measurement", "ModelProfile",
+    "Measurement", "MemoryReport", "ModelProfile",
     "ModelReport", "Recount", "TrainingCost", "analytic", "analyze", "benchmark", "compare", "compiled",
     "conventions", "dense", "depthwise_conv", "device_peaks", "flax_module", "format_bytes", "format_count",
-    "format_rate", "group_conv", "measure_ceilings", "profile", "read_trace", "recount", "reference_suite",
-    "standard_conv",
+    "format_rate", "group_conv", "measure_ceilings", "memory", "profile", "read_trace", "recount", "reference_suite",
+    "standard_conv", "start_quietly",
 ]
 
 

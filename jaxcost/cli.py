@@ -7,7 +7,6 @@ logs through. Exit statuses are listed in ``EXIT_STATUSES``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
@@ -19,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from jaxcost import commands
+from jaxcost.backends import let_libtpu_write, start_quietly
 from jaxcost.commands import Interrupted, ModelError
+from jaxcost.memory_commands import add_fit, add_memory_options, run_fit
 from jaxcost.reports.model import sort_keys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
@@ -163,6 +164,9 @@ def _add_model(commands: _Subcommands) -> None:
     model.add_argument("--by", choices=("module", "op"), default="module",
                        help="rows by module (default) or by operator of the compiled program")
     model.add_argument("--no-collapse", action="store_true", help="show repeated blocks one by one")
+    model.add_argument("--memory", action="store_true",
+                       help="what fills device memory in the step: the peak, and what is live there by row and role")
+    add_memory_options(model)
     model.add_argument("--time", action="store_true",
                        help="run the step on this machine's default device and add where its time goes: each row's "
                             "time, share, FLOP/s, bytes/s, share of its roofline time and regime (with --by op: "
@@ -190,8 +194,8 @@ def _add_sweep(commands: _Subcommands) -> None:
     sweep.add_argument("files", nargs="*", default=[], help="after 'merge': the results files to merge into --out")
     sweep.add_argument("--out", help="results, .jsonl or .csv (default: the grid's name with .jsonl)")
     sweep.add_argument("--jobs", type=int, default=None,
-                       help="worker processes (default: one per core up to 8 without timing; with timing one per "
-                            "GPU, else 1)")
+                       help="worker processes (default: without timing one per core this process may use, up to 8 "
+                            "(in a SLURM job its --cpus-per-task); with timing one per GPU, else 1)")
     sweep.add_argument("--shard", metavar="K/N", help="run only this machine's share K of N of the grid")
     sweep.add_argument("--retry-failed", action="store_true", help="run configurations whose last record failed again")
     sweep.add_argument("--plot", metavar="AXIS", help="plot cost (and time) along AXIS to OUT.AXIS.png/.svg")
@@ -200,6 +204,14 @@ def _add_sweep(commands: _Subcommands) -> None:
     sweep.add_argument("--target", metavar="tpu:GEN:TOPOLOGY",
                        help="compile every configuration for this TPU slice (counts only; the tpu extra), like the "
                             "grid's target setting")
+    sweep.add_argument("--slurm", type=int, metavar="N",
+                       help="print a SLURM job-array script instead: task K runs --shard K/N into OUT/partK (OUT: "
+                            "--out without its suffix), and the merge command that joins them (docs/clusters.md)")
+    sweep.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                       help="with --slurm: an #SBATCH option of the script, e.g. --sbatch-arg=--time=4:00:00 "
+                            "(repeatable)")
+    sweep.add_argument("--submit", action="store_true",
+                       help="with --slurm: hand the script to sbatch; print the job id and the merge command")
 
 
 def _add_profile(commands: _Subcommands) -> None:
@@ -288,6 +300,7 @@ SUBCOMMANDS = (
     Subcommand("sweep", _add_sweep, commands.run_sweep_command, False),
     Subcommand("profile", _add_profile, commands.run_profile, False),
     Subcommand("report", _add_report, commands.run_report, True),
+    Subcommand("fit", add_fit, run_fit, True),
 )
 COMMANDS = {subcommand.name: subcommand.run for subcommand in SUBCOMMANDS}
 
@@ -308,26 +321,13 @@ ON_THIS_DEVICE = tuple(subcommand.name for subcommand in SUBCOMMANDS if subcomma
 
 def _start_backends_quietly(args: argparse.Namespace) -> None:
     """Where libtpu is installed (the tpu extra) and the command uses this process's device, start JAX's
-    backends with the error stream closed: libtpu's probing on a machine without a TPU is not the command's
-    output (a backend that fails says so again, when it is used). Nowhere else is a backend started early:
-    a sweep's parent or the ``--mesh`` parent must not hold a device."""
-    if args.verbose or args.command not in ON_THIS_DEVICE or getattr(args, "mesh", None) is not None \
-            or importlib.util.find_spec("libtpu") is None:
-        return
-    import jax
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                jax.devices()
-            except RuntimeError:
-                pass
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    backends with libtpu's probe kept off stderr (``backends.start_quietly``): on a machine without a TPU it is not
+    the command's output (a backend that fails says so again, when it is used); a target's topology keeps it off
+    too. Nowhere else is a backend started early: a sweep's parent or the ``--mesh`` parent must not hold a device.
+    ``--verbose`` lets it through."""
+    let_libtpu_write(args.verbose)
+    if not args.verbose and args.command in ON_THIS_DEVICE and getattr(args, "mesh", None) is None:
+        start_quietly()
 
 
 def _where(error: BaseException) -> str:
@@ -364,10 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as parsed:  # --help, or a bad argument already reported in one line
         return int(parsed.code or 0)
-    quiet_logs(args.verbose)
-    _start_backends_quietly(args)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        quiet_logs(args.verbose)
+        _start_backends_quietly(args)
         status = COMMANDS[args.command](args)
         sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit
         return status

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -17,11 +16,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jaxcost.loading import ModelError, first_line, model_from_arguments, model_inputs, model_keywords
 from jaxcost.reports.text import left_out, terminal_columns, terminal_width, wrap
-from jaxcost.specs import Conv, Dense, depthwise_conv, reference_suite
+from jaxcost.specs import Conv, Dense, Spec, depthwise_conv, reference_suite
+
+if TYPE_CHECKING:
+    from jaxcost.formulas import Mode
+    from jaxcost.measure.timing import Measurement
 
 EXIT_SOME_FAILED = 1
 
@@ -35,7 +38,8 @@ def _peaks(args: argparse.Namespace) -> Any:
     return with_overrides(peaks, load_overrides(args.peaks)) if getattr(args, "peaks", None) else peaks
 
 
-def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tuple[list, Any]:
+def _measure(specs: list, args: argparse.Namespace,
+             mode: Mode = "forward") -> tuple[list[Measurement], tuple[Measurement, Measurement] | None]:
     """Benchmark specs (after measuring the ceilings, unless told not to); the measurements and ceilings."""
     from jaxcost.measure.timing import benchmark, measure_ceilings
 
@@ -49,7 +53,8 @@ def _measure(specs: list, args: argparse.Namespace, mode: str = "forward") -> tu
     return measurements, ceilings_measured
 
 
-def _print_measurements(measurements: list, ceilings: Any, plot: str) -> None:
+def _print_measurements(measurements: list[Measurement], ceilings: tuple[Measurement, Measurement] | None,
+                        plot: str) -> None:
     """Peaks, ceilings, the measurement table and its notes; the roofline plot when ``plot`` names a path."""
     from jaxcost.reports.performance import ceilings_text, measurements_table, notes_text, write_roofline
 
@@ -82,7 +87,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.plot and not args.json:
         _check_plot_folder(args.plot)
     specs = reference_suite(suite_batch(args)[0]) if args.kind == "suite" else [spec_from_arguments(args)]
-    mode = "train" if getattr(args, "train", False) else "forward"
+    mode: Mode = "train" if getattr(args, "train", False) else "forward"
     measurements, ceilings = _measure(specs, args, mode)
     if args.json:
         print(json.dumps([m.as_dict() for m in measurements], indent=2))
@@ -96,7 +101,12 @@ class Interrupted(Exception):
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
+    for given, option in ((args.sbatch_arg, "--sbatch-arg"), (args.submit, "--submit")):
+        if given and args.slurm is None:
+            raise ValueError(f"{option}: goes with --slurm N (the job-array script it changes)")
     if args.grid == "merge":
+        if args.slurm is not None:
+            raise ValueError("--slurm: a job array runs a grid; give the grid file, not 'merge'")
         return _merge(args)
     from jaxcost.sweep import load_grid, parse_shard, plot_axis, run_sweep
     from jaxcost.sweep.grid import check_target
@@ -115,6 +125,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot: {args.plot!r} is not an axis of the grid; its axes are {', '.join(grid.axes)}")
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs: must be a positive integer, got {args.jobs}")
+    if args.slurm is not None:
+        return _job_array(args, out)
     shard = parse_shard(args.shard) if args.shard is not None else None
     show = not args.quiet and sys.stderr.isatty()
     try:
@@ -142,6 +154,32 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         except ImportError as error:
             print(f"plot skipped: {error}")
     return EXIT_SOME_FAILED if summary.any_failed else 0
+
+
+def _job_array(args: argparse.Namespace, out: Path) -> int:
+    """``--slurm N``: print the job-array script that runs the grid in N shards; with ``--submit``, submit it and
+    say the job's id and the merge command."""
+    from jaxcost.sweep.slurm import JobArray, check_sbatch_option, check_shards, submit
+
+    check_shards(args.slurm)
+    if args.shard is not None:
+        raise ValueError("--shard: --slurm N runs every shard K/N, one an array task; drop --shard")
+    if args.plot:
+        raise ValueError("--plot: plot once the shards are merged (jaxcost sweep GRID --out MERGED --plot AXIS "
+                         "computes nothing more)")
+    for option in args.sbatch_arg:
+        check_sbatch_option(option)
+    options = (*(("--jobs", str(args.jobs)) if args.jobs else ()), *(("--target", args.target) if args.target else ()),
+               *(("--retry-failed",) if args.retry_failed else ()))
+    array = JobArray(args.grid, args.slurm, out, options, tuple(args.sbatch_arg))
+    if not args.submit:
+        print(array.script(), end="")
+        return 0
+    job = submit(array)
+    print(f"submitted job array {job}: {args.slurm} task{'s' if args.slurm != 1 else ''}, task K writing "
+          f"{array.prefix}K{out.suffix}")
+    print(f"once every task has ended: {array.merge_command()}")
+    return 0
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -286,7 +324,7 @@ def run_report(args: argparse.Namespace) -> int:
         print()
     print("Explanations (analytic + items = compiler; the remainder is what no op explains):")
     for index, comparison in enumerate(comparisons, 1):
-        spec = comparison.spec
+        spec = cast(Spec, comparison.spec)  # the suite's comparisons are of layer specs
         print(f"{index}. {comparison.label} (input {'x'.join(map(str, spec.input_shape))})")
         print(explanation(comparison, indent="   ", width=terminal_width()))
     print()
@@ -319,12 +357,21 @@ def _print_table(report: Any, args: argparse.Namespace) -> None:
 MESH_PROCESS = "JAXCOST_MESH_PROCESS"
 
 
+def own_module_command(module: str) -> list[str]:
+    """``python -m module`` with the jaxcost this process imported: ``-m`` puts the working directory first on the
+    path, where a ``jaxcost/`` folder (a checkout, a user's own) would stand in for it."""
+    root = str(Path(__file__).resolve().parents[1])
+    start = (f"import runpy, sys; sys.path[0] = {root!r}; "
+             f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", start]
+
+
 def _on_simulated_devices(args: argparse.Namespace, devices: int) -> int:
     """This command line run again in a process of its own whose CPU shows ``devices`` devices (the flag
-    must be set before JAX starts; this process keeps its own devices)."""
+    must be set before JAX starts; this process keeps its own devices), with this process's jaxcost."""
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
     environment = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", MESH_PROCESS: "1"}
-    return subprocess.run([sys.executable, "-m", "jaxcost.cli", *args.argv], env=environment, check=False).returncode
+    return subprocess.run([*own_module_command("jaxcost"), *args.argv], env=environment, check=False).returncode
 
 
 def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
@@ -346,9 +393,10 @@ def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
         from jaxcost.targets import target
 
         kind = target(args.target).device_kind
+        peaks = target(args.target).peaks  # one device's: a v4 chip's two TensorCores are two devices
     else:
         kind = args.hardware
-    peaks = lookup(kind) if kind.strip() else None
+        peaks = lookup(kind) if kind.strip() else None
     if peaks is None:
         raise ValueError(f"--hardware: {kind!r} is not in jaxcost's table of devices ({', '.join(device_names())})")
     precision, _ = precision_for(peaks, args.dtype)
@@ -475,6 +523,11 @@ def _check_model_options(args: argparse.Namespace, mesh: dict | None) -> None:
     if args.time and (args.target or mesh):
         raise ValueError(f"--time: {'a target is compiled here and nothing runs there' if args.target else ''}"
                          f"{'a sharded step is not profiled yet; time it without --mesh' if mesh else ''}")
+    if args.memory and (args.time or args.csv):
+        raise ValueError(f"--memory: {'compiles a step to read, not to run' if args.time else 'has no CSV'}; "
+                         f"drop {'--time' if args.time else '--csv'}")
+    if args.optimizer and not (args.memory and args.train):
+        raise ValueError("--optimizer: with --memory --train (the step that updates the parameters)")
     if args.plot and not args.time:
         raise ValueError("--plot: needs --time (the plot is of where the step's time goes)")
     if args.plot and (args.json or args.csv):
@@ -502,13 +555,14 @@ def _on_mesh_devices(args: argparse.Namespace, mesh: dict) -> int:
 def _analyzed(args: argparse.Namespace, mesh: dict | None) -> tuple[Any, Any, Any]:
     """The model's report; its profile with ``--time``; and with ``--mesh``, the same model on one device. What the
     user's own model raises is a ``ModelError``, with what jaxcost passed it when no ``--input`` was given."""
+    from jaxcost.models import training_keywords
     from jaxcost.models.analysis import analyze
 
     inputs, kwargs, model = model_inputs(args), model_keywords(args), model_from_arguments(args)
-    if args.train and ":" not in args.name and "train" in inspect.signature(type(model).__call__).parameters:
-        kwargs.setdefault("train", True)  # a zoo network with batch norm trains with batch statistics
+    if args.train and ":" not in args.name:  # a zoo network with batch norm trains with batch statistics
+        kwargs = {**training_keywords(model, "train"), **kwargs}
     rngs = {stream: 0 for stream in args.rng or []}
-    mode = "train" if args.train else "forward"
+    mode: Mode = "train" if args.train else "forward"
     unasked = "" if args.input else (f"; jaxcost passed it one {'x'.join(map(str, inputs[0].shape))} "
                                      f"{inputs[0].dtype} image, having no --input: give the model's inputs with "
                                      "--input SHAPE[:DTYPE], once each (e.g. --input 1,128:int32)")
@@ -566,6 +620,8 @@ def run_model(args: argparse.Namespace) -> int:
     if mesh and os.environ.get(MESH_PROCESS) != "1" and not args.target:
         return _on_mesh_devices(args, mesh)
     _check_model_options(args, mesh)
+    if args.memory:
+        return _print_memory(args)
     report, measured, single = _analyzed(args, mesh)
     if args.json:
         print(profile_json(measured) if measured else to_json(report))
@@ -574,3 +630,40 @@ def run_model(args: argparse.Namespace) -> int:
     else:
         _print_model(args, report, measured, single, hardware)
     return 0
+
+
+def _print_memory(args: argparse.Namespace) -> int:
+    """``jaxcost model NAME --memory``: the step's table with its memory columns, the summary, then the peak."""
+    from jaxcost.memory_commands import memory_of
+    from jaxcost.reports.memory import memory_json, peak_lines, values_table
+    from jaxcost.reports.model import summary
+
+    report = memory_of(args)
+    if args.json:
+        print(json.dumps({**memory_json(report), "rows": [row.as_dict() for row in report.model.rows]}, indent=2))
+        return 0
+    print(device_line(args.target))
+    _print_table(report.model, args)
+    print()
+    print(summary(report.model))
+    print("\n".join(peak_lines(report)))
+    print()
+    print(values_table(report))
+    for line in _saved_lines(args, report):
+        print(line)
+    return 0
+
+
+def _saved_lines(args: argparse.Namespace, report: Any) -> list[str]:
+    """For the zoo's transformers in training: a middle block's saved bytes beside the published formula."""
+    from jaxcost.loading import model_from_arguments, model_inputs
+    from jaxcost.models.saved import compare_block, transformer_dimensions
+    from jaxcost.reports.memory import comparison_lines
+
+    # Any: a dict[str, int] cannot promise mypy that it fits compare_block's keywords (one of which is a bool)
+    dimensions: dict[str, Any] | None = (transformer_dimensions(model_from_arguments(args), tuple(model_inputs(args)))
+                                         if args.train else None)
+    if dimensions is None:
+        return []
+    block = f"block{dimensions.pop('depth') // 2}"
+    return ["", *comparison_lines(compare_block(report, block, **dimensions))]

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 
@@ -19,6 +19,9 @@ from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.text import POINTER_BYTES
 from jaxcost.reports.program import compiler_table
 from jaxcost.specs import Conv, Dense, describe_value, is_flax_module
+
+if TYPE_CHECKING:
+    from jaxcost.formulas import Mode
 
 XLA_FLOPS, XLA_TRANSCENDENTALS, XLA_BYTES = "flops", "transcendentals", "bytes accessed"
 
@@ -197,7 +200,9 @@ def check_arguments(args: tuple, argument: str = "args") -> None:
 
 def default_device() -> Any:
     """The device ``jax.jit`` places work on: the one ``jax.default_device(...)`` names, else the first device."""
-    configured = jax.config.jax_default_device
+    # jax's Config sets its options as attributes at run time (declared for pytype, not for mypy), and read()
+    # refuses the options that have a context manager, as this one does
+    configured = jax.config.jax_default_device  # type: ignore[attr-defined]
     if configured is None:
         return jax.devices()[0]
     return jax.devices(configured)[0] if isinstance(configured, str) else configured
@@ -231,7 +236,16 @@ POINTER_PROBE = (lambda x: (x + 1.0, x * 2.0), jax.ShapeDtypeStruct((), "float32
 def _probe_pointer_bytes(platform: str) -> int:
     function, argument = POINTER_PROBE
     executable = jax.jit(function).lower(argument).compile(compiler_options=counting_options())
-    return pointer_bytes_of(executable.as_text(), normalize_cost_analysis(executable.cost_analysis()).get(XLA_BYTES))
+    xla_bytes = normalize_cost_analysis(executable.cost_analysis()).get(XLA_BYTES)
+    return pointer_bytes_of(optimized_hlo(executable), xla_bytes)
+
+
+def optimized_hlo(executable: jax.stages.Compiled) -> str:
+    """The optimized HLO text of a compiled program; RuntimeError where the backend gives none."""
+    hlo_text = executable.as_text()
+    if hlo_text is None:
+        raise RuntimeError("the backend gives no HLO text for this compiled program: there is nothing to recount")
+    return hlo_text
 
 
 def pointer_bytes_of(hlo_text: str, xla_bytes: float | None) -> int:
@@ -257,15 +271,37 @@ def runnable() -> Iterator[None]:
         _RUNNABLE.reset(token)
 
 
-def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
+_DUMP_TO: contextvars.ContextVar[str | None] = contextvars.ContextVar("jaxcost_dump_to", default=None)
+
+
+@contextlib.contextmanager
+def dumping_to(folder: str) -> Iterator[None]:
+    """Inside, ``compile_function`` has XLA write the compiled program's files into ``folder`` (its optimized HLO,
+    buffer assignment and live ranges: ``hlo.allocations.read_dump`` reads them)."""
+    token = _DUMP_TO.set(folder)
+    try:
+        yield
+    finally:
+        _DUMP_TO.reset(token)
+
+
+def _compile_options(where: Any, keep: bool) -> dict[str, Any] | None:
+    options = dict(counting_options() or {}) if where is None and not keep else {}
+    if _DUMP_TO.get() is not None:
+        options["xla_dump_to"] = _DUMP_TO.get()
+    return options or None
+
+
+def compile_function(function: Callable[..., Any], *args: Any, donate: tuple[int, ...] = ()) -> CompilerCost:
     """Lower and compile ``function(*args)`` with ``jax.jit``; ``args`` may be arrays or ShapeDtypeStructs.
     Inside ``targets.compiling_for(name)`` the program is compiled for that target (a TPU slice), not run;
-    inside ``runnable()`` it is compiled to be run, and kept."""
+    inside ``runnable()`` it is compiled to be run, and kept. ``donate`` names arguments whose buffers the outputs
+    may reuse (``jax.jit``'s ``donate_argnums``)."""
     where = targets.current()
     if where is not None:
         args = targets.placed(args, where)
     start = time.perf_counter()
-    traced = jax.jit(function).trace(*args)
+    traced = jax.jit(function, donate_argnums=donate).trace(*args)
     try:
         lowered = traced.lower()
     except ValueError as error:
@@ -273,13 +309,13 @@ def compile_function(function: Callable[..., Any], *args: Any) -> CompilerCost:
             raise ValueError(f"args: {str(error).splitlines()[0]}") from None
         raise
     keep = _RUNNABLE.get() and where is None
-    executable = lowered.compile(compiler_options=counting_options() if where is None and not keep else None)
+    executable = lowered.compile(compiler_options=_compile_options(where, keep))
     seconds_compile = time.perf_counter() - start
     try:
         memory = normalize_memory_analysis(executable.memory_analysis())
     except (NotImplementedError, RuntimeError, AttributeError):
         memory = {}
-    hlo_text = executable.as_text()
+    hlo_text = optimized_hlo(executable)
     xla = normalize_cost_analysis(executable.cost_analysis())
     sizes = tuple_pointer_bytes() if where is None else targets.sizes(where.device_kind)
     return CompilerCost(
@@ -304,7 +340,7 @@ def replayed(entry: dict) -> CompilerCost:
 
 
 def program_of(spec_or_function: Conv | Dense | Callable[..., Any], args: tuple,
-               mode: str = "forward") -> tuple[Callable[..., Any], tuple, Conv | Dense | None]:
+               mode: Mode = "forward") -> tuple[Callable[..., Any], tuple, Conv | Dense | None]:
     """What to compile, checked: a layer spec's forward pass (or, with ``mode="train"``, its training step) with
     its abstract arguments, or ``function`` with ``args``; and the spec when one was given."""
     if isinstance(spec_or_function, (Conv, Dense)):
@@ -322,7 +358,7 @@ def program_of(spec_or_function: Conv | Dense | Callable[..., Any], args: tuple,
     return spec_or_function, args, None
 
 
-def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: str = "forward",
+def compiled(spec_or_function: Conv | Dense | Callable[..., Any], *args: Any, mode: Mode = "forward",
              target: str | None = None) -> CompilerCost:
     """What the compiler says a layer spec, or ``function(*args)``, costs.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args, overload
 
 from jaxcost.reports.text import format_bytes, format_count, format_si, table
 from jaxcost.specs import Conv, Dense, Spec, describe_value
@@ -190,13 +191,17 @@ class TrainingCost:
         ], self.intensity)
 
 
-MODES = ("forward", "train")
+#: What a cost counts: one forward pass, or a training step (the forward pass and the gradients of input and weights).
+Mode = Literal["forward", "train"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode: must be 'forward' or 'train', got {mode!r}")
-    return mode
+def check_mode(mode: str) -> Mode:
+    """``mode`` itself, typed as a ``Mode``; ValueError for any other string."""
+    for known in MODES:
+        if mode == known:
+            return known
+    raise ValueError(f"mode: must be 'forward' or 'train', got {mode!r}")
 
 
 def valid_taps(size: int, kernel: int, stride: int, pad_lo: int, size_out: int,
@@ -229,7 +234,19 @@ def output_tap_macs(spec: Conv) -> int:
     return spec.batch * math.prod(spec.output_spatial) * math.prod(spec.kernel_size) * per_output_channel
 
 
-def analytic(spec: Spec, mode: str = "forward") -> Cost | TrainingCost:
+@overload
+def analytic(spec: Spec, mode: Literal["forward"] = "forward") -> Cost: ...
+
+
+@overload
+def analytic(spec: Spec, mode: Literal["train"]) -> TrainingCost: ...
+
+
+@overload
+def analytic(spec: Spec, mode: Mode) -> Cost | TrainingCost: ...
+
+
+def analytic(spec: Spec, mode: Mode = "forward") -> Cost | TrainingCost:
     """Exact analytic cost of a layer spec: its forward pass, or with ``mode="train"`` a training step."""
     if not isinstance(spec, (Conv, Dense)):
         raise ValueError(f"spec: analytic() takes a jaxcost.Conv or jaxcost.Dense, got {describe_value(spec)}; "

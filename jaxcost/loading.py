@@ -41,11 +41,13 @@ def _load_attribute(name: str) -> Any:
         folder = str(path.resolve().parent)
         if folder not in sys.path:  # the file's own imports of its neighbours work, as with python file.py
             sys.path.insert(0, folder)
-        loader = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(loader)
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ValueError(f"name: {location!r} cannot be loaded as a Python module")
+        module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
         try:
-            loader.loader.exec_module(module)
+            module_spec.loader.exec_module(module)
         except Exception as error:
             raise ModelError(name, "loading", error) from error
     else:

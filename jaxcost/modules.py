@@ -14,7 +14,8 @@ from jaxcost.specs import Conv, Spec
 
 def jax_dtype(name: str) -> Any:
     """The JAX dtype for a spec dtype name; float64 needs ``jax_enable_x64``."""
-    if name == "float64" and not jax.config.jax_enable_x64:
+    # jax's Config sets its options as attributes at run time (declared for pytype, not for mypy)
+    if name == "float64" and not jax.config.jax_enable_x64:  # type: ignore[attr-defined]
         raise ValueError("dtype: float64 needs JAX's x64 mode (jax.config.update('jax_enable_x64', True))")
     return jnp.dtype(name)
 

@@ -183,7 +183,7 @@ def _pool_pads(padding: str | Sequence[tuple[int, int]], spatial: tuple[int, ...
     if len(pairs) != len(spatial) or any(len(pair) != 2 or any(isinstance(side, bool) or not isinstance(side, int)
                                                                or side < 0 for side in pair) for pair in pairs):
         raise ValueError(f"padding: needs {len(spatial)} (lo, hi) pairs of non-negative ints, got {padding!r}")
-    return pairs
+    return [(lo, hi) for lo, hi in pairs]
 
 
 def embedding_lookup(indices: Sequence[int], features: int, itemsize: int = 4, index_itemsize: int = 4) -> OpsCost:

@@ -298,7 +298,7 @@ class Conv(_Layer):
         kernel = "x".join(map(str, self.kernel_size))
         padding = self.padding if isinstance(self.padding, str) else "pad" + str(list(self.pads))
         extra = {"group": f" g{self.feature_group_count}",
-                 "depthwise": f" dw(m={self.features // self.in_features})"}.get(self._grouping, "")
+                 "depthwise": f" dw(m={self.features // self.in_features})"}.get(self._grouping or "", "")
         dilation = f" in-dil{_factors(self.input_dilation)}" if self.transposed else ""
         return (f"conv{'T' if self.transposed else ''}{kernel} {self.in_features}->{self.features}{extra} "
                 f"s{_factors(self.strides)}{dilation} {padding}{self._dtype_suffix}")

@@ -3,6 +3,7 @@ status the README documents (2 bad argument, 1 a model's own error, 130 Ctrl-C, 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -129,12 +130,14 @@ def test_sweep_plot_axis_is_checked_before_the_sweep(tmp_path, capsys):
     assert not (tmp_path / "grid.jsonl").exists()  # nothing ran
 
 
-def test_the_statuses_are_documented_in_help_and_readme():
+def test_the_statuses_are_documented_in_help_and_the_docs():
+    """``--help`` lists them, and the errors page is generated from the same text (``cli.EXIT_STATUSES``)."""
     help_text = main.__globals__["build_parser"]().format_help()
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    root = Path(__file__).parents[1]
     for status in (EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE):
         assert f"  {status} " in help_text
-        assert f"| {status} |" in readme
+    assert "```{jaxcost-exit-statuses}" in (root / "docs" / "errors.md").read_text()
+    assert "(docs/errors.md)" in (root / "README.md").read_text()
 
 
 USER_MODEL = textwrap.dedent("""
@@ -254,6 +257,38 @@ def test_ctrl_c_during_a_sweep_keeps_what_finished(tmp_path):
     assert err.decode().strip().splitlines() == [f"jaxcost: interrupted; every finished configuration is in {out}: "
                                                  "run the same command to resume"]
     assert all(json.loads(line)["status"] == "ok" for line in out.read_text().splitlines())
+
+
+#: The console script as pip writes it, run with one import held up so that Ctrl-C can land while it runs.
+INTERRUPTED_IMPORT = """
+import importlib.abc, sys, time
+
+class HeldUp(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == {held!r}:
+            print("importing", flush=True)
+            time.sleep(120)
+        return None
+
+sys.meta_path.insert(0, HeldUp())
+from {module} import {function}
+sys.exit({function}())
+"""
+
+
+@pytest.mark.parametrize(("held", "argv"), [("jaxcost.commands", ["--help"]), ("jax", ["devices"])])
+def test_ctrl_c_while_the_command_imports_is_one_line_and_status_130(held, argv):
+    """The installed command from its first import on: Ctrl-C while its own modules load, or JAX, ends the same
+    way as Ctrl-C later does."""
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    module, function = re.search(r'^jaxcost = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE).groups()
+    code = INTERRUPTED_IMPORT.format(held=held, module=module, function=function)
+    process = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert process.stdout.readline() == b"importing\n"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err.decode()) == (EXIT_INTERRUPTED, "jaxcost: interrupted\n")
 
 
 def test_model_errors_keep_the_original(tmp_path):

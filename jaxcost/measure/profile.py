@@ -16,7 +16,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 
@@ -33,6 +33,9 @@ from jaxcost.measure.trace import Kernel, instruction_events
 from jaxcost.models.rows import LAYOUT, Row
 from jaxcost.reports.model import IDLE
 from jaxcost.reports.text import format_seconds
+
+if TYPE_CHECKING:
+    from jaxcost.formulas import Mode
 
 #: The share of a row's time that makes it overhead-bound: at half, fixed cost weighs as much as the work.
 OVERHEAD_SHARE = 0.5
@@ -52,7 +55,7 @@ def exclusive_seconds(events: Sequence[Kernel]) -> Counter:
         if running and time_ns > previous:
             share = (time_ns - previous) / len(running) / 1e9
             for active in running:
-                seconds[events[active].hlo_op] += share
+                seconds[events[active].hlo_op] += share  # type: ignore[assignment]  # float counts (typeshed#3438)
         previous = time_ns
         if change > 0:
             running.add(index)
@@ -155,10 +158,10 @@ def attribute_time(report: Any, events: Sequence[Kernel], seconds_by_name: Count
     missing = sorted({event.hlo_op for event in events if event.hlo_op not in owners})
     for name, seconds in seconds_by_name.items():
         if name in owners:
-            by_instruction[owners[name]] += seconds / calls
+            by_instruction[owners[name]] += seconds / calls  # type: ignore[assignment]  # float counts (typeshed#3438)
     for event in events:
         if event.hlo_op in owners:
-            executions[owners[event.hlo_op]] += 1 / calls
+            executions[owners[event.hlo_op]] += 1 / calls  # type: ignore[assignment]  # float counts (typeshed#3438)
     return by_instruction, executions, _by_row(report, by_instruction, divided=True), missing
 
 
@@ -171,7 +174,8 @@ def _by_row(report: Any, by_instruction: Counter, divided: bool) -> Counter:
         shares = report.placement.shares(ops[name]) if name in ops and report.placement else Counter({LAYOUT: 1})
         weight = sum(shares.values())
         for row, share in shares.items():
-            by_row[row] += amount * share / weight if divided else amount
+            in_row = amount * share / weight if divided else amount
+            by_row[row] += in_row  # type: ignore[assignment]  # float counts (typeshed#3438)
     return by_row
 
 
@@ -199,7 +203,7 @@ def fill_rows(profile: ModelProfile, fixed_seconds: float) -> None:
                            time_share=profile.seconds_idle / step if step else None))
 
 
-def profile(model_or_function: Any, *inputs: Any, mode: str = "forward", rngs: Any = None, target: Any = None,
+def profile(model_or_function: Any, *inputs: Any, mode: Mode = "forward", rngs: Any = None, target: Any = None,
             repeats: int = 9, seconds_per_repeat: float = 0.2, seconds_budget: float = 10.0,
             peaks: DevicePeaks | None = None, ceilings: tuple[float, float] | None = None,
             **kwargs: Any) -> ModelProfile:

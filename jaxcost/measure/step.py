@@ -72,7 +72,7 @@ class StepTime:
     def dominant(self) -> str:
         """What bounds the step: "compute", "memory" or "communication"."""
         times = self._times()
-        return max(times, key=times.get)
+        return max(times, key=times.__getitem__)
 
     def mfu(self, step_seconds: float) -> float:
         """Model FLOPs utilization: the model's flops per second over the peak, for a step of ``step_seconds``."""
@@ -129,8 +129,9 @@ def step_time(compiler: CompilerCost, peaks: DevicePeaks, link: Interconnect | N
                          f"{', '.join(sorted(peaks.flops_per_second)) or 'none (give overrides)'}")
     if not peaks.bytes_per_second:
         raise ValueError(f"peaks: {peaks.name} has no memory bandwidth; give one with overrides")
-    wire = [record.wire_bytes_total for record in compiler.collectives]
-    if None in wire:
+    records = compiler.collectives
+    wire = [record.wire_bytes_total for record in records if record.wire_bytes_total is not None]
+    if len(wire) < len(records):
         raise ValueError("program: a collective runs inside a loop of unknown trip count or a conditional's branch; "
                          "its wire bytes per step are unknown")
     return StepTime(compiler.flops, compiler.bytes_accessed, sum(wire), rate, peaks.bytes_per_second,

@@ -16,13 +16,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcost.compiler import default_device, program_of, tuple_pointer_bytes
+from jaxcost.compiler import default_device, optimized_hlo, program_of, tuple_pointer_bytes
 from jaxcost.hlo.program import recount
 from jaxcost.measure.clocks import ClockSampler, ClockSamples
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
@@ -30,6 +30,9 @@ from jaxcost.measure.roofline import RoofFigure, Utilization, mac_trap, pick_roo
 from jaxcost.measure.trace import DeviceTrace, read_trace
 from jaxcost.reports.performance import measurement_text
 from jaxcost.reports.text import format_bytes, format_rate, format_seconds
+
+if TYPE_CHECKING:
+    from jaxcost.formulas import Mode
 
 #: The share of a call's time that makes it overhead-bound: at half, the fixed cost of a call weighs as much
 #: as the work.
@@ -105,8 +108,9 @@ class Measurement:
     def overhead_share(self) -> float | None:
         """The share of each call's time that is not the program's work: the device idle between kernels
         (from the trace), or else the time of a trivial program on the same device (``seconds_floor``)."""
-        if self.trace is not None:
-            return max(0.0, 1.0 - self.trace.busy_seconds_per_call / self.seconds_median)
+        busy = self.trace.busy_seconds_per_call if self.trace is not None else None
+        if busy is not None:
+            return max(0.0, 1.0 - busy / self.seconds_median)
         if self.seconds_floor is not None:
             return min(1.0, self.seconds_floor / self.seconds_median)
         return None
@@ -206,7 +210,7 @@ class Measurement:
     @property
     def cache_warning(self) -> str | None:
         cache = self.peaks.last_level_cache_bytes
-        if self.rotate == 1 and self.fits_in_cache:
+        if self.rotate == 1 and cache is not None and self.fits_in_cache:
             return (f"the working set ({format_bytes(self.working_set_bytes)}) fits in the last-level cache "
                     f"({format_bytes(cache)}): bandwidth may be inflated; benchmark with rotate=N input copies")
         return None
@@ -223,7 +227,7 @@ class Measurement:
         result["compute_roof_flops_per_second"], result["compute_roof_source"] = self.compute_roof
         result["memory_roof_bytes_per_second"], result["memory_roof_source"] = self.memory_roof
         adjusted = self.clock_adjusted_utilization
-        result["clocks"] = None if self.clocks is None else {
+        result["clocks"] = None if self.clocks is None or adjusted is None else {
             **self.clocks.as_dict(), "clock_adjusted_compute_utilization": adjusted.compute_utilization}
         return result
 
@@ -301,7 +305,7 @@ def check_loop(repeats: int, rotate: int, seconds_per_repeat: float, seconds_bud
         raise ValueError("seconds_per_repeat, seconds_budget: must be positive")
 
 
-def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats: int = 9,
+def benchmark(spec_or_function: Any, *args: Any, mode: Mode = "forward", repeats: int = 9,
               seconds_per_repeat: float = 0.2, seconds_budget: float = 10.0, rotate: int = 1,
               peaks: DevicePeaks | None = None, precision: str = "default", dtype: str | None = None,
               ceilings: tuple[float, float] | None = None, label: str = "", target: str | None = None) -> Measurement:
@@ -323,7 +327,7 @@ def benchmark(spec_or_function: Any, *args: Any, mode: str = "forward", repeats:
     start = time.perf_counter()
     executable = jax.jit(function).lower(*abstract).compile()
     seconds_compile = time.perf_counter() - start
-    program = recount(executable.as_text(), tuple_pointer_bytes())
+    program = recount(optimized_hlo(executable), tuple_pointer_bytes())
     argument_sets = [concrete_arguments(abstract, index) for index in range(rotate)]
     calls = calls_per_repeat(executable, argument_sets, seconds_per_repeat)
     device = default_device()

@@ -89,7 +89,7 @@ class DeviceTrace:
         """Summed duration of each kernel name, in seconds."""
         totals: Counter = Counter()
         for kernel in self.kernel_events:
-            totals[kernel.name] += kernel.duration_ns / 1e9
+            totals[kernel.name] += kernel.duration_ns / 1e9  # type: ignore[assignment]  # float counts (typeshed#3438)
         return totals
 
     def __repr__(self) -> str:

@@ -149,7 +149,8 @@ def versus_roofline(records: Sequence[Collective], shape: dict[str, int],
                "counts it once")
         for axis in axes:
             per_axis[axis] += estimate
-        ours = record.wire_bytes_total if record.count is not None else record.wire_bytes
+        total = record.wire_bytes_total
+        ours = total if total is not None else record.wire_bytes
         reasons = [why] if why and ours != estimate else []
         if record.count and record.count > 1:
             reasons.append(f"run {record.count} times by a loop; roofline counts the body once")

@@ -19,7 +19,7 @@ import jax
 
 from jaxcost import targets
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
-from jaxcost.formulas import check_mode
+from jaxcost.formulas import Mode, check_mode
 from jaxcost.hlo.rewrites import Rewrite, flops_by_source, rewrites
 from jaxcost.models.paper import DOT, Paper, Traced, paper_cost
 from jaxcost.models.rows import Call, Placement, Row, build_rows, scope_calls
@@ -32,7 +32,7 @@ class ModelReport:
     """A model's cost, row by row, from one compile of the whole model."""
 
     name: str
-    mode: str
+    mode: Mode
     rows: list[Row]
     compiler: CompilerCost
     params: int
@@ -161,6 +161,10 @@ def _paper(module: Any, x: Any, y: Any, args: tuple, kwargs: dict) -> Paper:
     return paper_cost(Traced(module, x, y, args, kwargs)) if x is not None else Paper()
 
 
+#: The place of a call that has begun and not yet returned: calls are listed as they begin.
+_PENDING = Call((), "", None, None, None)
+
+
 class _Recorder:
     """Intercepts module calls while the model is traced: every module's path, type, shapes and dtypes, and the
     Conv/Dense specs. Calls are listed as they begin, so that a module comes before the modules it calls."""
@@ -174,7 +178,7 @@ class _Recorder:
         if context.method_name != "__call__":
             return next_fun(*args, **kwargs)
         index = len(self.calls)
-        self.calls.append(None)
+        self.calls.append(_PENDING)
         out = next_fun(*args, **kwargs)
         module = context.module
         x, y = _arrays(args, out)
@@ -241,7 +245,7 @@ def _rng_error(error: Exception) -> ValueError:
                       f"rngs={{{name!r}: 0}} (on the command line: --rng {name})")
 
 
-def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forward", name: str = "",
+def analyze(model: Any, *inputs: Any, variables: Any = None, mode: Mode = "forward", name: str = "",
             rngs: Any = None, mesh: Any = None, target: str | None = None, **kwargs: Any) -> ModelReport:
     """Per-layer cost of a model from one compile of the whole model.
 
@@ -260,7 +264,7 @@ def analyze(model: Any, *inputs: Any, variables: Any = None, mode: str = "forwar
         return _analyze(model, inputs, variables, mode, name, rngs, mesh, where, kwargs)
 
 
-def _analyze(model: Any, inputs: tuple, variables: Any, mode: str, name: str, rngs: Any, mesh: Any, where: Any,
+def _analyze(model: Any, inputs: tuple, variables: Any, mode: Mode, name: str, rngs: Any, mesh: Any, where: Any,
              kwargs: dict) -> ModelReport:
     check_mode(mode)
     if isinstance(model, (Conv, Dense)):
@@ -339,7 +343,7 @@ def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys
     return tuple(shard_batch(x, mesh) for x in inputs), variables
 
 
-def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: str = "forward", name: str = "",
+def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: Mode = "forward", name: str = "",
               variables: Any = None, rngs: Any = None, **kwargs: Any) -> ModelReport:
     """The rows of a program compiled elsewhere (on another backend, or stored) for a ``flax.linen`` model.
 
@@ -380,7 +384,7 @@ def _pullback_step(function: Callable, has_aux: bool = False) -> Callable:
     return step
 
 
-def _step_arguments(function: Callable, args: tuple, mode: str, has_aux: bool = False) -> tuple:
+def _step_arguments(function: Callable, args: tuple, mode: Mode, has_aux: bool = False) -> tuple:
     """The arguments of ``function`` itself, or of its training step (an output gradient first)."""
     if mode != "train":
         return args
@@ -388,7 +392,7 @@ def _step_arguments(function: Callable, args: tuple, mode: str, has_aux: bool = 
     return (output[0] if has_aux else output, *args)
 
 
-def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: str, kwargs: dict,
+def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, kwargs: dict,
                  keys: dict) -> tuple[list[Call], CompilerCost, Any, dict]:
     if variables is None:
         variables = _abstract_variables(model, inputs, kwargs, keys)
@@ -440,7 +444,7 @@ def _defining_class(cls: type) -> type | None:
 PATH_ATTRIBUTE = "_jaxcost_path"
 
 
-def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list[Call], CompilerCost, Any]:
+def _trace_nnx(model: Any, inputs: tuple, mode: Mode, kwargs: dict) -> tuple[list[Call], CompilerCost, Any]:
     """Trace an nnx module with every module call recorded and named by its path.
 
     nnx names no scopes itself, so each recorded call runs inside ``jax.named_scope(path)``: the
@@ -463,7 +467,7 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
                 return original(self, *args, **call_kwargs)
             path = getattr(self, PATH_ATTRIBUTE, ())
             index = len(calls)
-            calls.append(None)
+            calls.append(_PENDING)
             active.add(id(self))
             try:
                 with jax.named_scope("/".join(path) or type(self).__name__):
@@ -488,14 +492,14 @@ def _trace_nnx(model: Any, inputs: tuple, mode: str, kwargs: dict) -> tuple[list
             return y, nnx.state(merged, nnx.BatchStat)  # the statistics a call updates are the program's too
 
         for cls in originals:
-            cls.__call__ = recording(originals[cls])
+            setattr(cls, "__call__", recording(originals[cls]))  # noqa: B010 (assigning a method: mypy refuses it)
         arguments = _step_arguments(forward, (state, *inputs), mode, has_aux=True)
         calls.clear()
         step = _pullback_step(forward, has_aux=True) if mode == "train" else forward
         compiler = compile_function(step, *arguments)
     finally:
         for cls, original in originals.items():
-            cls.__call__ = original
+            setattr(cls, "__call__", original)  # noqa: B010 (as above)
         for module, _ in modules:
             if PATH_ATTRIBUTE in vars(module):
                 delattr(module, PATH_ATTRIBUTE)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 
-from jaxcost.formulas import analytic
+from jaxcost.formulas import Mode, analytic
 from jaxcost.hlo.rules import OpRecord
 from jaxcost.models.loops import Runs, module_runs
 from jaxcost.operations import OpsCost
@@ -118,6 +118,10 @@ class Row:
     roofline_seconds: float | None = None
     speed_of_light: float | None = None
     bound: str | None = None
+    #: Device memory (``jaxcost.memory``), per device: the bytes the row holds among the values live at the step's
+    #: peak, and the bytes its forward pass keeps for the backward pass (a training step). None where not read.
+    memory_bytes: int | None = None
+    saved_bytes: int | None = None
     #: What the attribution could not settle: products without metadata that other rows were as likely to hold.
     notes: list[str] = field(default_factory=list)
 
@@ -225,8 +229,9 @@ def scope_calls(compiler: CompilerCost) -> list[Call]:
 def _fits_layer(row: Row, products: int, touched: set[int]) -> bool:
     """Whether a product could be one pass of the layer of ``row``: forward, grad-input and grad-weight passes each
     perform the layer's forward multiply-adds and touch both its input and its output (as operand or result)."""
-    return (2 * analytic(row.spec).macs == products
-            and {math.prod(row.spec.input_shape), math.prod(row.spec.output_shape)} <= touched)
+    spec = row.spec
+    return (spec is not None and 2 * analytic(spec).macs == products
+            and {math.prod(spec.input_shape), math.prod(spec.output_shape)} <= touched)
 
 
 @dataclass
@@ -423,7 +428,7 @@ def _runs(compiler: CompilerCost, attribution: Attribution, calls: list[Call]) -
     """How often each module runs (``models.loops``); nothing known without a traced program (a stored one)."""
     if compiler.jaxpr is None:
         return Runs()
-    signatures = {}
+    signatures: dict[str, tuple[str, int] | None] = {}
     for call in calls:
         signatures.setdefault("/".join(call.path), call.signature)
     return module_runs(compiler.jaxpr, attribution.module_of, signatures.get)
@@ -448,12 +453,12 @@ def _most_runs(path: tuple[str, ...], runs: Runs) -> int:
     return 1
 
 
-def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
+def _add_paper(row: Row, call: Call, mode: Mode, times: int = 1) -> None:
     """One call's analytic figures, ``times`` over: its layer formulas, products (``call.training_passes`` times in
     training), or operation formula (the last for the forward pass only); or why its formula failed."""
     row.formula_error = row.formula_error or call.formula_error
-    operation = call.ops is not None and mode == "forward"
-    row.formula = row.formula or call.spec is not None or bool(call.macs) or operation
+    operation = call.ops if mode == "forward" else None
+    row.formula = row.formula or call.spec is not None or bool(call.macs) or operation is not None
     if call.spec is not None:
         cost = analytic(call.spec, mode)
         row.macs += times * cost.macs
@@ -466,12 +471,12 @@ def _add_paper(row: Row, call: Call, mode: str, times: int = 1) -> None:
     row.macs += times * passes * call.macs
     row.textbook_macs += times * passes * call.macs
     row.flops += times * 2 * passes * call.macs
-    if operation:  # the operation formulas count the forward pass
-        row.flops += times * call.ops.flops
-        row.bytes_accessed += times * call.ops.bytes_accessed
+    if operation is not None:  # the operation formulas count the forward pass
+        row.flops += times * operation.flops
+        row.bytes_accessed += times * operation.bytes_accessed
 
 
-def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: str,
+def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: Mode,
                params: Any) -> tuple[list[Row], Placement]:
     """The rows of a model: its modules in the order they are called (parents before children), then the
     rows by kind; compiler flops and bytes add up to the program's exactly, params to the model's. And where

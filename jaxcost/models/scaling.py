@@ -72,7 +72,7 @@ def token_flops(report: ModelReport, tokens: int, layers: int, heads: int, head_
     product_flops = 2 * report.macs  # dense layers, tied logits and attention: three passes each
     bias_flops = report.flops - product_flops
     attention_flops = sum(row.flops for row in report.rows if row.module_type == "MultiHeadDotProductAttention")
-    biases = sum(row.spec.features for row in report.layers if row.spec.use_bias)
+    biases = sum(row.spec.features for row in report.rows if row.spec is not None and row.spec.use_bias)
     lookups = sum(row.params for row in report.rows if row.module_type == "Embed" and not row.macs)
     products = report.params - biases - lookups - sum(row.params for row in report.rows if not row.macs
                                                        and row.module_type != "Embed")

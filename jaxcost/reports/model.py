@@ -72,7 +72,8 @@ class Column:
     ``quiet_zero``: a zero outside modules is left blank. ``per_device``: a compiler figure, of one device when the
     program is sharded (its header says so then, beside the whole model's analytic figures). ``keep``: how long
     the column stays when the table must narrow to fit a terminal (higher stays longer). ``timed``: a measured
-    figure, in the table of a profiled report only."""
+    figure, in the table of a profiled report only. ``memory``: device memory, in the table of a report whose
+    memory was read (``jaxcost.memory``) only."""
 
     name: str
     header: str = ""
@@ -83,6 +84,7 @@ class Column:
     quiet_zero: bool = False
     per_device: bool = False
     timed: bool = False
+    memory: bool = False
     keep: int = 0
     cell: Callable[[_Group, ModelReport], str] | None = None
 
@@ -143,6 +145,14 @@ def _time_share(group: _Group, report: ModelReport) -> str:
     return "" if share is None else f"{share:.1%}"
 
 
+def _memory(name: str) -> Callable[[_Group, ModelReport], str]:
+    """The cell of a memory figure: the line's bytes, blank where its rows hold none."""
+    def cell(group: _Group, report: ModelReport) -> str:
+        held = _measured(group, name)
+        return format_bytes(held) if held else ""
+    return cell
+
+
 def _rate(work: str, show: Callable[[float], str]) -> Callable[[_Group, ModelReport], str]:
     """The cell of a line's ``work`` (its compiler flops or bytes) over its measured seconds."""
     def cell(group: _Group, report: ModelReport) -> str:
@@ -157,7 +167,8 @@ def _speed_of_light(group: _Group, report: ModelReport) -> str:
         return ""
     if any(row.seconds and row.roofline_seconds is None for row in group.rows):
         return "?"  # a row without both roofs: no roofline time
-    return f"{_measured(group, 'roofline_seconds') / seconds:.1%}"
+    roofline_seconds = _measured(group, "roofline_seconds")
+    return "" if roofline_seconds is None else f"{roofline_seconds / seconds:.1%}"
 
 
 def _bound(group: _Group, report: ModelReport) -> str:
@@ -184,6 +195,9 @@ COLUMNS: tuple[Column, ...] = (
            keep=5),
     Column("recompute_flops"),
     Column("share", "share", cell=_share, keep=7),
+    Column("memory_bytes", "live at peak", sortable=True, per_device=True, memory=True, cell=_memory("memory_bytes"),
+           keep=7),
+    Column("saved_bytes", "saved", sortable=True, per_device=True, memory=True, cell=_memory("saved_bytes"), keep=5),
     Column("seconds", "time", sortable=True, timed=True, cell=_seconds, keep=8),
     Column("time_share", "time share", timed=True, cell=_time_share, keep=7),
     Column("flops_per_second", "FLOP/s", timed=True, cell=_rate("compiler_flops", format_rate), keep=4),
@@ -198,7 +212,9 @@ COLUMNS: tuple[Column, ...] = (
 def table_columns(report: ModelReport | None = None) -> list[Column]:
     """The columns the table of ``report`` shows, in order: the measured ones too where it was profiled."""
     timed = report is not None and any(row.seconds is not None for row in report.rows)
-    return [column for column in COLUMNS if column.header and (timed or not column.timed)]
+    read = report is not None and any(row.memory_bytes is not None for row in report.rows)
+    return [column for column in COLUMNS if column.header and (timed or not column.timed)
+            and (read or not column.memory)]
 
 
 def export_names() -> tuple[str, ...]:
@@ -253,6 +269,9 @@ def table_rows(report: ModelReport, depth: int | None = None, collapse: bool = T
         raise ValueError(f"sort: must be one of {', '.join(sort_keys())}, got {sort!r}")
     columns = table_columns(report)
     if sort is not None and sort not in {column.name for column in columns}:
+        if next(column.memory for column in COLUMNS if column.name == sort):
+            raise ValueError(f"sort: {sort} is device memory, and this report's was not read (jaxcost.memory, or "
+                             "--memory)")
         raise ValueError(f"sort: {sort} is measured, and this report was not profiled (jaxcost.profile, or --time)")
     groups = _groups(report, depth)
     if collapse:
@@ -260,7 +279,8 @@ def table_rows(report: ModelReport, depth: int | None = None, collapse: bool = T
     if sort:
         groups.sort(key=lambda group: -(_measured(group, sort) or 0.0))
     groups += [_Group(row.kind, [row], place="outside") for row in report.rows
-               if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params or row.seconds)]
+               if not row.is_module and (row.compiler_flops or row.compiler_bytes or row.params or row.seconds
+                                         or row.memory_bytes)]
     groups.append(_Group("total", list(report.rows), place="total"))
     return [[column.text(group, report) for column in columns] for group in groups]
 
@@ -328,14 +348,15 @@ def by_operator(report: ModelReport) -> str:
         by_opcode = op.cost.flops_by_opcode
         opcode = max(by_opcode, key=lambda name: by_opcode[name]) if by_opcode else op.instruction.opcode
         moved[opcode] = moved.get(opcode, 0) + op.cost.bytes_accessed
-        count[opcode] = count.get(opcode, 0) + 1
+        if by_opcode:  # an instruction without arithmetic (a copy, a bitcast, a tuple) leads no operator's FLOPs
+            count[opcode] = count.get(opcode, 0) + 1
     total = report.compiler_flops or 1
     names = sorted(set(flops) | set(moved), key=lambda name: (-flops.get(name, 0), -moved.get(name, 0), name))
     rows = [[name, str(count.get(name, "")), _count(flops.get(name, 0)), f"{flops.get(name, 0) / total:.1%}",
              format_bytes(moved.get(name, 0))] for name in names if flops.get(name) or moved.get(name)]
     rows.append(["total", str(sum(count.values())), _count(report.compiler_flops), "100.0%",
                  format_bytes(report.compiler_bytes)])
-    return table(["operator", "instructions led", "compiler FLOPs", "share", "bytes of those"], rows,
+    return table(["operator", "instructions led (with FLOPs)", "compiler FLOPs", "share", "bytes of those"], rows,
                  align="lrrrr")
 
 

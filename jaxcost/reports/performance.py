@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jaxcost.reports.plots import Roof, RooflinePoint, plot_roofline
-from jaxcost.reports.text import WIDTH, fitted_table, format_bytes, format_rate, format_seconds, wrap
+from jaxcost.reports.text import WIDTH, fitted_table, format_bytes, format_known, format_rate, format_seconds, wrap
 
 if TYPE_CHECKING:
     from jaxcost.measure.timing import Measurement
@@ -45,13 +45,15 @@ def _peak_reason(m: Measurement) -> str:
     """Why a compute share of the datasheet (or estimated) peak is above 100 %."""
     kind, why = (("estimated", "the estimate is low (a clock or FLOPs per cycle under-read)") if m.peaks.estimate
                  else ("datasheet", f"it is not the peak this ran at ({m.precision_reason})"))
-    return (f"the {kind} {m.precision} peak ({format_rate(m.peak_flops_per_second)}) is below what this reached "
+    peak = format_known(m.peak_flops_per_second, format_rate)
+    return (f"the {kind} {m.precision} peak ({peak}) is below what this reached "
             f"({format_rate(m.flops_per_second)}): {why}")
 
 
 def _ceiling_reason(m: Measurement) -> str:
     """Why a compute share of the measured matmul ceiling is above 100 %."""
-    return (f"the measured matmul ceiling ({format_rate(m.measured_flops_per_second)}) is below what this reached "
+    ceiling = format_known(m.measured_flops_per_second, format_rate)
+    return (f"the measured matmul ceiling ({ceiling}) is below what this reached "
             f"({format_rate(m.flops_per_second)}): the ceiling under-measures this device's compute, it is no hard "
             "limit")
 
@@ -61,7 +63,7 @@ def _cache_reason(m: Measurement) -> str:
     copies = f" in {m.rotate} input copies" if m.rotate > 1 else ""
     working_set = f"the working set ({format_bytes(m.working_set_bytes * m.rotate)}{copies})"
     cache = m.peaks.last_level_cache_bytes
-    if m.fits_in_cache is None:
+    if cache is None or m.fits_in_cache is None:
         return (f"the bytes were served from cache, not memory: {working_set} against a last-level cache of "
                 "unknown size; benchmark with rotate=N input copies")
     cache_size = f"the last-level cache ({format_bytes(cache)})"
@@ -95,17 +97,19 @@ def _starred(m: Measurement) -> dict[str, list[str]]:
 def _roofs_text(m: Measurement) -> str:
     """Where the roofline's two roofs come from, or why there is no roofline time."""
     compute, memory = m.compute_roof, m.memory_roof
+    compute_rate = format_known(compute.per_second, format_rate)
+    memory_rate = format_known(memory.per_second, format_bytes)
     if compute.source == "measured":
-        compute_text = f"the measured matmul ceiling {format_rate(compute.per_second)} (no {m.precision} peak)"
+        compute_text = f"the measured matmul ceiling {compute_rate} (no {m.precision} peak)"
     elif compute.source:
         kind = "estimated" if compute.source == "estimate" else "datasheet"
-        compute_text = f"the {kind} {m.precision} peak {format_rate(compute.per_second)}"
+        compute_text = f"the {kind} {m.precision} peak {compute_rate}"
     else:
         compute_text = f"none (no {m.precision} peak, no measured matmul ceiling)"
     if memory.source == "measured":
-        memory_text = f"the measured bandwidth ceiling {format_bytes(memory.per_second)}/s (the datasheet has none)"
+        memory_text = f"the measured bandwidth ceiling {memory_rate}/s (the datasheet has none)"
     elif memory.source:
-        memory_text = f"the datasheet bandwidth {format_bytes(memory.per_second)}/s"
+        memory_text = f"the datasheet bandwidth {memory_rate}/s"
     else:
         memory_text = "none (no datasheet bandwidth, no measured ceiling)"
     missing = "" if m.roofline_seconds is not None else " is ?, a roofline time needs both roofs"
@@ -125,7 +129,7 @@ def notes(measurements: Sequence[Measurement]) -> list[str]:
         if m.bound == "overhead":
             source = (f"the device idle between kernels ({format_seconds(m.seconds_device)} of kernels per call)"
                       if m.seconds_device is not None else
-                      f"a call that does next to nothing takes {format_seconds(m.seconds_floor)} here")
+                      f"a call that does next to nothing takes {format_known(m.seconds_floor, format_seconds)} here")
             lines.append(f"{label}: overhead-bound: {m.overhead_share:.0%} of each call is fixed cost ({source}); "
                          "its size does not set its speed: give it more work per call (a larger batch)")
         starred = _starred(m)
@@ -133,15 +137,15 @@ def notes(measurements: Sequence[Measurement]) -> list[str]:
             lines.append(f"{label}: {', '.join(cells)} above 100 %: {reason}")
         if m.cache_warning and _cache_reason(m) not in starred:
             lines.append(f"{label}: {m.cache_warning}")
-        if m.clocks is not None:
-            adjusted = m.clock_adjusted_utilization
+        adjusted = m.clock_adjusted_utilization  # None where the clocks were not sampled
+        if m.clocks is not None and adjusted is not None:
             share = f"; {_percent(adjusted.compute_utilization)} of the clock-adjusted {m.precision} peak " \
                     f"({format_rate(adjusted.peak_flops_per_second)})" if adjusted.peak_flops_per_second else ""
             lines.append(f"{label}: {m.clocks}{share}")
         if m.trace is not None:
             lines.append(f"{label}: sustained {m.seconds_sustained:.2f} s of back-to-back calls; a traced burst of "
-                         f"{m.trace.calls} calls: kernels {format_seconds(m.seconds_device)} and span "
-                         f"{format_seconds(m.seconds_device_span)} per call")
+                         f"{m.trace.calls} calls: kernels {format_known(m.seconds_device, format_seconds)} and span "
+                         f"{format_known(m.seconds_device_span, format_seconds)} per call")
     return lines
 
 

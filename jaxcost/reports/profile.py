@@ -23,10 +23,11 @@ def profile_lines(profile: ModelProfile) -> list[str]:
         f"{format_seconds(profile.seconds_traced)}: {profile.trace_ratio:.2f}x the loop's, the profiler's own cost)",
         f"  roofs: compute {_roof(compute, format_rate)}; memory {_roof(memory, _bandwidth)}",
     ]
-    if profile.mfu is not None:
+    peak = profile.peak_flops_per_second
+    if peak is not None and profile.mfu is not None:
         lines.append(f"  MFU {profile.mfu:.1%} (the model's {profile.model_flops:,} analytic FLOPs a step), HFU "
                      f"{profile.hfu:.1%} (the program's {profile.report.compiler_flops:,}), against "
-                     f"{format_rate(profile.peak_flops_per_second)} {profile.precision} ({compute.source})")
+                     f"{format_rate(peak)} {profile.precision} ({compute.source})")
     if profile.unattributed:
         lines.append(f"  not in the program: {', '.join(profile.unattributed[:5])}")
     return lines

@@ -59,9 +59,10 @@ def collectives_table(records: Sequence[Collective], width: int = WIDTH) -> str:
                      f"{len(groups)} x {len(groups[0])}", format_bytes(payload), format_bytes(first.wire_bytes),
                      "?" if count is None else f"{count:,}",
                      "?" if total is None else format_bytes(total * len(members))])
-    known = [record.wire_bytes_total for record in records]
-    total = "unknown (a loop of unknown trip count, or a branch)" if None in known else format_bytes(sum(known))
-    note = f"wire bytes per device per step: {total} (ring algorithms: jaxcost.hlo.collectives gives the sources)"
+    known = [record.wire_bytes_total for record in records if record.wire_bytes_total is not None]
+    per_step = format_bytes(sum(known)) if len(known) == len(records) else \
+        "unknown (a loop of unknown trip count, or a branch)"
+    note = f"wire bytes per device per step: {per_step} (ring algorithms: jaxcost.hlo.collectives gives the sources)"
     return "\n".join([table(["collective", "kind", "groups", "payload", "wire", "runs", "wire per step"], rows),
                       wrap(note, width, "  ")])
 

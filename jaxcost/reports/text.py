@@ -6,7 +6,7 @@ import re
 import shutil
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 #: The width text is wrapped to where no terminal sets it: output sent to a file (or a test) stays the same.
@@ -49,6 +49,11 @@ def format_seconds(seconds: float, digits: int = 3) -> str:
         if abs(seconds) >= scale:
             return f"{seconds / scale:.{digits}g} {unit}"
     return f"{seconds / 1e-9:.{digits}g} ns"
+
+
+def format_known(value: float | None, formatter: Callable[[float], str]) -> str:
+    """``formatter(value)``, or ``?`` for a figure that is unknown (None)."""
+    return "?" if value is None else formatter(value)
 
 
 def terminal_width(stream: TextIO | None = None) -> int:
