@@ -221,6 +221,10 @@ def test_bad_input_is_named():
         memory(MLP, _inputs())
     with pytest.raises(ValueError, match="optimizer: "):
         memory(MLP(), _inputs(), mode="train", optimizer="adam")
+    from flax import nnx
+
+    with pytest.raises(ValueError, match="model: .*flax.nnx"):
+        memory(nnx.Linear(4, 4, rngs=nnx.Rngs(0)), jax.ShapeDtypeStruct((2, 4), jnp.float32))
 
 
 def test_the_dump_parsers_refuse_text_that_is_not_a_dump():

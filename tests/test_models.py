@@ -318,3 +318,50 @@ def test_the_operator_table_counts_the_instructions_that_did_arithmetic():
     total = int(counts.pop("total"))
     assert total == sum(int(count) for count in counts.values() if count.isdigit())
     assert total == sum(1 for op in report.compiler.recount.ops if op.cost.flops_by_opcode)
+
+
+def test_a_prefetch_copy_of_a_parameter_is_its_module_s():
+    """A TPU copies a weight into its on-chip memory ahead of use (copy-start, copy-done, no metadata): the copy is
+    the row of the module that holds the weight, found through the copy's operand (the parameter's op_name is its
+    pytree path, with the quotes escaped as XLA prints them)."""
+    from jaxcost.hlo.text import parse_module
+    from jaxcost.models.rows import Attribution, Call, _prefetched_module
+
+    text = r"""HloModule m
+
+ENTRY e {
+  w = f32[64,64]{1,0} parameter(0), metadata={op_name="params[\'block0\'][\'Dense_0\'][\'kernel\']"}
+  x = f32[8,64]{1,0} parameter(1), metadata={op_name="inputs[0]"}
+  start = (f32[64,64]{1,0}, f32[64,64]{1,0}, u32[]) copy-start(w)
+  done = f32[64,64]{1,0} copy-done(start)
+  moved = f32[8,64]{1,0} copy(x)
+  ROOT t = (f32[64,64]{1,0}, f32[8,64]{1,0}) tuple(done, moved)
+}
+"""
+    by_name = parse_module(text).entry.by_name()
+    attribution = Attribution([Call(("block0",), "Block", None, None, None),
+                               Call(("block0", "Dense_0"), "Dense", None, None, None)], "Net")
+    assert _prefetched_module(by_name["done"], by_name, attribution) == "block0/Dense_0"
+    assert _prefetched_module(by_name["start"], by_name, attribution) == "block0/Dense_0"
+    assert _prefetched_module(by_name["moved"], by_name, attribution) is None  # an input: no module holds it
+
+
+@pytest.mark.parametrize("wrap", [nn.remat, nn.jit])
+def test_a_wrapped_module_called_thrice_says_so(wrap):
+    """A module lifted by nn.remat or nn.jit is traced once; its row counts the calls as its children's rows do."""
+    class Sub(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(64, name="inner")(jnp.tanh(x))
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            sub = wrap(Sub)(name="sub")
+            for _ in range(3):
+                x = sub(x)
+            return x
+
+    report = jc.analyze(Net(), jax.ShapeDtypeStruct((4, 64), jnp.float32), mode="train")
+    calls = {row.path: row.calls for row in report.rows if row.is_module}
+    assert calls == {"sub": 3, "sub/inner": 3}

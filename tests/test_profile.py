@@ -210,8 +210,11 @@ class Tiny(nn.Module):
 
 
 def test_tiny_layers_at_batch_one_are_overhead_bound():
-    result = profile(Tiny(), jax.ShapeDtypeStruct((1, 4), jnp.float32), repeats=3, seconds_per_repeat=0.05,
-                     seconds_budget=1.0)
+    """Judged on the quietest of three profiles (the shortest step): on a busy machine a run's instructions wait on
+    the other processes, and a tiny layer's time then looks like work."""
+    results = [profile(Tiny(), jax.ShapeDtypeStruct((1, 4), jnp.float32), repeats=3, seconds_per_repeat=0.05,
+                       seconds_budget=1.0) for _ in range(3)]
+    result = min(results, key=lambda run: run.seconds_step)
     layers = [row for row in result.rows if row.path.startswith("Dense_")]
     assert sum(row.bound == "overhead" for row in layers) > len(layers) / 2
 

@@ -29,6 +29,7 @@ from jaxcost.models.analysis import (
     _Recorder,
     _sharded,
     _training,
+    is_nnx_module,
     random_keys,
 )
 from jaxcost.models.rows import LAYOUT, LOOSE_PARAMS, Attribution, Row, _key_name, build_rows, scope_calls
@@ -295,6 +296,9 @@ def _compile_step(model: Any, inputs: tuple, variables: Any, mode: Mode, optimiz
         if variables is None:
             variables = _abstract_variables(model, inputs, kwargs, keys)
         return _linen_step(model, inputs, variables, mode, keys, kwargs, optimizer, name)
+    if is_nnx_module(model):
+        raise ValueError("model: memory() takes a flax.linen Module or a JAX function; a flax.nnx Module is not read "
+                         "yet (nnx.split it and pass a function of its state and inputs)")
     if isinstance(model, type) or not callable(model) or mesh is not None or optimizer is not None:
         raise ValueError(f"model: memory() takes a flax.linen Module (with mesh= or optimizer= too) or a JAX "
                          f"function, got {describe_value(model)}")

@@ -331,9 +331,27 @@ def _op_keys(compiler: CompilerCost, attribution: Attribution, rows: dict[str, R
         keys[op.name] = key
         if alternatives:
             ambiguous[op.name] = alternatives
-    found = {op.name: _nearest_module(op.name, keys, by_name, attribution.module_keys) for op in rest}
+    found = {op.name: _prefetched_module(op.instruction, by_name, attribution)
+             or _nearest_module(op.name, keys, by_name, attribution.module_keys) for op in rest}
     keys.update({name: key or LAYOUT for name, key in found.items()})
     return keys, ambiguous
+
+
+#: Instructions that only move or lay out a buffer: a TPU prefetching a parameter copies it with them.
+_MOVING = frozenset(("copy", "copy-start", "copy-done", "slice-start", "slice-done", "bitcast", "get-tuple-element"))
+#: One step of a pytree path as JAX writes an argument's name: ``params['block0']['Dense_0']['kernel']``.
+_PATH_STEP = re.compile(r"\[\\?'([^'\\]*)\\?'\]|\[(\d+)\]")  # XLA's text escapes the quotes: [\'kernel\']
+
+
+def _prefetched_module(instruction: Any, by_name: dict[str, Any], attribution: Attribution) -> str | None:
+    """The module whose parameter an instruction without metadata only moves (a TPU's prefetch of a weight into
+    its on-chip memory: ``copy-start`` of the parameter, then ``copy-done``), found through its operands."""
+    while instruction.opcode in _MOVING and instruction.operands and instruction.operands[0] in by_name:
+        instruction = by_name[instruction.operands[0]]
+    if instruction.opcode != "parameter":
+        return None
+    names = tuple(key or index for key, index in _PATH_STEP.findall(instruction.op_name))
+    return attribution.module_key(names) if names else None
 
 
 def _nearest_module(start: str, keys: dict[str, str], by_name: dict[str, Any], module_keys: set[str],
@@ -486,6 +504,7 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: Mode,
     params_held, params_bytes = _params_by_row(params, attribution)
     runs = _runs(compiler, attribution, calls)
     lifted: set[str] = set()
+    unsigned: set[str] = set()
     for call in calls:
         if not call.path:
             continue
@@ -501,6 +520,12 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: Mode,
             row.calls = times or _most_runs(call.path, runs)
             if times:
                 _add_paper(row, call, mode, times)
+            else:
+                unsigned.add(key)
+    for key in unsigned:  # a wrapper (nn.remat, nn.jit) with no operation of its own runs as often as its children
+        children = [rows[child].calls for child in rows if child.rpartition("/")[0] == key and rows[child].calls]
+        if children:
+            rows[key].calls = max(rows[key].calls, min(children))
     op_keys, ambiguous = _op_keys(compiler, attribution, rows)
     for op in compiler.recount.ops:
         if op.name in ambiguous:
