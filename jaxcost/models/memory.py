@@ -41,6 +41,8 @@ ROLES = ("parameters", "optimizer state", "model state", "inputs", "outputs", "g
          "temporary")
 #: The scope JAX gives the operations of a gradient (the transpose of the forward's linearization).
 BACKWARD = "transpose("
+#: The pytree path of a training step's output gradient among its arguments.
+OUTPUT_GRADIENT = "output gradient/"
 #: Instructions that pass a buffer (or part of it) on without computing: a value read through them is read by
 #: their users. A TPU moves data with asynchronous copies and slices.
 _PASSING = frozenset(("bitcast", "get-tuple-element", "tuple", "copy", "opt-barrier", "reshape", "transpose", "slice",
@@ -196,7 +198,7 @@ def _linen_step(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, key
     elif optimizer is None:
         compiler = compile_function(step, params, others, keys, output, *inputs)
         argument_roles = (_leaves(params, "parameters") + _leaves(others, "model state") + _leaves(keys, "inputs")
-                          + _leaves(output, "inputs", "output gradient/") + _leaves(inputs, "inputs", "inputs/"))
+                          + _leaves(output, "inputs", OUTPUT_GRADIENT) + _leaves(inputs, "inputs", "inputs/"))
         output_roles = outputs + _leaves(params, "gradients") + _leaves(inputs, "gradients", "inputs/")
     else:
         state = jax.eval_shape(optimizer.init, params)
@@ -204,7 +206,7 @@ def _linen_step(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, key
                                     donate=(0, 1))
         argument_roles = (_leaves(params, "parameters") + _leaves(state, "optimizer state")
                           + _leaves(others, "model state") + _leaves(keys, "inputs")
-                          + _leaves(output, "inputs", "output gradient/") + _leaves(inputs, "inputs", "inputs/"))
+                          + _leaves(output, "inputs", OUTPUT_GRADIENT) + _leaves(inputs, "inputs", "inputs/"))
         output_roles = outputs + _leaves(params, "parameters") + _leaves(state, "optimizer state")
     rows, placement = build_rows(recorder.calls, compiler, type(model).__name__, mode, params)
     report = ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params),
@@ -233,7 +235,8 @@ def _function_step(function: Callable, inputs: tuple, mode: Mode) -> _Step:
 
     arguments = _step_arguments(function, inputs, mode)
     compiler = compile_function(_pullback_step(function) if mode == "train" else function, *arguments)
-    roles = _leaves(arguments, "inputs")
+    roles = (_leaves(arguments[0], "inputs", OUTPUT_GRADIENT) + _leaves(arguments[1:], "inputs", "inputs/")
+             if mode == "train" else _leaves(arguments, "inputs", "inputs/"))
     output_roles = _leaves(jax.eval_shape(function, *inputs), "outputs")
     if mode == "train":
         output_roles += _leaves(inputs, "gradients")
@@ -342,10 +345,39 @@ class _Values:
         self.attribution: Attribution = step.model.placement.attribution if step.model.placement else Attribution(
             [], "")
         self.activations = self._from_inputs()
+        position = {name: step for step, name in enumerate(assignment.live.sequence)}
+        self.position = position
+        self.readers: dict[str, set[str]] = {}
+        #: Where the backward pass begins: the first instruction of a gradient that the output gradient reaches and
+        #: that reads an activation the forward computed. Before it, the schedule may already hold gradients of the
+        #: output gradient and parameters alone (a bias's gradient) and recomputations of the forward (remat).
+        propagated = self._from_output_gradient()
+        started = {reader for name in self.activations - self.backward
+                   if self.instructions[name].opcode != "parameter"
+                   for reader in self._readers_of(self.instructions[name])
+                   if reader in self.backward and reader in propagated}
+        self.boundary = min((position[name] for name in started if name in position), default=len(position))
+
+    def _readers_of(self, instruction: Instruction) -> set[str]:
+        if instruction.name not in self.readers:
+            self.readers[instruction.name] = _readers(instruction)
+        return self.readers[instruction.name]
 
     def _from_inputs(self) -> set[str]:
-        """The entry's instructions whose results depend on the step's inputs (not on the parameters alone)."""
-        pending = [parameter for parameter in self.entry.parameters() if self._argument(parameter)[0] == "inputs"]
+        """The entry's instructions whose results depend on the step's inputs (not on the parameters alone, nor on
+        the output gradient alone)."""
+        return self._reached([parameter for parameter in self.entry.parameters()
+                              if self._argument(parameter)[0] == "inputs"
+                              and not self._argument(parameter)[1].startswith(OUTPUT_GRADIENT)])
+
+    def _from_output_gradient(self) -> set[str]:
+        """The entry's instructions whose results depend on the output gradient a training step starts from."""
+        return self._reached([parameter for parameter in self.entry.parameters()
+                              if self._argument(parameter)[1].startswith(OUTPUT_GRADIENT)])
+
+    @staticmethod
+    def _reached(pending: list[Instruction]) -> set[str]:
+        """``pending`` and every instruction that reads, directly or not, one of them."""
         reached: set[str] = set()
         while pending:
             instruction = pending.pop()
@@ -382,7 +414,7 @@ class _Values:
             return self.output_roles[instruction.name][0]
         owner = self.owners.get(instruction.name, instruction.name)
         if owner == instruction.name and owner in self.backward and any(
-                reader not in self.backward for reader in _readers(instruction)):
+                reader not in self.backward for reader in self._readers_of(instruction)):
             return "gradients"  # a gradient's result that the optimizer's update reads
         if self._saved(instruction):
             return "saved for backward"
@@ -395,10 +427,14 @@ class _Values:
         return roles[position] if position < len(roles) else ("inputs", "")
 
     def _saved(self, instruction: Instruction) -> bool:
-        """A forward activation (computed from the inputs) that a gradient's instruction reads."""
+        """A forward activation (computed from the inputs before the backward pass begins) that a gradient's
+        instruction reads: kept across from the forward pass into the backward. A forward operation the schedule
+        puts after that point (a copy in another layout made where the gradient needs it) is a temporary."""
         if instruction.name in self.backward or instruction.name not in self.activations:
             return False
-        return any(user in self.backward for user in _readers(instruction))
+        if self.position.get(instruction.name, self.boundary) >= self.boundary:
+            return False
+        return any(user in self.backward for user in self._readers_of(instruction))
 
     def row(self, value: Value) -> str:
         instruction = self.instructions.get(value.instruction)
