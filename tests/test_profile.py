@@ -210,13 +210,17 @@ class Tiny(nn.Module):
 
 
 def test_tiny_layers_at_batch_one_are_overhead_bound():
-    """Judged on the quietest of three profiles (the shortest step): on a busy machine a run's instructions wait on
-    the other processes, and a tiny layer's time then looks like work."""
-    results = [profile(Tiny(), jax.ShapeDtypeStruct((1, 4), jnp.float32), repeats=3, seconds_per_repeat=0.05,
-                       seconds_budget=1.0) for _ in range(3)]
-    result = min(results, key=lambda run: run.seconds_step)
-    layers = [row for row in result.rows if row.path.startswith("Dense_")]
-    assert sum(row.bound == "overhead" for row in layers) > len(layers) / 2
+    """A layer's regime is judged by a majority of three profiles: its instructions take well under a microsecond,
+    and one that happens to wait on another process in one run looks like work in that run."""
+    runs = [profile(Tiny(), jax.ShapeDtypeStruct((1, 4), jnp.float32), repeats=3, seconds_per_repeat=0.05,
+                    seconds_budget=1.0) for _ in range(3)]
+    votes: dict[str, int] = {}
+    for run in runs:
+        for row in run.rows:
+            if row.path.startswith("Dense_"):
+                votes[row.path] = votes.get(row.path, 0) + (row.bound == "overhead")
+    assert len(votes) == 6
+    assert sum(count >= 2 for count in votes.values()) > len(votes) / 2, votes
 
 
 def test_a_target_has_nothing_to_profile():

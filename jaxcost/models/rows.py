@@ -461,6 +461,16 @@ def _lifted_calls(call: Call, key: str, runs: Runs) -> int | None:
     return None if rest else calls
 
 
+def _wrapper_calls(rows: dict[str, Row], key: str, runs: Runs) -> None:
+    """A lifted module with no operation of its own (``nn.remat(Block)``, ``nn.jit``, a scan's wrapper) is called as
+    often as its children are called beyond the loops around them: three calls of a rematted block make three calls
+    of each of its layers, where a scan of three runs its layers three times in one call."""
+    repeats = [rows[child].calls // max(1, _most_runs(tuple(child.split("/")), runs)) for child in rows
+               if child.rpartition("/")[0] == key and rows[child].calls]
+    if repeats:
+        rows[key].calls = max(rows[key].calls, min(repeats) * _most_runs(tuple(key.split("/")), runs))
+
+
 def _most_runs(path: tuple[str, ...], runs: Runs) -> int:
     """How often the module at ``path`` runs at most: as its own operations do, or, for a module with none of its
     own (the wrapper of an inner scan), as its closest ancestor's."""
@@ -504,7 +514,7 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: Mode,
     params_held, params_bytes = _params_by_row(params, attribution)
     runs = _runs(compiler, attribution, calls)
     lifted: set[str] = set()
-    unsigned: set[str] = set()
+    wrappers: set[str] = set()  # lifted modules with no signature operation of their own
     for call in calls:
         if not call.path:
             continue
@@ -521,11 +531,9 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: Mode,
             if times:
                 _add_paper(row, call, mode, times)
             else:
-                unsigned.add(key)
-    for key in unsigned:  # a wrapper (nn.remat, nn.jit) with no operation of its own runs as often as its children
-        children = [rows[child].calls for child in rows if child.rpartition("/")[0] == key and rows[child].calls]
-        if children:
-            rows[key].calls = max(rows[key].calls, min(children))
+                wrappers.add(key)
+    for key in sorted(wrappers, key=lambda key: -key.count("/")):  # the innermost first: they are children too
+        _wrapper_calls(rows, key, runs)
     op_keys, ambiguous = _op_keys(compiler, attribution, rows)
     for op in compiler.recount.ops:
         if op.name in ambiguous:
