@@ -5,12 +5,14 @@ values live at the peak, each with the module row and the role (parameters, grad
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -247,13 +249,15 @@ def _function_step(function: Callable, inputs: tuple, mode: Mode) -> _Step:
 
 def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = None, variables: Any = None,
            rngs: Any = None, mesh: Any = None, target: str | None = None, name: str = "",
-           **kwargs: Any) -> MemoryReport:
+           dump_to: str | None = None, **kwargs: Any) -> MemoryReport:
     """What fills device memory in one step of ``model`` (a ``flax.linen`` Module or a JAX function of
     ``inputs``), per device, from XLA's buffer assignment of the compiled step; nothing is allocated.
 
     ``mode="train"`` compiles a training step (forward, then the gradients); with ``optimizer`` (an optax
     ``GradientTransformation``) the step also updates the parameters and the optimizer's state, donated as a
-    training loop donates them. ``mesh`` and ``target`` are as in ``jaxcost.analyze``.
+    training loop donates them. ``mesh`` and ``target`` are as in ``jaxcost.analyze``. ``dump_to`` keeps XLA's
+    files of the compile (optimized HLO, buffer assignment, live ranges) in that folder, which must hold no other
+    program's; by default they go to a temporary folder.
     """
     checked = check_mode(mode)
     if not inputs:
@@ -264,7 +268,7 @@ def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = Non
         raise ValueError("optimizer: an optax GradientTransformation (optax.adam(1e-3)), with mode='train'; got "
                          f"{describe_value(optimizer)} with mode={mode!r}")
     start = time.perf_counter()
-    with targets.compiling_for(target) as where, tempfile.TemporaryDirectory(prefix="jaxcost-dump-") as folder:
+    with targets.compiling_for(target) as where, _dump_folder(dump_to) as folder:
         with dumping_to(folder):
             step = _compile_step(model, inputs, variables, checked, optimizer, rngs, mesh, where, name, kwargs)
         assignment = read_dump(folder)
@@ -273,6 +277,17 @@ def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = Non
     _fill_rows(report)
     report.seconds = {**seconds, "total": time.perf_counter() - start}
     return report
+
+
+@contextlib.contextmanager
+def _dump_folder(dump_to: str | None) -> Iterator[str]:
+    """``dump_to`` (created), or a temporary folder removed afterwards."""
+    if dump_to is not None:
+        Path(dump_to).mkdir(parents=True, exist_ok=True)
+        yield str(dump_to)
+        return
+    with tempfile.TemporaryDirectory(prefix="jaxcost-dump-") as folder:
+        yield folder
 
 
 def _fill_rows(report: MemoryReport) -> None:
@@ -416,7 +431,7 @@ class _Values:
         if owner == instruction.name and owner in self.backward and any(
                 reader not in self.backward for reader in self._readers_of(instruction)):
             return "gradients"  # a gradient's result that the optimizer's update reads
-        if self._saved(instruction):
+        if self._saved(instruction, value.index):
             return "saved for backward"
         return "temporary"
 
@@ -426,15 +441,18 @@ class _Values:
         roles = self.step.argument_roles
         return roles[position] if position < len(roles) else ("inputs", "")
 
-    def _saved(self, instruction: Instruction) -> bool:
+    def _saved(self, instruction: Instruction, index: str = "{}") -> bool:
         """A forward activation (computed from the inputs before the backward pass begins) that a gradient's
         instruction reads: kept across from the forward pass into the backward. A forward operation the schedule
-        puts after that point (a copy in another layout made where the gradient needs it) is a temporary."""
+        puts after that point (a copy in another layout made where the gradient needs it) is a temporary. Of a
+        tuple-shaped result only element ``index``'s readers count: a library call's workspace beside its result
+        (a ``{1}`` that no instruction reads) is a temporary."""
         if instruction.name in self.backward or instruction.name not in self.activations:
             return False
         if self.position.get(instruction.name, self.boundary) >= self.boundary:
             return False
-        return any(user in self.backward for user in self._readers_of(instruction))
+        readers = self._readers_of(instruction) if index in ("{}", "") else element_readers(instruction, index)
+        return any(user in self.backward for user in readers)
 
     def row(self, value: Value) -> str:
         instruction = self.instructions.get(value.instruction)
@@ -512,6 +530,21 @@ def _readers(instruction: Instruction) -> set[str]:
         if user.opcode in _PASSING:
             pending.extend(user.users)
         readers.add(user.name)
+    return readers
+
+
+def element_readers(instruction: Instruction, index: str) -> set[str]:
+    """The readers of element ``index`` (``{1}``) of a tuple-shaped result: its get-tuple-elements and their readers,
+    and the instructions that take the whole tuple; all readers for a deeper index."""
+    element = index.strip("{}")
+    if not element.isdigit():
+        return _readers(instruction)
+    readers: set[str] = set()
+    for user in instruction.users:
+        if user.opcode != "get-tuple-element":
+            readers.add(user.name)
+        elif user.attribute("index") == element:
+            readers |= _readers(user) | {user.name}
     return readers
 
 
