@@ -207,3 +207,38 @@ def test_convolution_spatial_dimensions_follow_their_digits_not_their_order():
     instruction = parse_instruction(line)
     lhs, rhs = parse_shape("f32[4,3,2,5]{3,2,1,0}"), parse_shape("f32[2,3,3,7]{3,2,1,0}")
     assert convolution_flops(instruction, lhs, rhs) == 2 * 3 * 7 * 2 * 13 * 6
+
+
+SHORT_TUPLE_ELEMENTS = """HloModule m
+
+ENTRY e {
+  a = f32[4,8] parameter(0)
+  b = f32[8,16] parameter(1)
+  c = (f32[4,16], s8[1024]) custom-call(a, b), custom_call_target="__cublas$gemm"
+  d = (f32[4,16], (s32[2], f32[3])) parameter(2)
+  ROOT r = f32[4,16] add(%c#0, %d#0)
+  s = f32[3] exponential(%d#1#1)
+}
+"""
+
+
+def test_a_tuple_element_written_after_a_hash_is_a_get_tuple_element():
+    """XLA's dump files write ``%c#0`` where the program holds ``get-tuple-element(c), index=0``: the same program."""
+    from jaxcost.hlo.program import recount
+    from jaxcost.hlo.text import parse_module
+
+    explicit = (SHORT_TUPLE_ELEMENTS.replace("add(%c#0, %d#0)", "add(c0, d0)")
+                .replace("exponential(%d#1#1)", "exponential(d11)")
+                .replace("  ROOT r", "  c0 = f32[4,16] get-tuple-element(c), index=0\n"
+                                     "  d0 = f32[4,16] get-tuple-element(d), index=0\n  ROOT r")
+                .replace("  s = f32[3]", "  d1 = (s32[2], f32[3]) get-tuple-element(d), index=1\n"
+                                         "  d11 = f32[3] get-tuple-element(d1), index=1\n  s = f32[3]"))
+    short, written = (recount(text, 8) for text in (SHORT_TUPLE_ELEMENTS, explicit))
+    for key in ("flops", "transcendentals", "bytes_accessed"):
+        assert short.xla_rule_total(key) == written.xla_rule_total(key)
+    entry = parse_module(SHORT_TUPLE_ELEMENTS).entry.by_name()
+    assert entry["c#0"].opcode == "get-tuple-element" and entry["c#0"].shape.dims == (4, 16)
+    assert entry["d#1#1"].shape.dims == (3,) and [user.name for user in entry["d#1"].users] == ["d#1#1"]
+    assert [user.name for user in entry["c"].users] == ["c#0"]
+    with pytest.raises(ValueError, match="c#2: c has 2 tuple elements"):
+        parse_module(SHORT_TUPLE_ELEMENTS.replace("%c#0", "%c#2"))

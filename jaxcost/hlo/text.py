@@ -645,6 +645,8 @@ def _add_computation(computations: dict[str, Computation], name: str, text: str,
                     inline += "_"
                 _add_computation(computations, inline, value, 1, sizes, False)
                 instruction.attributes[key] = inline
+        for operand in instruction.operands:
+            _add_tuple_element(operand, by_name, instructions)
         if instruction.shape is OMITTED:
             missing = [operand for operand in instruction.operands if operand not in by_name]
             if missing:
@@ -658,6 +660,24 @@ def _add_computation(computations: dict[str, Computation], name: str, text: str,
     _link_users(computation)
     computations[name] = computation
     return end
+
+
+def _add_tuple_element(operand: str, by_name: dict[str, Instruction], instructions: list[Instruction]) -> None:
+    """An operand written ``%name#1`` (element 1 of ``name``'s tuple, as XLA's dump files print it where the program
+    holds a ``get-tuple-element``): that get-tuple-element, added before its reader, under the operand's name."""
+    base, hash_sign, index = operand.rpartition("#")
+    if not hash_sign or operand in by_name or not index.isdigit():
+        return
+    _add_tuple_element(base, by_name, instructions)
+    if base not in by_name or not by_name[base].shape.is_tuple:
+        return
+    elements = by_name[base].shape.elements_of or ()
+    if int(index) >= len(elements):
+        raise ValueError(f"{operand}: {base} has {len(elements)} tuple elements")
+    element = Instruction(name=operand, shape=elements[int(index)], opcode="get-tuple-element", operands=[base],
+                          attributes={"index": index})
+    by_name[operand] = element
+    instructions.append(element)
 
 
 #: A line that holds a whole instruction as XLA prints one: its name, its shape (or none), its opcode and ``(``.
