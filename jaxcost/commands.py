@@ -403,10 +403,12 @@ def _hardware(args: argparse.Namespace) -> tuple[Any, Any, str] | None:
     return peaks, interconnect(kind), precision
 
 
-def _mesh_lines(report: Any, single: Any, hardware: tuple[Any, Any, str] | None) -> list[str]:
-    """A sharded model's work over all its devices against one device's, its collectives, and its step-time
-    model on ``hardware``."""
+def _mesh_lines(args: argparse.Namespace, report: Any, single: Any, hardware: tuple[Any, Any, str] | None) -> list[str]:
+    """A sharded model's work over all its devices against one device's, tensor by tensor and row by row
+    (``jaxcost.mesh.imbalance``), its collectives, and its step-time model on ``hardware``."""
     from jaxcost.measure.step import step_time
+    from jaxcost.mesh.imbalance import imbalance, module_outputs
+    from jaxcost.models.sharding import parse_mesh
     from jaxcost.reports.program import collectives_table
 
     devices, flops = report.compiler.devices, report.compiler.flops
@@ -414,6 +416,10 @@ def _mesh_lines(report: Any, single: Any, hardware: tuple[Any, Any, str] | None)
     lines = ["", f"over all {devices} devices: {devices * flops:,} FLOPs, one device alone {single.compiler.flops:,}: "
                  f"sharding adds {extra:+,} ({extra / single.compiler.flops:+.1%}): work every device repeats, "
                  "shards padded where a shape does not divide, the collectives' adds"]
+    mesh = parse_mesh(args.mesh)
+    model, inputs, kwargs, rngs = _model_call(args)
+    outputs = module_outputs(model, *inputs, mesh=mesh, rngs=rngs or None, target=args.target, **kwargs)
+    lines += ["", str(imbalance(report, single, mesh, outputs))]
     if report.compiler.collectives:
         lines += ["", collectives_table(report.compiler.collectives)]
     if hardware:
@@ -513,11 +519,8 @@ def _profiled(model: Any, inputs: list, args: argparse.Namespace, rngs: dict, kw
 
 
 def _check_model_options(args: argparse.Namespace, mesh: dict | None) -> None:
-    """The model command's options that cannot go together, or take a bad value, said before any work."""
-    if args.target:
-        from jaxcost.targets import target
-
-        target(args.target)  # a wrong name or a missing libtpu
+    """The model command's options that cannot go together, or take a bad value, said before any work (and before
+    the target's name and libtpu are checked)."""
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"--depth: must be a positive integer, got {args.depth}")
     if args.time and (args.target or mesh):
@@ -540,6 +543,10 @@ def _check_model_options(args: argparse.Namespace, mesh: dict | None) -> None:
                       if used]
         if table_only:
             raise ValueError(f"{table_only[0]}: shapes the table; --json and --csv carry every row as it is")
+    if args.target:
+        from jaxcost.targets import target
+
+        target(args.target)  # a wrong name or a missing libtpu
 
 
 def _on_mesh_devices(args: argparse.Namespace, mesh: dict) -> int:
@@ -552,16 +559,22 @@ def _on_mesh_devices(args: argparse.Namespace, mesh: dict) -> int:
     return _on_simulated_devices(args, math.prod(mesh.values()))
 
 
-def _analyzed(args: argparse.Namespace, mesh: dict | None) -> tuple[Any, Any, Any]:
-    """The model's report; its profile with ``--time``; and with ``--mesh``, the same model on one device. What the
-    user's own model raises is a ``ModelError``, with what jaxcost passed it when no ``--input`` was given."""
+def _model_call(args: argparse.Namespace) -> tuple[Any, list, dict, dict]:
+    """The model the arguments name, its inputs, the keywords of its call, and its random streams."""
     from jaxcost.models import training_keywords
-    from jaxcost.models.analysis import analyze
 
     inputs, kwargs, model = model_inputs(args), model_keywords(args), model_from_arguments(args)
     if args.train and ":" not in args.name:  # a zoo network with batch norm trains with batch statistics
         kwargs = {**training_keywords(model, "train"), **kwargs}
-    rngs = {stream: 0 for stream in args.rng or []}
+    return model, inputs, kwargs, {stream: 0 for stream in args.rng or []}
+
+
+def _analyzed(args: argparse.Namespace, mesh: dict | None) -> tuple[Any, Any, Any]:
+    """The model's report; its profile with ``--time``; and with ``--mesh``, the same model on one device. What the
+    user's own model raises is a ``ModelError``, with what jaxcost passed it when no ``--input`` was given."""
+    from jaxcost.models.analysis import analyze
+
+    model, inputs, kwargs, rngs = _model_call(args)
     mode: Mode = "train" if args.train else "forward"
     unasked = "" if args.input else (f"; jaxcost passed it one {'x'.join(map(str, inputs[0].shape))} "
                                      f"{inputs[0].dtype} image, having no --input: give the model's inputs with "
@@ -606,7 +619,7 @@ def _print_model(args: argparse.Namespace, report: Any, measured: Any, single: A
             print("profile plot: " + ", ".join(map(str, plot_profile(measured, args.plot, depth=args.depth))))
         except ImportError as error:
             print(f"profile plot skipped: {error}")
-    for line in _mesh_lines(report, single, hardware) if single else []:
+    for line in _mesh_lines(args, report, single, hardware) if single else []:
         print(line)
 
 

@@ -168,5 +168,77 @@ PROGRAMS = {function.__name__: function for function in (data_parallel_resnet, t
                                                            fully_sharded_layer, collective_in_a_scan, shard_maps,
                                                            compare_sharded, mesh_errors)}
 
+
+def _imbalance(sharded, single, mesh, outputs=()) -> dict:
+    """The figures of jaxcost.mesh.imbalance as JSON: every tensor and row, and the totals they are held against."""
+    from jaxcost.mesh.imbalance import imbalance
+
+    result = imbalance(sharded, single, mesh, outputs)
+    tensors = {tensor.name: {"shape": list(tensor.shape), "spec": str(tensor.spec), "held": tensor.held,
+                             "bytes": tensor.bytes, "bytes_per_device": tensor.bytes_per_device,
+                             "added_bytes": tensor.added_bytes, "padding_bytes": tensor.padding_bytes}
+               for tensor in result.arguments + result.outputs}
+    rows = {row.path: {"flops_per_device": row.flops_per_device, "single_flops": row.single_flops,
+                       "added_flops": row.added_flops, "collective_flops_per_device": row.collective_flops_per_device}
+            for row in result.rows}
+    return {"devices": result.devices, "flops": sharded.compiler.flops, "single_flops": single.compiler.flops,
+            "added_flops": result.added_flops, "argument_bytes_per_device": result.argument_bytes_per_device,
+            "params_bytes": sum(row.params_bytes for row in single.rows),
+            "arguments": [tensor.name for tensor in result.arguments], "tensors": tensors, "rows": rows,
+            "text": str(result)}
+
+
+def imbalance_tied_logits() -> dict:
+    """A tiny GPT-2 (vocabulary 100, width 32, one block of 4 heads, 2x8 tokens) forward over model=4: its logits
+    come from the token embedding, which the mesh does not split."""
+    from jaxcost.mesh.imbalance import module_outputs
+    from jaxcost.models.transformer import GPT2
+
+    model = GPT2(vocabulary=100, context=16, width=32, depth=1, heads=4)
+    tokens = jax.ShapeDtypeStruct((2, 8), jnp.int32)
+    return _imbalance(analyze(model, tokens, mesh={"model": 4}), analyze(model, tokens), {"model": 4},
+                      module_outputs(model, tokens, mesh={"model": 4}))
+
+
+def imbalance_data_parallel() -> dict:
+    """A Transformer MLP (32 -> 64 -> 32) training on a batch of 4 over data=2: every parameter on both devices."""
+    x = jax.ShapeDtypeStruct((4, 32), jnp.float32)
+    return _imbalance(analyze(Mlp(64), x, mode="train", mesh={"data": 2}), analyze(Mlp(64), x, mode="train"),
+                      {"data": 2})
+
+
+class Narrow(nn.Module):
+    """The first 30 columns of its input, kept split over model=4 (30 does not divide by 4: the compiler pads the
+    last tile)."""
+
+    @nn.compact
+    def __call__(self, y):
+        from jax.sharding import NamedSharding
+
+        return jax.lax.with_sharding_constraint(y[:, :30], NamedSharding(make_mesh({"model": 4}), P(None, "model")))
+
+
+class Narrowed(nn.Module):
+    """fc1 (16 -> 128, split by columns over model=4), Narrow, then fc2 back to 16."""
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(16, name="fc2")(Narrow(name="narrow")(nn.Dense(128, name="fc1")(x)))
+
+
+def imbalance_padded() -> dict:
+    """The outputs of Narrowed's modules on 8 rows over model=4."""
+    from jaxcost.mesh.imbalance import module_outputs
+
+    outputs = module_outputs(Narrowed(), jax.ShapeDtypeStruct((8, 16), jnp.float32), mesh={"model": 4})
+    return {tensor.name: {"shape": list(tensor.shape), "spec": str(tensor.spec), "held": tensor.held,
+                          "shard_shape": list(tensor.shard_shape), "bytes_per_device": tensor.bytes_per_device,
+                          "added_bytes": tensor.added_bytes, "padding_bytes": tensor.padding_bytes}
+            for tensor in outputs}
+
+
+PROGRAMS.update({function.__name__: function for function in (imbalance_tied_logits, imbalance_data_parallel,
+                                                              imbalance_padded)})
+
 if __name__ == "__main__":
     print(json.dumps({name: PROGRAMS[name]() for name in sys.argv[1:]}))
