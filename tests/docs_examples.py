@@ -147,10 +147,18 @@ def output_matches(expected: str, actual: str) -> bool:
     return match(0, 0)
 
 
-def environment() -> dict[str, str]:
-    """The environment the examples run in: the venv's commands first, the CPU as JAX's device, no display."""
+def environment(work: Path) -> dict[str, str]:
+    """The environment the examples run in: the venv's commands first, the CPU as JAX's device, no display. Where
+    the package is not installed (run from a checkout with PYTHONPATH), ``jaxcost`` is this interpreter's
+    ``python -m jaxcost``, from a folder in ``work``."""
     env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    commands = Path(sys.executable).parent
+    if not (commands / "jaxcost").exists():
+        commands = work / ".commands"
+        commands.mkdir(exist_ok=True)
+        (commands / "jaxcost").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m jaxcost "$@"\n')
+        (commands / "jaxcost").chmod(0o755)
+    env["PATH"] = str(commands) + os.pathsep + env.get("PATH", "")
     env.update({"JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg", "ALLOW_MULTIPLE_LIBTPU_LOAD": "1",
                 "PYTHONDONTWRITEBYTECODE": "1"})
     env.pop("COLUMNS", None)
@@ -209,9 +217,9 @@ def run_page(path: Path, root: Path = ROOT, timeout: float = 300.0) -> PageRun:
     if name in SKIPPED_PAGES:
         result.skipped.append(f"{name}: {SKIPPED_PAGES[name]}")
         return result
-    env = environment()
     with tempfile.TemporaryDirectory(prefix="jaxcost-docs-") as folder:
         work = Path(folder)
+        env = environment(work)
         if (root / "examples").is_dir():
             (work / "examples").symlink_to(root / "examples")
         python: subprocess.Popen | None = None

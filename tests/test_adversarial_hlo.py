@@ -50,20 +50,11 @@ from jaxcost.hlo.program import Recount, recount
 from jaxcost.hlo.text import Computation, Instruction, parse_module, parse_shape
 from tests import test_xla_oracle as oracle
 from tests.hlo_programs import HAND_WRITTEN, jax_functions, without_result_shapes
+from tests.installed_xla import KEYS, installed_xla, pointer_bytes
 
 pytestmark = pytest.mark.cpu  # the installed XLA is the CPU client's
 
-POINTER_BYTES = 8  # the installed XLA's CPU client sizes a tuple's pointer table at 8 bytes a pointer
-KEYS = ("flops", "transcendentals", "bytes_accessed")
-
-
-def installed_xla(text: str) -> dict[str, float]:
-    """Module totals by the installed jaxlib's own XLA (CPU client) for the HLO text."""
-    from jaxlib import _hlo, _jax
-
-    module = _hlo.hlo_module_from_text(text)
-    costs = _jax.hlo_module_cost_analysis(jax.devices("cpu")[0].client, module)
-    return {key: costs.get(key.replace("_", " "), 0.0) for key in KEYS}
+POINTER_BYTES = pointer_bytes()  # as the installed XLA's CPU client sizes a tuple's pointer table
 
 
 #: What XLA's total of an instruction sums over: the computations it calls, each once.

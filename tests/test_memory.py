@@ -194,9 +194,10 @@ def test_checkpoint_lowers_the_saved_bytes():
 
 def test_remat_on_the_blocks_keeps_only_their_outputs():
     """nn.remat on GPT-2's blocks: each block keeps only what its recomputation starts from (the previous block's
-    output, here attributed to the block that wrote it) and its norm's statistics, which XLA merges with the forward
-    pass's rather than computing again; the rest is recomputed. The peak, in the backward pass of the logits, does
-    not fall: the report's live set says what holds it."""
+    output, here attributed to the block that wrote it) and, with XLA:CPU of jax 0.10, its norm's statistics, which
+    XLA merges with the forward pass's rather than computing again (jax 0.11's recomputes them too); the rest is
+    recomputed. The peak, in the backward pass of the logits, does not fall: the report's live set says what holds
+    it."""
     batch, length, width, depth = 8, 256, 256, 3
     tokens = jax.ShapeDtypeStruct((batch, length), jnp.int32)
     sizes = dict(vocabulary=1000, context=length, width=width, depth=depth, heads=4)
@@ -205,8 +206,9 @@ def test_remat_on_the_blocks_keeps_only_their_outputs():
     check_adds_up(rematted)
     in_blocks = {row: amount for row, amount in rematted.saved_by_row().items() if row.startswith("block")}
     statistics = 2 * batch * length * F32  # a LayerNorm's mean and variance, a value per token each
-    assert in_blocks == {**{f"block{index}": batch * length * width * F32 for index in range(depth)},
-                         **{f"block{index}/norm1": statistics for index in range(depth)}}
+    outputs = {f"block{index}": batch * length * width * F32 for index in range(depth)}
+    kept_statistics = {f"block{index}/norm1": statistics for index in range(depth)}
+    assert in_blocks in ({**outputs, **kept_statistics}, outputs)
     assert sum(amount for row, amount in plain.saved_by_row().items() if row.startswith("block")) > 10 * sum(
         in_blocks.values())
     assert rematted.bytes_by_role()["saved for backward"] < plain.bytes_by_role()["saved for backward"]

@@ -41,11 +41,12 @@ compares the sum over the entry computation; where it asserts one instruction (`
 ``operand_bytes_accessed``, ``output_bytes_accessed``), the case compares that instruction's own cost. XLA's
 ``optimal_seconds``, ``operand_utilization`` and ``IrSize`` are not modelled and not compared.
 
-A second witness: jaxlib's own XLA (0.10.2) costs each module's text (``hlo_module_cost_analysis``, module
-totals, summed in float32 as jaxcost's ``as_xla_sums``). It agrees with jaxcost on every module but: where its
-newer rule counts a tuple-shaped *result* by its arrays rather than by the pointer table (``VERSION_DIFFERENCES``:
-``ReduceWindowVariadic``, 1672 against the test's 1624); and the tiled programs of the paired tests, which jaxcost
-sizes with XLA:TPU's tiles (a tiled scalar 512 bytes, the CPU client 4: ``TILED_SCALAR_PADDING``).
+A second witness: jaxlib's own XLA (0.10.2 and 0.11.2) costs each module's text (``hlo_module_cost_analysis``,
+module totals, summed in float32 as jaxcost's ``as_xla_sums``), recounted with its own pointer size (8 bytes in
+0.10, 4 in 0.11: ``tests.installed_xla``). It agrees with jaxcost on every module but: where its newer rule counts a
+tuple-shaped *result* by its arrays rather than by the pointer table (``VERSION_DIFFERENCES``:
+``ReduceWindowVariadic``, 1672 against the test's 1624); and, with jaxlib 0.10, the tiled programs of the paired
+tests, which jaxcost sizes with XLA:TPU's tiles (a tiled scalar 512 bytes, that CPU client 4; 0.11's 512 too).
 
 Reproduced: every ported case, its totals, its own figures and the bytes of each operand and output. These tests
 found four rules jaxcost had otherwise, now XLA's: a tuple-typed fused parameter charges its table for every array
@@ -62,12 +63,12 @@ from textwrap import dedent
 import pytest
 
 from jaxcost.hlo.program import recount
+from tests.installed_xla import KEYS, installed_xla, pointer_bytes, tiled_scalar_bytes
 
 CPU_TESTS = "openxla/xla xla/service/hlo_cost_analysis_test.cc"
 GPU_TESTS = "openxla/xla xla/service/gpu/model/gpu_hlo_cost_analysis_test.cc"
 POINTER_SIZE = 8  # kPointerSize / HloCostAnalysis::kDefaultPointerSize in both files
 F32 = 4  # sizeof(float)
-KEYS = ("flops", "transcendentals", "bytes_accessed")
 
 
 @dataclass(frozen=True)
@@ -742,8 +743,9 @@ VERSION_DIFFERENCES = {
                                    "bytes), where the test (and jaxcost) count its pointer table (16): 1624 + 48"),
 }
 #: jaxcost sizes a tiled layout as XLA:TPU does (``s32[]{:T(128)}``: 128 elements, 512 bytes); the tests' ShapeSize
-#: (ShapeUtil::ByteSizeOf) and the installed CPU client size it as its element (4 bytes).
-TILED_SCALAR_PADDING = 512 - 4
+#: (ShapeUtil::ByteSizeOf) sizes it as its element (4 bytes), and so does the CPU client of jaxlib 0.10 (0.11's
+#: sizes it by its tiles too: ``tiled_scalar_bytes``).
+TILED_SCALAR_BYTES = 512
 
 
 def _record(records, case: Case):
@@ -816,24 +818,12 @@ def test_xla_unit_test_pair_costs_alike(test, asserted, alike):
 
 # ---- the second witness: the XLA in the installed jaxlib costs the same texts
 
-def installed_xla(text: str) -> dict[str, float]:
-    """Module totals by the installed jaxlib's own XLA (CPU client)."""
-    import jax
-
-    hlo = pytest.importorskip("jaxlib._hlo")
-    xla = pytest.importorskip("jaxlib._jax")
-    if not hasattr(hlo, "hlo_module_from_text") or not hasattr(xla, "hlo_module_cost_analysis"):
-        pytest.skip("this jaxlib cannot cost HLO text")
-    costs = xla.hlo_module_cost_analysis(jax.devices("cpu")[0].client, hlo.hlo_module_from_text(text))
-    return {key: costs.get(key.replace("_", " "), 0.0) for key in KEYS}
-
-
 @pytest.mark.cpu
 @pytest.mark.parametrize("case", ALL_CASES, ids=[c.test for c in ALL_CASES])
 def test_installed_xla_agrees(case):
     """jaxcost's totals by XLA's rules, summed as XLA sums (float32), are the installed XLA's; where its rule is newer
     than the test's, it reports the figure ``VERSION_DIFFERENCES`` gives."""
-    program = recount(case.hlo, POINTER_SIZE)
+    program = recount(case.hlo, pointer_bytes())  # the installed XLA's own pointer size
     witness = installed_xla(case.hlo)
     newer = VERSION_DIFFERENCES.get(case.test, ({}, ""))[0]
     for key in KEYS:
@@ -849,7 +839,8 @@ def test_installed_xla_agrees_on_pairs(test, asserted, alike):
     tiled scalar each program reads."""
     figures = [installed_xla(text)["bytes_accessed"] for text in (asserted, alike)]
     assert figures[0] == figures[1]
-    assert recount(asserted, POINTER_SIZE).xla_rule_total("bytes_accessed") == figures[0] + TILED_SCALAR_PADDING
+    padding = TILED_SCALAR_BYTES - tiled_scalar_bytes()
+    assert recount(asserted, pointer_bytes()).xla_rule_total("bytes_accessed") == figures[0] + padding
 
 
 def original_nested_fusion(divided: str) -> str:

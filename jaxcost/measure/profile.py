@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 #: The share of a row's time that makes it overhead-bound: at half, fixed cost weighs as much as the work.
 OVERHEAD_SHARE = 0.5
+#: Below this fraction of its roofline time a row is overhead-bound whatever its instructions' floor: neither
+#: compute nor bandwidth limits it (a GPU's library kernel of a 1x4 matrix takes microseconds for nanoseconds of work,
+#: several times the trace's cheapest kernel, a copy).
+OVERHEAD_SPEED_OF_LIGHT = 0.01
 #: Calls in the traced burst, at most (at least one): enough to average over, few enough to read quickly.
 BURST_CALLS = 20
 
@@ -182,7 +186,8 @@ def _by_row(report: Any, by_instruction: Counter, divided: bool) -> Counter:
 def fill_rows(profile: ModelProfile, fixed_seconds: float) -> None:
     """Each row's measured figures, and the idle row. A row is ``overhead``-bound when its instruction executions,
     at ``fixed_seconds`` each (what the cheapest instruction of the trace took: all fixed cost), make at least half
-    its time; else ``compute`` or ``memory`` against the roofline's ridge."""
+    its time, or when it runs at under ``OVERHEAD_SPEED_OF_LIGHT`` of its roofline; else ``compute`` or ``memory``
+    against the roofline's ridge."""
     report = profile.report
     executions = _by_row(report, profile.executions, divided=False)
     compute, memory = profile.roofs
@@ -197,7 +202,8 @@ def fill_rows(profile: ModelProfile, fixed_seconds: float) -> None:
         row.flops_per_second, row.bytes_per_second = utilization.flops_per_second, utilization.bytes_per_second
         row.roofline_seconds = utilization.roofline_seconds
         row.speed_of_light = row.roofline_seconds / seconds if row.roofline_seconds is not None else None
-        overhead = executions[row.path] * fixed_seconds >= OVERHEAD_SHARE * seconds
+        overhead = (executions[row.path] * fixed_seconds >= OVERHEAD_SHARE * seconds or
+                    (row.speed_of_light is not None and row.speed_of_light < OVERHEAD_SPEED_OF_LIGHT))
         row.bound = "overhead" if overhead else utilization.bound
     report.rows.append(Row(f"({IDLE})", IDLE, seconds=profile.seconds_idle,
                            time_share=profile.seconds_idle / step if step else None))
