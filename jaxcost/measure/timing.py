@@ -246,7 +246,8 @@ def concrete_arguments(argument: Any, seed: int) -> Any:
     return jax.tree_util.tree_map(make, argument)
 
 
-def _run(executable: Any, argument_sets: list[tuple], calls: int) -> float:
+def run_calls(executable: Any, argument_sets: list[tuple], calls: int) -> float:
+    """Seconds that ``calls`` back-to-back calls take, cycling through ``argument_sets``, until the last is done."""
     start = time.perf_counter()
     out = None
     for call in range(calls):
@@ -259,7 +260,7 @@ def traced(executable: Any, argument_sets: list[tuple], calls: int, reader: Call
     """What ``reader`` reads from the ``jax.profiler`` trace of ``calls`` back-to-back calls (its folder)."""
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder):
-            _run(executable, argument_sets, calls)
+            run_calls(executable, argument_sets, calls)
         return reader(folder)
 
 
@@ -279,9 +280,9 @@ def calls_per_repeat(executable: Any, argument_sets: list[tuple], seconds_per_re
     for arguments in argument_sets:
         jax.block_until_ready(executable(*arguments))  # warm-up, and every copy resident on the device
     calibration_calls = 3
-    one_call = _run(executable, argument_sets, calibration_calls) / calibration_calls
+    one_call = run_calls(executable, argument_sets, calibration_calls) / calibration_calls
     calls = max(1, min(100_000, math.ceil(seconds_per_repeat / max(one_call, 1e-7))))
-    _run(executable, argument_sets, calls)
+    run_calls(executable, argument_sets, calls)
     return calls
 
 
@@ -292,7 +293,7 @@ def timed_repeats(executable: Any, argument_sets: list[tuple], calls: int, repea
     times: list[float] = []
     deadline = time.perf_counter() + seconds_budget
     while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-        times.append(_run(executable, argument_sets, calls) / calls)
+        times.append(run_calls(executable, argument_sets, calls) / calls)
     return times
 
 
@@ -357,8 +358,8 @@ def floor_seconds(seconds_per_repeat: float = 0.005, repeats: int = 5) -> float:
     dispatching a compiled program, timed the way every benchmark is, beside it. The least of the repeats
     is taken: a busy machine only ever adds to it."""
     executable, argument_sets = _floor_program(str(default_device()))
-    calls = max(1, math.ceil(seconds_per_repeat / max(_run(executable, argument_sets, 10) / 10, 1e-7)))
-    return min(_run(executable, argument_sets, calls) / calls for _ in range(repeats))
+    calls = max(1, math.ceil(seconds_per_repeat / max(run_calls(executable, argument_sets, 10) / 10, 1e-7)))
+    return min(run_calls(executable, argument_sets, calls) / calls for _ in range(repeats))
 
 
 @functools.cache
