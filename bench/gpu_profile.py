@@ -1,5 +1,5 @@
-"""Where the time goes on an accelerator: ResNet-50's training step (batch 128, bfloat16) and GPT-2 small's forward
-pass (batch 8, 1024 tokens), profiled with ``jaxcost.profile``; each one's table, its JSON, and, as fixtures for the
+"""Where the time goes on an accelerator: ResNet-50's training step (batch 128, bfloat16), GPT-2 small's forward
+pass (batch 8, 1024 tokens) and its training step (the same tokens, bfloat16), profiled with ``jaxcost.profile``; each one's table, its JSON, and, as fixtures for the
 tests, a trace of a few calls with the program's optimized HLO (what ``jaxcost profile TRACE --hlo FILE`` reads).
 
 Run on the lent machine: PYTHONPATH=. python bench/gpu_profile.py --out "$OUT"
@@ -24,17 +24,17 @@ from jaxcost.measure.timing import concrete_arguments
 from jaxcost.models import build
 from jaxcost.reports.profile import profile_json, profile_text
 
-#: name -> (model, input shape, input dtype, mode, call keywords); the small ones for a CPU smoke test.
+#: name -> (model, input shape, input dtype, compute dtype, mode, call keywords); the small ones for a CPU smoke test.
 WORKLOADS = {
-    "resnet50_train": ("resnet50", (128, 224, 224, 3), "bfloat16", "train", {"train": True}),
-    "gpt2_small_forward": ("gpt2_small", (8, 1024), "int32", "forward", {}),
+    "resnet50_train": ("resnet50", (128, 224, 224, 3), "bfloat16", "bfloat16", "train", {"train": True}),
+    "gpt2_small_forward": ("gpt2_small", (8, 1024), "int32", "float32", "forward", {}),
+    "gpt2_small_train": ("gpt2_small", (8, 1024), "int32", "bfloat16", "train", {}),
 }
-SMALL = {"resnet50_train": (2, 32, 32, 3), "gpt2_small_forward": (1, 32)}
+SMALL = {"resnet50_train": (2, 32, 32, 3), "gpt2_small_forward": (1, 32), "gpt2_small_train": (1, 32)}
 
 
 def run(name: str, shape: tuple, out: Path) -> None:
-    model_name, _, dtype, mode, keywords = WORKLOADS[name]
-    compute_dtype = "bfloat16" if model_name == "resnet50" else "float32"
+    model_name, _, dtype, compute_dtype, mode, keywords = WORKLOADS[name]
     model = build(model_name, dtype=compute_dtype)
     x = jax.ShapeDtypeStruct(shape, jnp.dtype(dtype if dtype == "int32" else compute_dtype))
     result = profile(model, x, mode=mode, **keywords)
