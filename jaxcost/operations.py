@@ -7,6 +7,13 @@ arithmetic op (a comparison, a select and a max included), ``inputs - outputs`` 
 flop per element of ``exp``, ``tanh``, ``rsqrt`` and ``log``. Data movement (broadcasts, reshapes) costs
 no flops. Each formula equals XLA's count of the program as JAX writes it (``jax.jit(f).lower(...)
 .cost_analysis()``); the optimized program may differ by XLA's rewrites (``jaxcost.rewrites`` lists them).
+
+``mode="train"`` counts a training step as ``jaxcost.analytic`` does: the forward pass, then the pullback of an
+output gradient w.r.t. the input and the parameters (``jax.vjp``), as JAX differentiates each primitive; the
+derivatives of forward values (``1 - tanh``, ``2x``) are computed in the forward pass. Free in the program as
+written: dead code JAX drops when it lowers (a derivative a ``stop_gradient`` discards), and ``x + 0``, ``x - 0``
+and ``x · 1`` against a constant, folded when JAX's StableHLO becomes HLO. Its traffic: inputs, parameters and
+output gradient read once; outputs and gradients written once.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jaxcost.formulas import Mode, check_mode
 from jaxcost.specs import describe_value, positive_int, positive_tuple
 
 
@@ -81,54 +89,117 @@ def _statistics(elements: int, groups: int, fast_variance: bool) -> int:
     return reductions + 2 * elements
 
 
+def _normalize_gradient(elements: int, factors: int, scaled: int, features: int, use_scale: bool, use_bias: bool,
+                        statistics: bool) -> int:
+    """Flops of the gradient of ``(x - mean) · factor + bias``, ``factor = rsqrt(var + ε) · scale``: ``factors``
+    values of the rsqrt, ``scaled`` of the factor, ``features`` of scale and bias. ``statistics``: mean and
+    variance are the input's (differentiated), not running averages (constants)."""
+    flops = elements  # the centred input's gradient: g · factor
+    if use_scale or statistics:  # the factor's: g · (x - mean), summed to the factor's shape
+        flops += elements + (elements - scaled)
+    if use_bias:  # g summed over everything but the features
+        flops += elements - features
+    if use_scale:  # rsqrt · g_factor, summed to the scale's shape
+        flops += scaled + (scaled - features)
+    if statistics:
+        if use_scale:  # the rsqrt's gradient: g_factor · scale, summed to one per factor
+            flops += scaled + (scaled - factors)
+        flops += 3 * factors  # rsqrt'(v) = -½·rsqrt(v)/v: a divide and a product in the forward pass; times it
+    return flops
+
+
+def _statistics_gradient(elements: int, statistics: int, factors: int, fast_variance: bool,
+                         use_mean: bool = True) -> int:
+    """Flops of the gradient of ``statistics`` means and variances (``factors`` after their broadcast) back to
+    the input: as ``_statistics`` computes them, and through the centring ``x - mean``. ``use_mean=False``:
+    RMSNorm's ``mean(x²)`` alone."""
+    flops = (factors - statistics) * (1 + use_mean)  # the broadcast statistics' gradients, summed per statistic
+    if not use_mean:  # 2x in the forward pass; g_var / count, times 2x, added to the input's gradient
+        return flops + statistics + 3 * elements
+    flops += elements + (elements - factors)  # the centring's gradient of the mean: -g summed per factor
+    if fast_variance:
+        # in the forward pass: 2x, 2·mean, and max(0, ·)'s mask (two compares, two selects, a divide: ties split)
+        forward_side = elements + statistics + 5 * statistics
+        variance = 4 * statistics  # g_var times that mask; into mean²: negated, times 2·mean, added
+        means = 2 * statistics + 3 * elements  # mean(x) and mean(x²): a divide each, then times 2x, both added
+        return flops + forward_side + variance + means
+    forward_side = elements  # 2(x - mean), on x - mean computed again for the variance
+    variance = statistics + elements  # g_var / count, times 2(x - mean)
+    centred = elements + elements + (elements - statistics)  # added to the input's gradient; negated, summed
+    means = 2 * statistics + elements  # added to the mean's gradient, / count, added to the input's
+    return flops + forward_side + variance + centred + means
+
+
 def _bytes(itemsize: int, *element_counts: int) -> int:
     return itemsize * sum(element_counts)
 
 
 def layer_norm(shape: Sequence[int], axes: int = 1, use_scale: bool = True, use_bias: bool = True,
-               fast_variance: bool = True, itemsize: int = 4) -> OpsCost:
+               fast_variance: bool = True, itemsize: int = 4, mode: Mode = "forward") -> OpsCost:
     """``flax LayerNorm`` over the last ``axes`` axes: statistics per row, ``(x - mean)``, ``rsqrt(var + ε)``
     per row (one transcendental), times the scale (a product per element, the scale broadcast over rows),
-    times the centred input, plus the bias."""
+    times the centred input, plus the bias. ``mode="train"``: and its gradient, through the statistics."""
+    training = check_mode(mode) == "train"
     elements, rows, features = _rows(shape, axes, itemsize)
     flops = _statistics(elements, rows, fast_variance) + elements + rows  # centre, add ε
     flops += elements * (1 + use_scale + use_bias)
     params = features * (use_scale + use_bias)
-    return OpsCost(flops, rows, _bytes(itemsize, 2 * elements, params))
+    if not training:
+        return OpsCost(flops, rows, _bytes(itemsize, 2 * elements, params))
+    scaled = elements if use_scale else rows  # rsqrt per row times the scale per feature: one factor an element
+    flops += _normalize_gradient(elements, rows, scaled, features, use_scale, use_bias, statistics=True)
+    flops += _statistics_gradient(elements, rows, rows, fast_variance)
+    return OpsCost(flops, rows, _bytes(itemsize, 4 * elements, 2 * params))
 
 
-def rms_norm(shape: Sequence[int], axes: int = 1, use_scale: bool = True, itemsize: int = 4) -> OpsCost:
+def rms_norm(shape: Sequence[int], axes: int = 1, use_scale: bool = True, itemsize: int = 4,
+             mode: Mode = "forward") -> OpsCost:
     """``flax RMSNorm``: ``mean(x²)`` per row, ``rsqrt(· + ε)`` (one transcendental per row), times the scale
-    (broadcast over rows), times the input."""
+    (broadcast over rows), times the input. flax writes ``x - 0`` first, folded before XLA counts (no flop).
+    ``mode="train"``: and its gradient, through ``mean(x²)``."""
+    training = check_mode(mode) == "train"
     elements, rows, features = _rows(shape, axes, itemsize)
     flops = elements + (elements - rows) + rows + rows  # x², sum, divide, add ε
     flops += elements * (1 + use_scale)
-    return OpsCost(flops, rows, _bytes(itemsize, 2 * elements, features * use_scale))
+    params = features * use_scale
+    if not training:
+        return OpsCost(flops, rows, _bytes(itemsize, 2 * elements, params))
+    scaled = elements if use_scale else rows
+    flops += _normalize_gradient(elements, rows, scaled, features, use_scale, False, statistics=True)
+    flops += _statistics_gradient(elements, rows, rows, fast_variance=True, use_mean=False)
+    return OpsCost(flops, rows, _bytes(itemsize, 4 * elements, 2 * params))
 
 
 def batch_norm(shape: Sequence[int], train: bool = False, use_scale: bool = True, use_bias: bool = True,
-               fast_variance: bool = True, itemsize: int = 4) -> OpsCost:
+               fast_variance: bool = True, itemsize: int = 4, mode: Mode = "forward") -> OpsCost:
     """``flax BatchNorm`` over the last axis (features): with running averages, ``(x - mean)`` and
-    ``rsqrt(var + ε) · scale`` per feature, times, plus the bias. Training: the batch statistics per
-    feature first, and both running averages updated (``m·avg + (1 - m)·stat``: three flops per feature
-    each); the running averages are read and written."""
+    ``rsqrt(var + ε) · scale`` per feature, times, plus the bias. ``train`` (flax's ``use_running_average=False``):
+    the batch statistics per feature first, and both running averages updated (``m·avg + (1 - m)·stat``: three
+    flops per feature each); the running averages are read and written. ``mode="train"``: and the gradient,
+    through the batch statistics with ``train``; the running averages are constants, not differentiated."""
+    training = check_mode(mode) == "train"
     elements, features = _channels_last(shape, itemsize)
     flops = elements + features + elements  # centre, add ε, multiply by the factor
     flops += features * use_scale + elements * use_bias
-    moved = 2 * elements + features * (use_scale + use_bias)
+    params = features * (use_scale + use_bias)
+    state = 2 * 2 * features if train else 2 * features  # running mean and variance, read (and written)
     if train:
         flops += _statistics(elements, features, fast_variance) + 6 * features
-        moved += 2 * 2 * features  # running mean and variance, read and written
-    else:
-        moved += 2 * features  # running mean and variance, read
-    return OpsCost(flops, features, _bytes(itemsize, moved))
+    if not training:
+        return OpsCost(flops, features, _bytes(itemsize, 2 * elements, params, state))
+    flops += _normalize_gradient(elements, features, features, features, use_scale, use_bias, statistics=train)
+    if train:
+        flops += _statistics_gradient(elements, features, features, fast_variance)
+    return OpsCost(flops, features, _bytes(itemsize, 4 * elements, 2 * params, state))
 
 
 def group_norm(shape: Sequence[int], groups: int, use_scale: bool = True, use_bias: bool = True,
-               fast_variance: bool = True, itemsize: int = 4) -> OpsCost:
+               fast_variance: bool = True, itemsize: int = 4, mode: Mode = "forward") -> OpsCost:
     """``flax GroupNorm`` on ``(N, ..., C)``: statistics per (example, group), broadcast to one value per
     (example, channel); there ``rsqrt(var + ε)`` (an add and a transcendental) and the scale's product; then
-    per element ``(x - mean)``, times the factor, plus the bias."""
+    per element ``(x - mean)``, times the factor, plus the bias. ``mode="train"``: and its gradient, through the
+    statistics (their gradients per channel summed per group)."""
+    training = check_mode(mode) == "train"
     elements, features = _channels_last(shape, itemsize)
     if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0 or features % groups:
         raise ValueError(f"groups: must be a positive int that divides the {features} features, got {groups!r}")
@@ -137,17 +208,27 @@ def group_norm(shape: Sequence[int], groups: int, use_scale: bool = True, use_bi
     flops = _statistics(elements, examples * groups, fast_variance)
     flops += factors * (1 + use_scale) + elements * (2 + use_bias)  # add ε, scale; centre, multiply, bias
     params = features * (use_scale + use_bias)
-    return OpsCost(flops, factors, _bytes(itemsize, 2 * elements, params))
+    if not training:
+        return OpsCost(flops, factors, _bytes(itemsize, 2 * elements, params))
+    flops += _normalize_gradient(elements, factors, factors, features, use_scale, use_bias, statistics=True)
+    flops += _statistics_gradient(elements, examples * groups, factors, fast_variance)
+    return OpsCost(flops, factors, _bytes(itemsize, 4 * elements, 2 * params))
 
 
 def pooling(kind: str, shape: Sequence[int], window: Sequence[int], strides: Sequence[int] | None = None,
             padding: str | Sequence[tuple[int, int]] = "VALID", count_include_pad: bool = True,
-            itemsize: int = 4) -> OpsCost:
+            itemsize: int = 4, mode: Mode = "forward") -> OpsCost:
     """``nn.max_pool`` / ``nn.avg_pool`` on a channels-last input ``(N, *spatial, C)``: ``window - 1`` maxima
     or sums per output (every tap, padding included), and for the average one divide per output. With
-    ``count_include_pad=False`` the divisor is itself a windowed sum, over ones of one image and one channel."""
+    ``count_include_pad=False`` the divisor is itself a windowed sum, over ones of one image and one channel.
+
+    ``mode="train"``: and the gradient. The maximum's is one ``select-and-scatter`` of the output gradient:
+    per output, ``window - 1`` compares find the maximum and one add scatters to it. The average's: a divide
+    per output, then the window sum transposed: the output gradient padded (``stride - 1`` zeros between
+    elements), summed over every window at stride 1, ``window - 1`` adds per input element."""
     if kind not in ("max", "avg"):
         raise ValueError(f"kind: must be 'max' or 'avg', got {kind!r}")
+    training = check_mode(mode) == "train"
     elements, _ = _channels_last(shape, itemsize)
     spatial = tuple(shape)[1:-1]
     window = positive_tuple("window", window, len(spatial))
@@ -157,10 +238,14 @@ def pooling(kind: str, shape: Sequence[int], window: Sequence[int], strides: Seq
     if any(size <= 0 for size in out_spatial):
         raise ValueError(f"window: {window} is larger than the padded input {spatial}")
     outputs = shape[0] * math.prod(out_spatial) * shape[-1]
-    flops = (math.prod(window) - 1) * outputs
+    taps = math.prod(window)
+    flops = (taps - 1) * outputs
     if kind == "avg":  # a divide per output; the divisor without padding is a window sum over ones
-        flops += outputs + (0 if count_include_pad else (math.prod(window) - 1) * math.prod(out_spatial))
-    return OpsCost(flops, 0, _bytes(itemsize, elements, outputs))
+        flops += outputs + (0 if count_include_pad else (taps - 1) * math.prod(out_spatial))
+    if not training:
+        return OpsCost(flops, 0, _bytes(itemsize, elements, outputs))
+    flops += taps * outputs if kind == "max" else outputs + (taps - 1) * elements
+    return OpsCost(flops, 0, _bytes(itemsize, 2 * elements, 2 * outputs))
 
 
 def _pool_pads(padding: str | Sequence[tuple[int, int]], spatial: tuple[int, ...], window: tuple[int, ...],
@@ -186,29 +271,51 @@ def _pool_pads(padding: str | Sequence[tuple[int, int]], spatial: tuple[int, ...
     return [(lo, hi) for lo, hi in pairs]
 
 
-def embedding_lookup(indices: Sequence[int], features: int, itemsize: int = 4, index_itemsize: int = 4) -> OpsCost:
+def embedding_lookup(indices: Sequence[int], features: int, itemsize: int = 4, index_itemsize: int = 4,
+                     mode: Mode = "forward") -> OpsCost:
     """``nn.Embed``: a gather, no multiply-add. ``jnp.take`` as flax calls it does index arithmetic: negative
     indices wrapped (a compare, an add, a select per index), indices out of range detected (two compares and
     an ``and`` per index) and each output element selected between its row and the NaN fill: 6 flops per
     index, 1 per output element. The table rows it takes are read (one per index), the indices read, the
-    output written."""
+    output written. ``mode="train"``: the gather's gradient, a scatter-add of the output gradient's rows into a
+    table of zeros (1 flop per output element; the integer indices have none); the output gradient read and the
+    gradient rows written."""
+    training = check_mode(mode) == "train"
     lookups = _elements(indices, "indices")
     for name, value in (("features", features), ("itemsize", itemsize), ("index_itemsize", index_itemsize)):
         positive_int(name, value)
-    return OpsCost(6 * lookups + lookups * features, 0, lookups * (2 * features * itemsize + index_itemsize))
+    flops = 6 * lookups + lookups * features
+    moved = 2 * lookups * features  # the rows taken, the output
+    if training:  # the scatter-add; the output gradient read, the gradient rows written
+        flops += lookups * features
+        moved += 2 * lookups * features
+    return OpsCost(flops, 0, moved * itemsize + lookups * index_itemsize)
 
 
-def softmax(shape: Sequence[int], axis_length: int | None = None, log: bool = False) -> OpsCost:
+def softmax(shape: Sequence[int], axis_length: int | None = None, log: bool = False, itemsize: int = 4,
+            mode: Mode = "forward") -> OpsCost:
     """``nn.softmax`` over one axis (the last by default): the row maximum (a reduction and a ``max`` with
     ``-inf``), ``x - max``, ``exp``, the row sum, a divide. ``log_softmax``: ``x - max``, ``exp``, the row
-    sum, its ``log`` and a subtract."""
+    sum, its ``log`` and a subtract. The input read, the output written, at ``itemsize`` bytes an element.
+
+    ``mode="train"``: and the gradient (none through the maximum, a ``stop_gradient``). Softmax, ``e / s``:
+    ``1 / s²`` per row (a square, a divide), the output gradient times it and times ``e``, summed per row and
+    negated; the output gradient over ``s``; the two added, times ``exp``'s derivative ``e``. ``log_softmax``:
+    the output gradient negated and summed per row, over ``s``, times ``e``, added to the output gradient."""
+    training = check_mode(mode) == "train"
     elements = _elements(shape)
+    positive_int("itemsize", itemsize)
     length = tuple(shape)[-1] if axis_length is None else positive_int("axis_length", axis_length)
     if length not in tuple(shape):
         raise ValueError(f"axis_length: must be the length of one axis of {tuple(shape)}, got {axis_length!r}")
     rows = elements // length
     flops = 2 * (elements - rows) + rows + 2 * elements  # two reductions, max(-inf), subtract, divide
-    return OpsCost(flops, elements + (rows if log else 0), 0)
+    if training and log:  # -g, summed per row; / s; times e; added to g
+        flops += elements + (elements - rows) + rows + elements + elements
+    elif training:  # 1 / s²: a square, a divide; g times it, times e, summed per row, negated; g / s; added; times e
+        flops += 2 * rows + 2 * elements + (elements - rows) + rows + elements + elements + elements
+    moved = 4 * elements if training else 2 * elements
+    return OpsCost(flops, elements + (rows if log else 0), _bytes(itemsize, moved))
 
 
 #: Flops and transcendentals per element of each activation, as ``jax.nn`` writes it.
@@ -227,13 +334,39 @@ ACTIVATIONS: dict[str, tuple[int, int]] = {
     "mish": (7, 3),          # x · tanh(softplus(x))
 }
 
+#: Flops and transcendentals per element that a training step adds to each activation: its derivative on the
+#: forward values (in the forward pass) and the output gradient ``g`` through it, as JAX differentiates it.
+ACTIVATION_GRADIENTS: dict[str, tuple[int, int]] = {
+    "relu": (2, 0),          # x > 0; select(g, 0)
+    "relu6": (4, 0),         # x > 0, x < 6, and; select(g, 0)
+    "sigmoid": (3, 0),       # 1 - σ, σ·(1 - σ); g times it
+    "tanh": (4, 0),          # 1 - t; g·(1 - t), times t, the two added: g·(1 - t)(1 + t)
+    "silu": (6, 0),          # 1 - σ, σ·(1 - σ); g·x, g·σ, (g·x)·σ(1 - σ), added
+    "swish": (6, 0),
+    "gelu": (14, 0),         # 3x² (a square, a product), 1 - t; g·x, g·cdf, ·0.5, ·(1 - t), ·t, added,
+                             # ·√(2/π), added, ·c, ·3x², added
+    "leaky_relu": (4, 0),    # select(g, 0) and select(0, g), the second times the slope, added
+    "hard_sigmoid": (5, 0),  # relu6's mask: x + 3 > 0, x + 3 < 6, and; g / 6, select(·, 0)
+    "hard_swish": (8, 0),    # the mask (3); g·x, g·hard_sigmoid, / 6, select, added
+    "softplus": (6, 1),      # exp(x - softplus(x)), ±inf replaced first: two compares with inf, two
+                             # selects, a subtract, exp; g times it
+    "mish": (13, 1),         # softplus's derivative (5, 1), 1 - tanh; g·x, g·tanh, ·(1 - tanh), ·tanh,
+                             # added, ·softplus', added
+}
 
-def activation(name: str, shape: Sequence[int]) -> OpsCost:
-    """An activation function applied to every element of ``shape`` (``ACTIVATIONS`` lists them)."""
+
+def activation(name: str, shape: Sequence[int], itemsize: int = 4, mode: Mode = "forward") -> OpsCost:
+    """An activation function applied to every element of ``shape`` (``ACTIVATIONS`` lists them), the input
+    read and the output written at ``itemsize`` bytes an element. ``mode="train"``: and its gradient
+    (``ACTIVATION_GRADIENTS``)."""
+    training = check_mode(mode) == "train"
     if name not in ACTIVATIONS:
         raise ValueError(f"name: unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
     elements = _elements(shape)
+    positive_int("itemsize", itemsize)
     flops, transcendentals = ACTIVATIONS[name]
-    return OpsCost(flops * elements, transcendentals * elements, 0)
-
-
+    if training:
+        flops += ACTIVATION_GRADIENTS[name][0]
+        transcendentals += ACTIVATION_GRADIENTS[name][1]
+    moved = 4 * elements if training else 2 * elements
+    return OpsCost(flops * elements, transcendentals * elements, _bytes(itemsize, moved))

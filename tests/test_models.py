@@ -81,7 +81,10 @@ def test_rows_add_up_in_training(name, resolution):
     assert compiler.unknown == []
     assert sum(row.compiler_flops for row in report.rows) == compiler.flops
     assert sum(row.compiler_bytes for row in report.rows) == compiler.bytes_accessed
-    assert report.flops == sum(jc.analytic(row.spec, "train").flops * row.calls for row in report.layers)
+    norms = [row for row in report.modules if row.module_type == "BatchNorm"]  # their training formulas
+    assert report.flops == sum(jc.analytic(row.spec, "train").flops * row.calls for row in report.layers) + sum(
+        row.flops for row in norms)
+    assert [row.path for row in norms if not row.formula or row.flops != report.written_flops(row.path)] == []
 
 
 def test_width_multiplier_and_resolution_scale_the_mobilenets():
@@ -249,12 +252,14 @@ def _line(text: str, start: str) -> list[str]:
 def test_a_row_without_a_formula_shows_a_dash_and_a_formula_of_zero_work_shows_zero():
     x = jax.ShapeDtypeStruct((2, 8), jnp.float32)
     forward, train = (analyze(NormedMLP(), x, mode=mode) for mode in ("forward", "train"))
-    # LayerNorm's operation formula counts the forward pass: no multiply-adds, 120 flops
+    # LayerNorm's operation formula: no multiply-adds, 120 flops forward, 338 in a training step
     assert _line(render(forward), "LayerNorm_0")[5:8] == ["0", "0", "120"]
-    # in a training step it has no formula: unknown, not zero; its compiler figures stay
-    assert _line(render(train), "LayerNorm_0")[5:9] == ["–", "–", "–", "432"]
+    assert _line(render(train), "LayerNorm_0")[5:9] == ["0", "0", "338", "432"]
+    # in bfloat16 it has no formula: unknown, not zero; its compiler figures stay
+    train = analyze(NormedMLP(), jax.ShapeDtypeStruct((2, 8), jnp.bfloat16), mode="train")
+    assert _line(render(train), "LayerNorm_0")[6:10] == ["–", "–", "–", "608"]
     rows = {row.path: row for row in train.rows}
-    assert not rows["LayerNorm_0"].formula and rows["Dense_0"].formula and rows["LayerNorm_0"].compiler_flops == 432
+    assert not rows["LayerNorm_0"].formula and rows["Dense_0"].formula and rows["LayerNorm_0"].compiler_flops == 608
     assert next(csv.DictReader(io.StringIO(to_csv(train))))["formula"] == "False"
 
 

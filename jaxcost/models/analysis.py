@@ -123,7 +123,7 @@ def _call(path: tuple[str, ...], module_type: str, paper: Paper, x: Any, y: Any,
     return Call(path, module_type, paper.spec, tuple(x.shape) if x is not None else None,
                 tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
                 str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted, paper.signature,
-                paper.training_passes, paper.error)
+                paper.training_passes, paper.error, paper.training_ops)
 
 
 def _lifted(module: nn.Module) -> bool:

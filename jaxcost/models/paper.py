@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import flax.linen as nn
@@ -24,11 +24,15 @@ from jaxcost.specs import Conv, Dense, Spec
 @dataclass(frozen=True)
 class Paper:
     """One module call on paper: a layer spec (analytic formulas of ``jaxcost.analytic``), the multiply-adds
-    of products without a spec, or an operation formula (forward only); or why its formula failed."""
+    of products without a spec, or an operation formula (its forward pass, and its training step where known);
+    or why its formula failed."""
 
     spec: Spec | None = None
     macs: int = 0
     ops: OpsCost | None = None
+    #: The operation's training step (``mode="train"`` of ``jaxcost.operations``); without one a training step's
+    #: row has no formula.
+    training_ops: OpsCost | None = None
     #: The primitive one call issues, and how many of it: how its calls are counted in a traced program.
     signature: tuple[str, int] | None = None
     #: How often a training step performs the products of ``macs``: the forward pass and one pass per operand
@@ -102,6 +106,11 @@ def _per_dim(value: int | tuple | None, rank: int) -> tuple[int, ...]:
 
 def _itemsize(array: Any) -> int:
     return array.dtype.itemsize
+
+
+def _operation(cost: Callable[..., OpsCost], *args: Any, signature: tuple[str, int]) -> Paper:
+    """An operation formula of ``jaxcost.operations`` for one call: its forward pass and its training step."""
+    return Paper(ops=cost(*args), training_ops=cost(*args, mode="train"), signature=signature)
 
 
 def _flat_batch(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
@@ -257,15 +266,15 @@ def _layer_norm(call: Traced) -> Paper | None:
     axes, module = _normalized_axes(call), call.module
     if not axes:
         return None
-    return Paper(ops=operations.layer_norm(tuple(call.x.shape), axes, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(call.x)), signature=RSQRT)
+    return _operation(operations.layer_norm, tuple(call.x.shape), axes, module.use_scale, module.use_bias,
+                      module.use_fast_variance, _itemsize(call.x), signature=RSQRT)
 
 
 @formula(nn.RMSNorm, nnx.RMSNorm)
 def _rms_norm(call: Traced) -> Paper | None:
     axes = _normalized_axes(call)
-    return Paper(ops=operations.rms_norm(tuple(call.x.shape), axes, call.module.use_scale, _itemsize(call.x)),
-                 signature=RSQRT) if axes else None
+    return _operation(operations.rms_norm, tuple(call.x.shape), axes, call.module.use_scale, _itemsize(call.x),
+                      signature=RSQRT) if axes else None
 
 
 @formula(nn.BatchNorm, nnx.BatchNorm)
@@ -275,8 +284,12 @@ def _batch_norm(call: Traced) -> Paper | None:
         return None
     given = call.args[1] if len(call.args) > 1 else (call.kwargs or {}).get("use_running_average")
     running = module.use_running_average if given is None else given
-    return Paper(ops=operations.batch_norm(tuple(x.shape), not running, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(x)), signature=RSQRT)
+    paper = _operation(operations.batch_norm, tuple(x.shape), not running, module.use_scale, module.use_bias,
+                       module.use_fast_variance, _itemsize(x), signature=RSQRT)
+    if running and isinstance(module, nnx.BatchNorm):  # an nnx model's training step differentiates all its
+        # state: the running averages it reads get gradients, which the formula (of parameters) does not count
+        return replace(paper, training_ops=None)
+    return paper
 
 
 @formula(nn.GroupNorm, nnx.GroupNorm)
@@ -286,8 +299,8 @@ def _group_norm(call: Traced) -> Paper | None:
         return None
     channels = x.shape[-1]
     groups = channels // module.group_size if module.group_size else module.num_groups
-    return Paper(ops=operations.group_norm(tuple(x.shape), groups, module.use_scale, module.use_bias,
-                                           module.use_fast_variance, _itemsize(x)), signature=RSQRT)
+    return _operation(operations.group_norm, tuple(x.shape), groups, module.use_scale, module.use_bias,
+                      module.use_fast_variance, _itemsize(x), signature=RSQRT)
 
 
 @formula(nn.Embed, nnx.Embed)
@@ -298,5 +311,5 @@ def _embed(call: Traced) -> Paper | None:
     computed = table if call.module.dtype is None else np.dtype(call.module.dtype)
     if str(call.x.dtype) != "int32" or not table == computed == np.dtype(call.y.dtype):
         return None
-    return Paper(ops=operations.embedding_lookup(tuple(call.x.shape) or (1,), call.y.shape[-1],
-                                                 _itemsize(call.y), _itemsize(call.x)), signature=GATHER)
+    return _operation(operations.embedding_lookup, tuple(call.x.shape) or (1,), call.y.shape[-1], _itemsize(call.y),
+                      _itemsize(call.x), signature=GATHER)

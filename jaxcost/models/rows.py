@@ -63,7 +63,7 @@ class Call:
     output_dtype: str = ""
     #: Multiply-adds of a module with a formula but no layer spec (attention's two products), per call.
     macs: int = 0
-    #: The operation formula of a norm or an embedding lookup, per forward call.
+    #: The operation formula of a norm or an embedding lookup: its forward pass, per call.
     ops: OpsCost | None = None
     #: Inside a lifted transform (a scan, a vmap, a remat): traced once or more, run as often as its loops say.
     lifted: bool = False
@@ -73,6 +73,8 @@ class Call:
     training_passes: int = 3
     #: Why the module's formula failed (``Paper.error``); empty when it gave figures or has none.
     formula_error: str = ""
+    #: The operation formula's training step, per call (``Paper.training_ops``).
+    training_ops: OpsCost | None = None
 
 
 @dataclass
@@ -483,9 +485,9 @@ def _most_runs(path: tuple[str, ...], runs: Runs) -> int:
 
 def _add_paper(row: Row, call: Call, mode: Mode, times: int = 1) -> None:
     """One call's analytic figures, ``times`` over: its layer formulas, products (``call.training_passes`` times in
-    training), or operation formula (the last for the forward pass only); or why its formula failed."""
+    training), or operation formula (its training step in training); or why its formula failed."""
     row.formula_error = row.formula_error or call.formula_error
-    operation = call.ops if mode == "forward" else None
+    operation = call.ops if mode == "forward" else call.training_ops
     row.formula = row.formula or call.spec is not None or bool(call.macs) or operation is not None
     if call.spec is not None:
         cost = analytic(call.spec, mode)
@@ -499,7 +501,7 @@ def _add_paper(row: Row, call: Call, mode: Mode, times: int = 1) -> None:
     row.macs += times * passes * call.macs
     row.textbook_macs += times * passes * call.macs
     row.flops += times * 2 * passes * call.macs
-    if operation is not None:  # the operation formulas count the forward pass
+    if operation is not None:
         row.flops += times * operation.flops
         row.bytes_accessed += times * operation.bytes_accessed
 
