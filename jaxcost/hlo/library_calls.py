@@ -1,10 +1,11 @@
-"""Recount library calls that XLA cannot cost (it reports -1): cuDNN convolutions, cuBLAS gemms, LAPACK's linear
-algebra on the CPU, XLA:TPU's in-place concatenation and its in-bounds promise for gather indices.
+"""Recount library calls that XLA cannot cost (it reports -1): cuDNN convolutions, cuBLAS gemms, linear algebra
+(LAPACK on the CPU, cuSOLVER and cuBLAS triangular solves on NVIDIA GPUs), XLA:TPU's in-place concatenation and its
+in-bounds promise for gather indices.
 
 Each is recounted from its own attributes: window, padding, dilation, ``dim_labels`` and
 ``feature_group_count`` for convolutions, ``dot_dimension_numbers`` and the epilogue for gemms,
-the matrix shapes and FFI attributes (``side``, ``mode``) for LAPACK calls, and the operand and result
-shapes (a trailing ``u8`` workspace in the result tuple is skipped).
+the matrix shapes and FFI attributes (``side``, ``mode``, ``compute_uv``, ``full_matrices``) for linear algebra,
+and the operand and result shapes (a trailing ``u8`` workspace in the result tuple is skipped).
 A custom call not listed here stays unknown: it is named, never counted as -1 or 0.
 Which calls XLA costs itself depends on the backend that compiled the program (``costed_by_xla``).
 """
@@ -24,8 +25,9 @@ from jaxcost.hlo.registry import registrar
 from jaxcost.hlo.roles import BIAS_ADD
 from jaxcost.hlo.text import Instruction, Shape
 
-#: One attribute of an FFI call's backend_config, as XLA prints it: ``{side = 76 : ui8, uplo = 85 : ui8}``.
-_FFI_ATTRIBUTE = re.compile(r"([A-Za-z_]\w*)\s*=\s*(-?\d+)\s*:\s*\w+")
+#: One integer or boolean attribute of an FFI call's backend_config, as XLA prints it:
+#: ``{side = 76 : ui8, uplo = 85 : ui8}``, ``{compute_uv = true, full_matrices = false}``.
+_FFI_ATTRIBUTE = re.compile(r"([A-Za-z_]\w*)\s*=\s*(?:(true|false)|(-?\d+)\s*:\s*\w+)")
 
 
 @dataclass
@@ -55,15 +57,17 @@ def result_shape(instruction: Instruction) -> Shape:
 
 
 def backend_config(instruction: Instruction) -> dict:
-    """The instruction's ``backend_config`` as a dict: its JSON, or an FFI call's attributes (``{side = 76 : ui8}``:
-    ``{"side": 76}``, a character's code); {} when absent or unreadable."""
+    """The instruction's ``backend_config`` as a dict: its JSON, or an FFI call's integer and boolean attributes
+    (``{side = 76 : ui8, lower = true}``: ``{"side": 76, "lower": True}``, a character as its code); {} when absent
+    or unreadable."""
     text = instruction.attribute("backend_config")
     if not text.startswith("{"):
         return {}
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return {name: int(value) for name, value in _FFI_ATTRIBUTE.findall(text)}
+        return {name: boolean == "true" if boolean else int(integer)
+                for name, boolean, integer in _FFI_ATTRIBUTE.findall(text)}
 
 
 def _traffic(operands: list[Shape], result: Shape, what: str) -> LibraryCost:
@@ -132,27 +136,37 @@ def _gemm(instruction: Instruction, operands: list[Shape], config: dict) -> Libr
     return cost
 
 
-# LAPACK, as XLA:CPU calls it for jnp.linalg and jax.scipy.linalg (``lapack_sgetrf_ffi``: s, d, c, z for float32,
-# float64, complex64, complex128), batched over the leading dimensions of its matrices.
+# Linear algebra: LAPACK, as XLA:CPU calls it for jnp.linalg and jax.scipy.linalg (``lapack_sgetrf_ffi``: s, d, c, z
+# for float32, float64, complex64, complex128), and cuSOLVER as XLA:GPU calls it (``cusolver_getrf_ffi``, the
+# precision that of the matrix; jaxlib's GPU solver kernels), with cuBLAS's triangular solve, which XLA:GPU calls
+# itself; each batched over the leading dimensions of its matrices.
 #
 # The convention: the multiplications plus the additions of the blocked algorithm, independent of the data, as LAPACK
 # Working Note 41 (Blackford & Dongarra, "Installation Guide for LAPACK", appendix "Operation counts for the BLAS and
 # LAPACK") and LAPACK's own timing code (TIMING/LIN/dopla.f; dopbl3.f for trsm) count them (the two agree but for
 # getrf, where LAWN 41's form is used); in complex arithmetic a multiplication is 6 real flops and an addition 2
-# (dopla's MULFAC, ADDFAC). The symmetric eigensolver and the SVD iterate until they converge: their counts are
-# estimates, and their ``what`` says so. geev and gees (jnp.linalg.eig, jax.scipy.linalg.schur) have no count: unknown.
+# (dopla's MULFAC, ADDFAC). A routine counts the same on either library, whatever algorithm the library picks for the
+# shape (cuBLAS's getrfBatched for a batch, cuSOLVER's Jacobi syevj and gesvdj): the count of the operation, as a
+# convolution's is its taps whatever cuDNN's algorithm. The eigensolvers and the SVD iterate until they converge:
+# their counts are estimates of the standard algorithms' phases, and their ``what`` says so.
 
 _LAPACK_TARGET = re.compile(r"lapack_([sdcz])([a-z]+)_ffi")
 
+#: The precision letter of an element type, as LAPACK and cuSOLVER name their routines.
+_PRECISION_OF = {"f32": "s", "f64": "d", "c64": "c", "c128": "z"}
+
+
+def _routine_name(precision: str, routine: str) -> str:
+    """The routine's name in ``precision``: ``orgqr/ungqr`` names a routine whose real (s, d) and complex (c, z)
+    forms are named apart."""
+    real, _, complex_ = routine.partition("/")
+    return real if precision in "sd" else complex_ or real
+
 
 def lapack_targets(*routines: str) -> tuple[str, ...]:
-    """The FFI targets of LAPACK routines in every precision (``getrf``: ``lapack_sgetrf_ffi`` ... ``_zgetrf_``);
-    ``orgqr/ungqr`` names a routine whose real and complex forms are named apart."""
-    names = []
-    for routine in routines:
-        real, _, complex_ = routine.partition("/")
-        names += [f"lapack_{letter}{real if letter in 'sd' else complex_ or real}_ffi" for letter in "sdcz"]
-    return tuple(names)
+    """The FFI targets of LAPACK routines in every precision (``getrf``: ``lapack_sgetrf_ffi`` ... ``_zgetrf_``;
+    ``orgqr/ungqr``: ``lapack_sorgqr_ffi`` ... ``lapack_zungqr_ffi``)."""
+    return tuple(f"lapack_{letter}{_routine_name(letter, routine)}_ffi" for routine in routines for letter in "sdcz")
 
 
 def lapack_flops(precision: str, multiplications: Fraction, additions: Fraction) -> int:
@@ -162,27 +176,31 @@ def lapack_flops(precision: str, multiplications: Fraction, additions: Fraction)
     return round(multiplications * (6 if complex_ else 1) + additions * (2 if complex_ else 1))
 
 
-def _lapack_cost(instruction: Instruction, operands: list[Shape], what: str, flops_one: int) -> LibraryCost:
-    """A LAPACK call's cost: ``flops_one`` for one matrix, times the batch (the leading dimensions of the first
-    operand); every operand read and every result written (LAPACK works in place, the buffers alias)."""
-    precision, routine = _lapack_routine(instruction)
+def _precision(instruction: Instruction, operands: list[Shape]) -> str:
+    """The precision letter (s, d, c or z): a LAPACK target's own (``lapack_sgetrf_ffi``), else that of the first
+    operand's element type."""
+    match = _LAPACK_TARGET.fullmatch(custom_call_target(instruction))
+    if match is not None:
+        return match.group(1)
+    if operands[0].dtype not in _PRECISION_OF:
+        raise ValueError(f"{instruction.name}: no linear algebra in {operands[0].dtype}")
+    return _PRECISION_OF[operands[0].dtype]
+
+
+def _solver_cost(instruction: Instruction, operands: list[Shape], routine: str, what: str, flops_one: int,
+                 unwritten: tuple[int, ...] = ()) -> LibraryCost:
+    """A linear-algebra call's cost: ``flops_one`` for one matrix, times the batch (the leading dimensions of the
+    first operand); every operand read and every result written (the libraries work in place, the buffers alias) but
+    the results at ``unwritten`` (a workspace, or factors the call was told not to compute)."""
+    precision = _precision(instruction, operands)
+    name = _routine_name(precision, routine)
+    called = custom_call_target(instruction)
+    library = "LAPACK" if called.startswith("lapack_") else "cuBLAS" if called.startswith("__cublas") else "cuSOLVER"
     batch = math.prod(operands[0].dims[:-2])
     batched = f", {batch} matrices" if batch > 1 else ""
-    return LibraryCost(f"LAPACK {precision}{routine}: {what}{batched}", Counter({routine: batch * flops_one}),
-                       [shape.bytes for shape in operands], sum(leaf.bytes for leaf in instruction.shape.leaves()))
-
-
-def _lapack_routine(instruction: Instruction) -> tuple[str, str]:
-    """The precision letter (s, d, c or z) and the routine of a LAPACK call's target (``lapack_sgetrf_ffi``)."""
-    name = custom_call_target(instruction)
-    match = _LAPACK_TARGET.fullmatch(name)
-    if match is None:
-        raise ValueError(f"{instruction.name}: {name!r} is not a LAPACK target")
-    return match.group(1), match.group(2)
-
-
-def _precision(instruction: Instruction) -> str:
-    return _lapack_routine(instruction)[0]
+    written = sum(leaf.bytes for index, leaf in enumerate(instruction.shape.leaves()) if index not in unwritten)
+    return LibraryCost(f"{library} {precision}{name}: {what}{batched}", Counter({name: batch * flops_one}),
+                       [shape.bytes for shape in operands], written)
 
 
 def _matrix(shape: Shape) -> tuple[Fraction, Fraction]:
@@ -278,48 +296,95 @@ def gesdd_flops(precision: str, m: int, n: int, mode: str) -> int:
     return round(real_by_mode[mode] * (4 if precision in "cz" else 1))
 
 
-@target(*lapack_targets("getrf"))
+def schur_flops(precision: str, n: int, vectors: bool) -> int:
+    """An estimate of the Schur decomposition of an n×n matrix by the practical QR algorithm (the Hessenberg
+    reduction, then Francis double-shift steps, two an eigenvalue on average): 10n³ for T alone, 25n³ for T and the
+    orthogonal Q (Golub & Van Loan, "Matrix Computations", §7.5 "The Practical QR Algorithm", the overall process).
+    Complex: 4x, as ``gesdd_flops``."""
+    return (25 if vectors else 10) * n ** 3 * (4 if precision in "cz" else 1)
+
+
+def geev_flops(precision: str, n: int, sides: int) -> int:
+    """An estimate of the eigenvalues of a general n×n matrix with its eigenvectors on ``sides`` sides (0, 1 or 2):
+    the Schur decomposition (``schur_flops``, with Q when eigenvectors are wanted), then on each side the
+    eigenvectors of the triangular T, the k-th by substitution in a triangular system of order k-1 ((k-1)² flops,
+    LAWN 41's xTRSM with one right-hand side), each turned back by Q (2n(k-1) flops, a matrix-vector product, as
+    LAPACK's xTREVC with HOWMNY = 'B'). Complex: 4x."""
+    per_side = (n - 1) * n * (2 * n - 1) // 6 + n * n * (n - 1)
+    return schur_flops(precision, n, sides > 0) + sides * per_side * (4 if precision in "cz" else 1)
+
+
+@target(*lapack_targets("getrf"), "cusolver_getrf_ffi")
 def _getrf(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     m, n = _matrix(operands[0])
-    return _lapack_cost(instruction, operands, f"LU factorization of {m}×{n}",
-                        lapack_flops(_precision(instruction), *getrf_counts(m, n)))
+    return _solver_cost(instruction, operands, "getrf", f"LU factorization of {m}×{n}",
+                        lapack_flops(_precision(instruction, operands), *getrf_counts(m, n)))
+
+
+def _triangular_solve(instruction: Instruction, operands: list[Shape], left: bool,
+                      unwritten: tuple[int, ...] = ()) -> LibraryCost:
+    """A triangular solve of (a, b): the count depends on b's shape and the side alone (not on the triangle, its
+    transposition or a unit diagonal)."""
+    m, n = _matrix(operands[1])
+    what = f"triangular solve, {'left' if left else 'right'} side, {m}×{n} right-hand side"
+    return _solver_cost(instruction, operands, "trsm", what,
+                        lapack_flops(_precision(instruction, operands), *trsm_counts(m, n, left)), unwritten)
 
 
 @target(*lapack_targets("trsm"))
 def _trsm(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    m, n = _matrix(operands[1])
-    left = config.get("side", ord("L")) == ord("L")
-    what = f"triangular solve, {'left' if left else 'right'} side, {m}×{n} right-hand side"
-    return _lapack_cost(instruction, operands, what, lapack_flops(_precision(instruction), *trsm_counts(m, n, left)))
+    return _triangular_solve(instruction, operands, config.get("side", ord("L")) == ord("L"))
 
 
-@target(*lapack_targets("potrf"))
+@target("__cublas$triangularSolve")
+def _cublas_trsm(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # XLA:GPU's own call (``left_side``, ``lower``, ``transpose_a``, ``unit_diagonal``); its workspace unwritten
+    return _triangular_solve(instruction, operands, bool(config.get("left_side", True)), unwritten=(1,))
+
+
+@target(*lapack_targets("potrf"), "cusolver_potrf_ffi")
 def _potrf(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     _, n = _matrix(operands[0])
-    return _lapack_cost(instruction, operands, f"Cholesky factorization of {n}×{n}",
-                        lapack_flops(_precision(instruction), *potrf_counts(n)))
+    return _solver_cost(instruction, operands, "potrf", f"Cholesky factorization of {n}×{n}",
+                        lapack_flops(_precision(instruction, operands), *potrf_counts(n)))
 
 
-@target(*lapack_targets("geqrf"))
+@target(*lapack_targets("geqrf"), "cusolver_geqrf_ffi")
 def _geqrf(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     m, n = _matrix(operands[0])
-    return _lapack_cost(instruction, operands, f"Householder QR of {m}×{n}",
-                        lapack_flops(_precision(instruction), *geqrf_counts(m, n)))
+    return _solver_cost(instruction, operands, "geqrf", f"Householder QR of {m}×{n}",
+                        lapack_flops(_precision(instruction, operands), *geqrf_counts(m, n)))
 
 
-@target(*lapack_targets("orgqr/ungqr"))
+@target(*lapack_targets("orgqr/ungqr"), "cusolver_orgqr_ffi")
 def _orgqr(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     m, n = _matrix(operands[0])
     k = Fraction(operands[1].dims[-1])
-    return _lapack_cost(instruction, operands, f"{m}×{n} Q of {k} Householder reflectors",
-                        lapack_flops(_precision(instruction), *orgqr_counts(m, n, k)))
+    return _solver_cost(instruction, operands, "orgqr/ungqr", f"{m}×{n} Q of {k} Householder reflectors",
+                        lapack_flops(_precision(instruction, operands), *orgqr_counts(m, n, k)))
+
+
+@target(*lapack_targets("ormqr/unmqr"), "cusolver_ormqr_ffi")
+def _ormqr(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # (reflectors, taus, c): from the right, the reflectors act on c's rows as from the left on its transpose's
+    # columns (dopla.f's SIDE = 'R' form is the left one with m and n swapped)
+    m, n = _matrix(operands[2])
+    k = Fraction(operands[1].dims[-1])
+    left = bool(config.get("left", True))
+    order, other = (m, n) if left else (n, m)
+    what = f"{k} Householder reflectors applied from the {'left' if left else 'right'} to {m}×{n}"
+    return _solver_cost(instruction, operands, "ormqr/unmqr", what,
+                        lapack_flops(_precision(instruction, operands), *ormqr_left_counts(order, other, k)))
 
 
 @target(*lapack_targets("gehrd"))
 def _gehrd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
     _, n = _matrix(operands[0])
-    return _lapack_cost(instruction, operands, f"Hessenberg reduction of {n}×{n}",
-                        lapack_flops(_precision(instruction), *gehrd_counts(n)))
+    return _solver_cost(instruction, operands, "gehrd", f"Hessenberg reduction of {n}×{n}",
+                        lapack_flops(_precision(instruction, operands), *gehrd_counts(n)))
+
+
+_EIGH_ESTIMATE = "an estimate: divide and conquer without deflation"
 
 
 @target(*lapack_targets("syevd/heevd"))
@@ -327,18 +392,102 @@ def _syevd(instruction: Instruction, operands: list[Shape], config: dict) -> Lib
     n = operands[0].dims[-1]
     vectors = config.get("mode", ord("V")) == ord("V")
     what = (f"{'eigenvalues and eigenvectors' if vectors else 'eigenvalues'} of a {n}×{n} symmetric matrix "
-            "(an estimate: divide and conquer without deflation)")
-    return _lapack_cost(instruction, operands, what, syevd_flops(_precision(instruction), n, vectors))
+            f"({_EIGH_ESTIMATE})")
+    return _solver_cost(instruction, operands, "syevd/heevd", what,
+                        syevd_flops(_precision(instruction, operands), n, vectors))
+
+
+#: jaxlib's ``algorithm`` attribute of its GPU symmetric eigensolver: 0 lets it choose, 2 asks for Jacobi.
+_DEFAULT, _JACOBI = 0, 2
+
+
+@target("cusolver_syevd_ffi")
+def _cusolver_syevd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # jaxlib always asks for the eigenvectors; it runs Jacobi rotations (syevj, syevjBatched) when told to or, by
+    # default, for a matrix up to 32×32, divide and conquer (syevd) otherwise
+    n = operands[0].dims[-1]
+    algorithm = config.get("algorithm", _DEFAULT)
+    jacobi = algorithm == _JACOBI or (algorithm == _DEFAULT and n <= 32)
+    method = "; cuSOLVER's Jacobi sweeps, as many as the data needs, do other work" if jacobi else ""
+    what = f"eigenvalues and eigenvectors of a {n}×{n} symmetric matrix ({_EIGH_ESTIMATE}{method})"
+    return _solver_cost(instruction, operands, "syevj/heevj" if jacobi else "syevd/heevd", what,
+                        syevd_flops(_precision(instruction, operands), n, vectors=True))
+
+
+_SVD_FACTORS = {"N": "singular values", "S": "thin SVD", "A": "full SVD"}
+
+
+def _svd(instruction: Instruction, operands: list[Shape], routine: str, mode: str, method: str = "",
+         unwritten: tuple[int, ...] = ()) -> LibraryCost:
+    """An SVD of the first operand's matrices, computing what ``mode`` says (N, S or A: ``gesdd_flops``)."""
+    m, n = operands[0].dims[-2:]
+    what = f"{_SVD_FACTORS[mode]} of {m}×{n} (an estimate: Golub-Reinsch phase counts{method})"
+    return _solver_cost(instruction, operands, routine, what,
+                        gesdd_flops(_precision(instruction, operands), m, n, mode), unwritten)
 
 
 @target(*lapack_targets("gesdd"))
 def _gesdd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
-    m, n = operands[0].dims[-2:]
     mode = chr(config.get("mode", ord("A")))
-    factors = {"N": "singular values", "S": "thin SVD", "A": "full SVD"}.get(mode, "full SVD")
-    what = f"{factors} of {m}×{n} (an estimate: Golub-Reinsch phase counts)"
-    return _lapack_cost(instruction, operands, what,
-                        gesdd_flops(_precision(instruction), m, n, mode if mode in "NSA" else "A"))
+    return _svd(instruction, operands, "gesdd", mode if mode in _SVD_FACTORS else "A")
+
+
+#: How each of cuSOLVER's SVDs gets there, beside the Golub-Reinsch count (gesvd is Golub-Reinsch's QR iteration).
+_CUSOLVER_SVD_METHODS = {
+    "cusolver_gesvd_ffi": "",
+    "cusolver_gesvdj_ffi": "; cuSOLVER's one-sided Jacobi sweeps, as many as the data needs, do other work",
+    "cusolver_gesvdp_ffi": "; cuSOLVER's polar decomposition, its iterations as many as the data needs, does other "
+                           "work",
+}
+
+
+@target(*_CUSOLVER_SVD_METHODS)
+def _cusolver_svd(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # results (a, s, u, v or vt, info); without ``compute_uv`` u and v are not computed; ``full_matrices`` false is
+    # the thin SVD (jaxlib asks gesvdj for the full one where the matrix has a side up to 32: gesvdjBatched has no
+    # thin form); gesvd's ``transposed`` factors the transpose of a wide matrix, the same count
+    called = custom_call_target(instruction)
+    vectors = bool(config.get("compute_uv", True))
+    mode = "A" if vectors and config.get("full_matrices", True) else "S" if vectors else "N"
+    routine = called.removeprefix("cusolver_").removesuffix("_ffi")
+    unwritten = () if vectors else (2, 3)
+    return _svd(instruction, operands, routine, mode, _CUSOLVER_SVD_METHODS[called], unwritten)
+
+
+_SCHUR_ESTIMATE = "an estimate: Francis QR steps, two an eigenvalue"
+
+
+@target(*lapack_targets("gees"))
+def _gees(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    n = operands[0].dims[-1]
+    vectors = config.get("mode", ord("V")) == ord("V")
+    what = f"Schur decomposition of {n}×{n}{' with its Schur vectors' if vectors else ''} ({_SCHUR_ESTIMATE})"
+    return _solver_cost(instruction, operands, "gees", what, schur_flops(_precision(instruction, operands), n, vectors))
+
+
+@target(*lapack_targets("geev"), "cusolver_geev_ffi")
+def _geev(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # LAPACK's ``compute_left``/``compute_right`` ('V' or 'N'), cuSOLVER's ``left``/``right``; the results end with
+    # the left and right eigenvectors and the info, the vectors not asked for unwritten
+    lapack = custom_call_target(instruction).startswith("lapack_")
+    left, right = (config.get(f"compute_{side}", ord("N")) == ord("V") if lapack else bool(config.get(side, False))
+                   for side in ("left", "right"))
+    n = operands[0].dims[-1]
+    results = len(instruction.shape.leaves())
+    unwritten = tuple(index for index, wanted in ((results - 3, left), (results - 2, right)) if not wanted)
+    sides = " and ".join(side for side, wanted in (("left", left), ("right", right)) if wanted)
+    vectors = f" and {sides} eigenvectors" if sides else ""
+    substitution = ", the eigenvectors by substitution" if sides else ""
+    what = f"eigenvalues{vectors} of a general {n}×{n} matrix ({_SCHUR_ESTIMATE}{substitution})"
+    return _solver_cost(instruction, operands, "geev", what,
+                        geev_flops(_precision(instruction, operands), n, left + right), unwritten)
+
+
+@target("cu_lu_pivots_to_permutation")
+def _lu_pivots_to_permutation(instruction: Instruction, operands: list[Shape], config: dict) -> LibraryCost:
+    # jaxlib's kernel applies the pivots' row swaps in turn to the identity permutation: integer moves, no arithmetic
+    return LibraryCost("LU pivots to a permutation: index swaps, no arithmetic", Counter(),
+                       [shape.bytes for shape in operands], instruction.shape.bytes)
 
 
 #: XLA:TPU custom calls that compute and move nothing, and what each is.
@@ -386,7 +535,8 @@ TPU, OTHER = "tpu", "cpu or gpu"
 #: The custom calls XLA's cost analysis costs itself, by the backend that compiled the program; it reports every
 #: other as -1 (HloCostAnalysis::HandleCustomCall). XLA:TPU costs TopK (n·k compares), AllocateBuffer (nothing) and
 #: a Pallas kernel (its own estimate; 0 without one, where the recount knows nothing). XLA:CPU costs none (measured,
-#: jax 0.10.2: TopK and the LAPACK calls are -1), nor does XLA:GPU (measured on an H100: cuDNN and cuBLAS are -1).
+#: jax 0.10.2: TopK and the LAPACK calls are -1), nor does XLA:GPU (measured on an H100: cuDNN and cuBLAS are -1; on
+#: an H200, jax 0.11.2: cuSOLVER, cuBLAS's triangular solve and cu_lu_pivots_to_permutation are -1).
 COSTED_BY_XLA_ON = {TPU: frozenset({"AllocateBuffer", "TopK", "tpu_custom_call"}), OTHER: frozenset()}
 
 
