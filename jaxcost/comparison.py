@@ -23,6 +23,7 @@ from jaxcost import targets
 from jaxcost.compiler import CompilerCost, compiled, program_of
 from jaxcost.formulas import Mode, TrainingCost, analytic
 from jaxcost.hlo.buffers import BufferTraffic
+from jaxcost.hlo.opcodes import ALL_OPCODES
 from jaxcost.hlo.program import Recount
 from jaxcost.hlo.roles import BIAS_ADD
 from jaxcost.hlo.rules import OpRecord
@@ -231,7 +232,8 @@ def _extra_op_deltas(role: str, records: list[OpRecord], rewritten: bool) -> lis
     for record in records:
         flops = record.cost.flops_by_opcode.get(role, 0) if role in record.cost.flops_by_opcode else (
             record.cost.flops - sum(record.cost.flops_by_opcode.values()) if record.opcode == role else 0)
-        if flops and kind == "elementwise" and record.opcode == "custom-call" and record.cost.notes:  # recounted call
+        library = record.opcode == "custom-call" or role not in ALL_OPCODES  # a routine's role, a fusion's call too
+        if flops and kind == "elementwise" and library and record.cost.notes:  # a recounted library call
             deltas.append(Delta("library", f"{'; '.join(record.cost.notes)} ({role}: {flops:,} flops)",
                                 (record.name,), flops=flops))
         elif flops and record.opcode == "while" and role not in MAIN_OPCODES:
@@ -325,7 +327,7 @@ def _xla_stage_deltas(program: Recount) -> list[Delta]:
         bytes_accessed = xla_op.cost.bytes_accessed - true_op.cost.bytes_accessed
         if not flops and not bytes_accessed:
             continue
-        if true_op.opcode == "custom-call":
+        if xla_op.cost.unknown:  # a library call, or a fusion around one
             what = f"XLA reports -1 for {xla_op.cost.unknown[0]} instead of its cost"
             kind = "unknown"
         else:

@@ -19,6 +19,7 @@ import jax.scipy.linalg as jsl
 import pytest
 
 import jaxcost as jc
+from jaxcost.comparison import explain
 from jaxcost.compiler import CompilerCost, pointer_bytes_of
 from jaxcost.hlo.library_calls import custom_call_target
 from tests.test_library_calls import module
@@ -215,6 +216,22 @@ def test_gpu_linear_algebra_is_recounted_by_the_published_counts(entry):
     for key in ("flops", "bytes_accessed", "transcendentals"):
         assert compiler.xla_reproduced(key), key
     assert compiler.flops > compiler.xla_flops
+
+
+@pytest.mark.parametrize("entry", COMPILED, ids=[f"{entry['name']}-{entry['dtype']}" for entry in COMPILED])
+def test_each_call_is_a_library_item_and_each_minus_one_an_unknown_one(entry):
+    """The comparison's items: every recounted call's flops a ``library`` item of the program (a call inside a fusion
+    too: qr_wide's orgqr sits in a dynamic-slice fusion), every -1 of XLA's an ``unknown`` item of the xla stage."""
+    compiler = stored(entry)
+    deltas = explain(compiler, Counter())
+    library_flops = sum(delta.flops for delta in deltas if delta.stage != "xla" and delta.kind == "library")
+    calls = EXPECTED[entry["name"]](entry["dtype"], *entry["shapes"])
+    routines = {named(routine, entry["dtype"]) for _, routine, _ in calls if routine}
+    assert library_flops >= sum(op.cost.flops_by_opcode[routine] for op in compiler.recount.ops
+                                for routine in routines if routine in op.cost.flops_by_opcode)
+    xla_items = [delta for delta in deltas if delta.stage == "xla"]
+    assert len(xla_items) == len(compiler.recount.xla_unknown)
+    assert all(delta.kind == "unknown" and "XLA reports -1" in delta.description for delta in xla_items)
 
 
 def test_an_svd_without_vectors_writes_no_vectors():
