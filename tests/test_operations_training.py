@@ -265,9 +265,9 @@ def test_a_training_step_gives_norm_and_lookup_rows_their_training_formulas(trai
         assert row.flops == report.written_flops(row.path), module_type
 
 
-def test_nnx_norms_get_their_training_formulas_but_a_batch_norm_reading_running_averages():
-    """An nnx model's training step differentiates all its state: a BatchNorm that reads its running averages gives
-    them gradients, which the formula (of a step of parameters) does not count; that row has no formula."""
+def test_nnx_norms_get_their_training_formulas_a_batch_norm_reading_running_averages_too():
+    """An nnx model's training step differentiates its parameters and inputs, as a linen model's: a BatchNorm that
+    reads its running averages gives them no gradient, and its row equals its training formula too."""
     class Block(nnx.Module):
         def __init__(self, rngs):
             self.norm = nnx.LayerNorm(12, rngs=rngs)
@@ -282,9 +282,9 @@ def test_nnx_norms_get_their_training_formulas_but_a_batch_norm_reading_running_
     shape = (2, 5, 12)
     report = analyze(Block(nnx.Rngs(0)), jax.ShapeDtypeStruct(shape, jnp.float32), mode="train")
     rows = {row.path: row for row in report.modules}
-    assert {path: rows[path].flops for path in ("norm", "rms", "groups", "batch")} == {
+    assert {path: rows[path].flops for path in ("norm", "rms", "groups", "batch", "running")} == {
         "norm": operations.layer_norm(shape, mode="train").flops, "rms": operations.rms_norm(shape, mode="train").flops,
         "groups": operations.group_norm(shape, 3, mode="train").flops,
-        "batch": operations.batch_norm(shape, train=True, mode="train").flops}
-    assert all(rows[path].flops == report.written_flops(path) for path in ("norm", "rms", "groups", "batch"))
-    assert not rows["running"].formula and rows["running"].compiler_flops > 0
+        "batch": operations.batch_norm(shape, train=True, mode="train").flops,
+        "running": operations.batch_norm(shape, train=False, mode="train").flops}
+    assert all(rows[path].flops == report.written_flops(path) for path in ("norm", "rms", "groups", "batch", "running"))

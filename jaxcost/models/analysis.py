@@ -384,6 +384,21 @@ def _pullback_step(function: Callable, has_aux: bool = False) -> Callable:
     return step
 
 
+def _parameters_pullback_step(function: Callable) -> Callable:
+    """``step(output_gradient, params, rest, *inputs) -> (y, state, gradients)`` for ``function(params, rest,
+    *inputs) -> (y, state)``: the pullback w.r.t. the parameters and the inputs, as a linen model's training step
+    (the other state, running averages say, is read behind ``stop_gradient``: nothing is computed for it). It goes
+    through the pullback as an argument: nnx refuses to update state of an outer trace."""
+    def step(output_gradient: Any, params: Any, rest: Any, *inputs: Any) -> Any:
+        def constant_rest(p: Any, r: Any, *xs: Any) -> Any:
+            return function(p, jax.tree_util.tree_map(jax.lax.stop_gradient, r), *xs)
+
+        y, pullback, state = jax.vjp(constant_rest, params, rest, *inputs, has_aux=True)
+        gradients = pullback(output_gradient)
+        return y, state, (gradients[0], *gradients[2:])
+    return step
+
+
 def _step_arguments(function: Callable, args: tuple, mode: Mode, has_aux: bool = False) -> tuple:
     """The arguments of ``function`` itself, or of its training step (an output gradient first)."""
     if mode != "train":
@@ -483,19 +498,19 @@ def _trace_nnx(model: Any, inputs: tuple, mode: Mode, kwargs: dict) -> tuple[lis
     try:
         for module, path in modules:  # static data: it travels with every copy nnx makes (merges, transforms)
             setattr(module, PATH_ATTRIBUTE, path)
-        graphdef, state = nnx.split(model)
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-        def forward(state: Any, *xs: Any) -> Any:
-            merged = nnx.merge(graphdef, state)
+        def forward(params: Any, rest: Any, *xs: Any) -> Any:
+            merged = nnx.merge(graphdef, params, rest)
             direct.update(id(module) for _, module in nnx.iter_graph(merged) if isinstance(module, nnx.Module))
             y = merged(*xs, **kwargs)
             return y, nnx.state(merged, nnx.BatchStat)  # the statistics a call updates are the program's too
 
         for cls in originals:
             setattr(cls, "__call__", recording(originals[cls]))  # noqa: B010 (assigning a method: mypy refuses it)
-        arguments = _step_arguments(forward, (state, *inputs), mode, has_aux=True)
+        arguments = _step_arguments(forward, (params, rest, *inputs), mode, has_aux=True)
         calls.clear()
-        step = _pullback_step(forward, has_aux=True) if mode == "train" else forward
+        step = _parameters_pullback_step(forward) if mode == "train" else forward
         compiler = compile_function(step, *arguments)
     finally:
         for cls, original in originals.items():

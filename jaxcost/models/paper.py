@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
@@ -284,12 +284,8 @@ def _batch_norm(call: Traced) -> Paper | None:
         return None
     given = call.args[1] if len(call.args) > 1 else (call.kwargs or {}).get("use_running_average")
     running = module.use_running_average if given is None else given
-    paper = _operation(operations.batch_norm, tuple(x.shape), not running, module.use_scale, module.use_bias,
-                       module.use_fast_variance, _itemsize(x), signature=RSQRT)
-    if running and isinstance(module, nnx.BatchNorm):  # an nnx model's training step differentiates all its
-        # state: the running averages it reads get gradients, which the formula (of parameters) does not count
-        return replace(paper, training_ops=None)
-    return paper
+    return _operation(operations.batch_norm, tuple(x.shape), not running, module.use_scale, module.use_bias,
+                      module.use_fast_variance, _itemsize(x), signature=RSQRT)
 
 
 @formula(nn.GroupNorm, nnx.GroupNorm)
