@@ -34,7 +34,7 @@ docs: .stamp-docs
 test: .stamp-test docs
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) .stamp-install .stamp-test .stamp-docs docs/_build
