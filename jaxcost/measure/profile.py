@@ -3,8 +3,10 @@ instruction executions become each instruction's device time, and each instructi
 flops divide between them, as its bytes do).
 
 Instructions that run at once (XLA:CPU runs independent ones on several threads; a GPU on several streams) split
-the time they share evenly, so the rows add up to the time the device was busy, never more. What the traced step
-holds beyond that is the device idle, a row of its own. The trace gives the shares; the benchmark loop the step's
+the time they share evenly, so the rows add up to the time the device was busy, never more. Kernels a GPU ran in a
+command buffer are first matched to their instructions (``measure.trace.command_buffer_instructions``); the time of
+those still named after no instruction of the program is a row of its own, and what the traced step holds beyond
+the busy time is the device idle, another. The trace gives the shares; the benchmark loop the step's
 time: a profiler costs time of its own (XLA:CPU runs 1.5-2x slower traced), so the traced times are scaled to the
 loop's step, and the ratio is kept (``trace_ratio``).
 """
@@ -16,10 +18,14 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import jax
 
+from jaxcost.hlo.convolution import window
+from jaxcost.hlo.library_calls import custom_call_target
+from jaxcost.hlo.text import Computation, Instruction, Module
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, pick_roof
 from jaxcost.measure.timing import (
@@ -29,10 +35,10 @@ from jaxcost.measure.timing import (
     timed_repeats,
     traced,
 )
-from jaxcost.measure.trace import Kernel, instruction_events
+from jaxcost.measure.trace import Kernel, command_buffer_instructions, instruction_events
 from jaxcost.models.rows import LAYOUT, Row
 from jaxcost.reports.model import IDLE
-from jaxcost.reports.text import format_seconds
+from jaxcost.reports.text import format_bytes, format_seconds
 
 if TYPE_CHECKING:
     from jaxcost.formulas import Mode
@@ -45,6 +51,45 @@ OVERHEAD_SHARE = 0.5
 OVERHEAD_SPEED_OF_LIGHT = 0.01
 #: Calls in the traced burst, at most (at least one): enough to average over, few enough to read quickly.
 BURST_CALLS = 20
+#: The row of a profiled step's time that ran instructions the program does not have (another program's, or
+#: kernels of a command buffer that matched none of its instructions).
+UNATTRIBUTED = "not in the program"
+#: What reads only part of its first operand, and how to say so.
+PARTIAL_READERS = {"gather": "a gather reads only the rows it indexes", "slice": "a slice reads only what it keeps",
+                   "dynamic-slice": "a dynamic slice reads only what it keeps"}
+#: Library convolutions whose first operand is the input their window strides over.
+STRIDED_INPUT_CALLS = ("__cudnn$convForward", "__cudnn$convBiasActivationForward", "__cudnn$convBackwardFilter")
+
+
+@dataclass(frozen=True)
+class OverRoof:
+    """A top-level instruction whose counted bytes, over its measured time per call, exceed the memory roof:
+    ``bytes_unread`` of them are bytes XLA counts and its kernels do not read from memory (``why``); where the rest
+    still exceeds the roof, those reads were served by the cache."""
+
+    name: str
+    bytes_accessed: int
+    seconds: float
+    bytes_unread: int
+    why: str
+    roof_bytes_per_second: float
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.bytes_accessed / self.seconds
+
+    @property
+    def from_cache(self) -> bool:
+        """Whether the bytes it can have read still moved faster than the roof."""
+        return (self.bytes_accessed - self.bytes_unread) / self.seconds > self.roof_bytes_per_second
+
+    @property
+    def reason(self) -> str:
+        """Why it beat the roof, in words."""
+        reasons = [self.why] if self.bytes_unread else []
+        if self.from_cache:
+            reasons.append("reads served by the cache, not memory")
+        return "; ".join(reasons)
 
 
 def exclusive_seconds(events: Sequence[Kernel]) -> Counter:
@@ -102,6 +147,8 @@ class ModelProfile:
     unattributed: tuple[str, ...] = ()
     measured_flops_per_second: float | None = None
     measured_bytes_per_second: float | None = None
+    #: The traced time, per call, of the instructions in ``unattributed``.
+    seconds_unattributed: float = 0.0
 
     def __repr__(self) -> str:
         return (f"ModelProfile({self.report.name!r}, {self.report.mode}, step {format_seconds(self.seconds_step)}, "
@@ -133,6 +180,32 @@ class ModelProfile:
                           self.measured_flops_per_second),
                 pick_roof(self.peaks.bytes_per_second, "datasheet", self.measured_bytes_per_second))
 
+    def over_roof(self) -> list[OverRoof]:
+        """The instructions whose counted bytes moved faster than the memory roof allows, fastest first, each with
+        the bytes XLA counts that its kernels do not read."""
+        bandwidth = self.roofs[1].per_second
+        if not bandwidth:
+            return []
+        module = self.report.compiler.recount.module
+        found = []
+        for op in self.report.compiler.recount.ops:
+            seconds = self.instruction_seconds.get(op.name, 0.0)
+            if seconds and op.cost.bytes_accessed / seconds > bandwidth:
+                unread, why = unread_bytes(op.instruction, op.cost.bytes_read, module)
+                found.append(OverRoof(op.name, op.cost.bytes_accessed, seconds, unread, why, bandwidth))
+        return sorted(found, key=lambda over: -over.bytes_per_second)
+
+    def rows_over_roofline(self) -> dict[str, list[OverRoof]]:
+        """The rows measured faster than the roofline allows (``Row.speed_of_light`` above 1), each with its
+        instructions over the memory roof where its own bytes beat that roof (none where it beat the compute roof
+        alone)."""
+        over, bandwidth = self.over_roof(), self.roofs[1].per_second
+        ops = {op.name: op for op in self.report.compiler.recount.ops}
+        rows_of = {instruction.name: _shares(self.report, ops, instruction.name) for instruction in over}
+        return {row.path: [instruction for instruction in over if row.path in rows_of[instruction.name]]
+                if bandwidth and (row.bytes_per_second or 0.0) > bandwidth else []
+                for row in self.rows if row.speed_of_light is not None and row.speed_of_light > 1}
+
     @property
     def model_flops(self) -> int:
         """What the model needs: the analytic flops of its rows (those with a formula)."""
@@ -152,6 +225,66 @@ class ModelProfile:
         return self.report.compiler_flops / (self.seconds_step * peak) if peak else None
 
 
+def unread_bytes(instruction: Instruction, bytes_read: list[int], module: Module) -> tuple[int, str]:
+    """Of the bytes XLA counts an instruction reading (``bytes_read``, an operand's each), those its kernel does
+    not read, and why: a fused operand read only by gathers or slices, or by a fusion whose output is a slice of what
+    it computes, is counted whole; so is the input of a convolution whose window skips some (1x1, stride 2).
+    (0, "") where none of these holds."""
+    if instruction.opcode == "fusion":
+        return _fusion_unread(module.computations[instruction.called("calls")[0]], bytes_read)
+    if instruction.opcode == "convolution" or custom_call_target(instruction) in STRIDED_INPUT_CALLS:
+        return _convolution_unread(instruction, bytes_read[0])
+    return 0, ""
+
+
+def _fusion_unread(called: Computation, bytes_read: list[int]) -> tuple[int, str]:
+    """What a fusion's kernel does not read of the bytes counted for its parameters."""
+    root = called.root
+    sliced = called.by_name()[root.operands[0]].shape if root.opcode == "slice" else None
+    unread, whys = 0, []
+    for parameter, counted in zip(called.parameters(), bytes_read):
+        readers = _readers(parameter)
+        if readers and all(reader.opcode in PARTIAL_READERS and first for reader, first in readers):
+            unread += max(counted - sum(reader.shape.bytes for reader, _ in readers), 0)
+            whys.append(f"{PARTIAL_READERS[readers[0][0].opcode]} of its {parameter.shape} operand "
+                        f"({format_bytes(counted)} counted whole)")
+        elif sliced is not None and parameter.shape.elements >= sliced.elements:
+            kept = Fraction(root.shape.elements, sliced.elements)
+            unread += int(counted * (1 - kept))
+            whys.append(f"its output is a slice: the kernel computes, and reads, {kept} of its {parameter.shape} "
+                        f"operand ({format_bytes(counted)} counted whole)")
+    return unread, "; ".join(whys)
+
+
+def _convolution_unread(instruction: Instruction, bytes_input: int) -> tuple[int, str]:
+    """What a convolution does not read of its input when its window strides past some of it."""
+    geometry = window(instruction)
+    if any(factor != 1 for factor in geometry["lhs_dilate"] + geometry["rhs_dilate"]):
+        return 0, ""
+    kept = Fraction(1)
+    for size, stride in zip(geometry["size"], geometry["stride"]):
+        kept *= Fraction(min(size, stride), stride)
+    if kept == 1:
+        return 0, ""
+    return (int(bytes_input * (1 - kept)),
+            f"a {'x'.join(map(str, geometry['size']))} window at stride {'x'.join(map(str, geometry['stride']))} "
+            f"reads {kept} of its input ({format_bytes(bytes_input)} counted whole)")
+
+
+def _readers(parameter: Instruction) -> list[tuple[Instruction, bool]]:
+    """What reads a fused parameter, past the bitcasts that only re-view it, each with whether it reads it as its
+    first operand."""
+    readers, pending = [], [parameter]
+    while pending:
+        value = pending.pop()
+        for user in value.users:
+            if user.opcode == "bitcast":
+                pending.append(user)
+            else:
+                readers.append((user, bool(user.operands) and user.operands[0] == value.name))
+    return readers
+
+
 def attribute_time(report: Any, events: Sequence[Kernel], seconds_by_name: Counter,
                    calls: int) -> tuple[Counter, Counter, Counter, list[str]]:
     """Per call: each top-level instruction's time and executions, each row's time (from the events' exclusive
@@ -169,13 +302,19 @@ def attribute_time(report: Any, events: Sequence[Kernel], seconds_by_name: Count
     return by_instruction, executions, _by_row(report, by_instruction, divided=True), missing
 
 
+def _shares(report: Any, ops: dict[str, Any], name: str) -> Counter:
+    """How the top-level instruction ``name`` (its record in ``ops``) divides between rows
+    (``models.rows.Placement.shares``)."""
+    return report.placement.shares(ops[name]) if name in ops and report.placement else Counter({LAYOUT: 1})
+
+
 def _by_row(report: Any, by_instruction: Counter, divided: bool) -> Counter:
     """Per-instruction figures by row: ``divided`` between an instruction's rows as its flops are (time), or
     whole in each of them (executions)."""
     ops = {op.name: op for op in report.compiler.recount.ops}
     by_row: Counter = Counter()
     for name, amount in by_instruction.items():
-        shares = report.placement.shares(ops[name]) if name in ops and report.placement else Counter({LAYOUT: 1})
+        shares = _shares(report, ops, name)
         weight = sum(shares.values())
         for row, share in shares.items():
             in_row = amount * share / weight if divided else amount
@@ -205,6 +344,9 @@ def fill_rows(profile: ModelProfile, fixed_seconds: float) -> None:
         overhead = (executions[row.path] * fixed_seconds >= OVERHEAD_SHARE * seconds or
                     (row.speed_of_light is not None and row.speed_of_light < OVERHEAD_SPEED_OF_LIGHT))
         row.bound = "overhead" if overhead else utilization.bound
+    if profile.seconds_unattributed:
+        report.rows.append(Row(f"({UNATTRIBUTED})", UNATTRIBUTED, seconds=profile.seconds_unattributed,
+                               time_share=profile.seconds_unattributed / step if step else None))
     report.rows.append(Row(f"({IDLE})", IDLE, seconds=profile.seconds_idle,
                            time_share=profile.seconds_idle / step if step else None))
 
@@ -245,15 +387,18 @@ def profile_of(report: Any, events: Sequence[Kernel], calls: int, seconds_step: 
     The peak is that of the precision its largest argument's type runs at."""
     if not events:
         raise ValueError("trace: no instruction of the program ran in it")
+    events = command_buffer_instructions(events, report.compiler.recount.module)
     span = (max(event.end_ns for event in events) - min(event.start_ns for event in events)) / 1e9 / calls
     seconds_step = seconds_step or span
     scale = seconds_step / span  # the trace's shares of the loop's step
     seconds_by_name = Counter({name: seconds * scale for name, seconds in exclusive_seconds(events).items()})
     by_instruction, executions, by_row, missing = attribute_time(report, events, seconds_by_name, calls)
-    peaks = peaks or device_peaks(report.compiler.device_kind, report.compiler.platform)
+    device_kind = report.compiler.device_kind or next((event.device_kind for event in events if event.device_kind), "")
+    peaks = peaks or device_peaks(device_kind, report.compiler.platform)
     precision, _ = precision_for(peaks, report.compiler.recount.module.dominant_dtype())
     busy = sum(seconds_by_name.values()) / calls
     result = ModelProfile(report, seconds_step, busy, max(seconds_step - busy, 0.0), span, calls, by_instruction,
                           by_row, executions, peaks, precision, tuple(missing), *(ceilings or (None, None)))
+    result.seconds_unattributed = sum(seconds_by_name[name] for name in missing) / calls
     fill_rows(result, min(event.duration_ns for event in events) * scale / 1e9)
     return result

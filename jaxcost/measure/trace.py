@@ -4,16 +4,21 @@ GPU traces put kernels on lines named after CUDA streams (``Stream #14(Memset,Co
 older ones also on an ``XLA Modules`` line that spans them; TPU traces on ``XLA Ops``. Kernels are read
 from the most detailed lines a plane has, so no time is counted twice. ``busy`` is the kernels' summed
 duration; ``span`` runs from the first kernel's start to the last one's end; what the span holds beyond
-the busy time is the device waiting (for the host to launch the next kernel, or for the next call).
+the busy time is the device waiting (for the host to launch the next kernel, or for the next call). A kernel that
+ran in a command buffer (a CUDA graph) names the buffer, not its instruction: ``command_buffer_instructions``
+finds the instruction in the program's schedule.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from jaxcost.hlo.text import Instruction, Module
 from jaxcost.reports.text import format_seconds, table
 
 #: Lines of a device plane, most detailed first: each is a list of name prefixes; the first that matches wins.
@@ -31,6 +36,11 @@ class Kernel:
     duration_ns: float
     hlo_op: str = ""
     hlo_module: str = ""
+    #: The command buffer (a CUDA graph) the kernel ran in, as the trace names it (``command_buffer_1``); the trace
+    #: gives that name as the kernel's ``hlo_op`` too, until ``command_buffer_instructions`` finds its instruction.
+    command_buffer: str = ""
+    #: The device's model as its plane names it (a GPU's ``gpu_device_name``: ``NVIDIA H200``), or "".
+    device_kind: str = ""
 
     @property
     def end_ns(self) -> float:
@@ -139,19 +149,24 @@ def read_trace(path_or_profile: Any, calls: int | None = None) -> DeviceTrace:
     for plane in _profile(path_or_profile).planes:
         if not plane.name.startswith("/device:"):
             continue
+        device_kind = _device_kind(plane)
         for line in _kernel_lines(plane):
             for event in line.events:
-                stats = dict(event.stats)
-                kernels.append(_kernel(event, plane.name, line.name, stats))
+                kernels.append(_kernel(event, plane.name, device_kind, line.name, dict(event.stats)))
     return DeviceTrace(tuple(sorted(kernels, key=lambda kernel: kernel.start_ns)), calls)
 
 
-def _kernel(event: Any, plane: str, line: str, stats: dict) -> Kernel:
+def _device_kind(plane: Any) -> str:
+    """The device's model as its plane's stats name it (a GPU's ``gpu_device_name``), or ""."""
+    return str(dict(getattr(plane, "stats", ())).get("gpu_device_name", ""))
+
+
+def _kernel(event: Any, plane: str, device_kind: str, line: str, stats: dict) -> Kernel:
     """One event as a ``Kernel``, with the instruction (``hlo_op``) and program (``hlo_module``) it ran for; a TPU's
     ``XLA Ops`` line names each op after its instruction."""
     hlo_op = str(stats.get("hlo_op", "")) or (event.name if line == "XLA Ops" else "")
     return Kernel(event.name, plane, line, float(event.start_ns), float(event.duration_ns), hlo_op,
-                  str(stats.get("hlo_module", "")))
+                  str(stats.get("hlo_module", "")), hlo_op if "cuda_graph_id" in stats else "", device_kind)
 
 
 def instruction_events(path_or_profile: Any) -> tuple[Kernel, ...]:
@@ -166,12 +181,13 @@ def instruction_events(path_or_profile: Any) -> tuple[Kernel, ...]:
     on_host: list[Kernel] = []
     for plane in _profile(path_or_profile).planes:
         events = on_device if plane.name.startswith("/device:") else on_host
+        device_kind = _device_kind(plane)
         for line in plane.lines:
-            events.extend(_line_instructions(plane.name, line))
+            events.extend(_line_instructions(plane.name, device_kind, line))
     return tuple(sorted(on_device or on_host, key=lambda kernel: kernel.start_ns))
 
 
-def _line_instructions(plane: str, line: Any) -> list[Kernel]:
+def _line_instructions(plane: str, device_kind: str, line: Any) -> list[Kernel]:
     """The events of one line that ran an instruction."""
     found = []
     other_names: set[str] = set()
@@ -179,9 +195,113 @@ def _line_instructions(plane: str, line: Any) -> list[Kernel]:
         name = event.name
         if name in other_names:
             continue
-        kernel = _kernel(event, plane, line.name, dict(event.stats))
+        kernel = _kernel(event, plane, device_kind, line.name, dict(event.stats))
         if kernel.hlo_op:
             found.append(kernel)
         else:
             other_names.add(name)
     return found
+
+
+#: Opcodes that launch no kernel: they name, group or re-view buffers.
+NO_KERNEL = frozenset({"parameter", "constant", "get-tuple-element", "tuple", "bitcast"})
+
+
+def kernel_name(instruction: str) -> str:
+    """The name of the kernel XLA:GPU emits for a fusion: the instruction's, ``.`` and ``-`` made ``_``
+    (``loop_add_fusion.3`` runs as ``loop_add_fusion_3``)."""
+    return re.sub(r"\W", "_", instruction)
+
+
+def command_buffer_instructions(events: Sequence[Kernel], module: Module) -> tuple[Kernel, ...]:
+    """``events`` with each kernel that ran in a command buffer given its instruction as ``hlo_op``.
+
+    XLA:GPU runs stretches of a program's schedule as CUDA graphs, and the trace names the graph
+    (``command_buffer_1``) where it names an instruction elsewhere. A graph's kernels run in the schedule's order,
+    one device's at a time: each XLA kernel is the next fusion that runs it (a fusion's kernel carries its name,
+    or that of an identical fusion whose compiled kernel it reuses); the library kernels between two fusions
+    (cuBLAS, memsets, copies) are the calls the schedule holds between them, one call each of its memsets and then
+    its kernel. Kernels that match nothing keep the graph's name."""
+    resolved = list(events)
+    for device in dict.fromkeys(event.device for event in events):
+        _match_device([index for index, event in enumerate(events) if event.device == device], resolved, module)
+    return tuple(resolved)
+
+
+def _match_device(indices: list[int], resolved: list[Kernel], module: Module) -> None:
+    """Match the command buffers' kernels of one device (``resolved[i]`` for ``i`` in ``indices``, in start order)
+    to the instructions they ran, in place."""
+    in_graphs = [index for index in indices if resolved[index].command_buffer]
+    if not in_graphs:
+        return
+    launched_alone = {resolved[index].hlo_op for index in indices if not resolved[index].command_buffer}
+    schedule = [instruction for instruction in module.entry.instructions
+                if instruction.opcode not in NO_KERNEL and instruction.name not in launched_alone]
+    fusions = [position for position, instruction in enumerate(schedule) if instruction.opcode == "fusion"]
+    named = {kernel_name(instruction.name): instruction for instruction in module.entry.instructions
+             if instruction.opcode == "fusion"}
+    signatures: dict[str, tuple] = {}
+
+    def signature(fusion: Instruction) -> tuple:
+        if fusion.name not in signatures:
+            signatures[fusion.name] = _fusion_signature(fusion, module)
+        return signatures[fusion.name]
+
+    library: list[int] = []
+    previous, cursor = -1, 0  # the last matched fusion's place in the schedule; the next fusion to try
+    for index in in_graphs:
+        kernel = resolved[index]
+        owner = named.get(kernel.name)
+        if owner is None:
+            library.append(index)
+            continue
+        found = next((step for step in range(cursor, cursor + len(fusions))
+                      if _runs(schedule[fusions[step % len(fusions)]], owner, signature)), None)
+        if found is None:
+            continue
+        position = fusions[found % len(fusions)]
+        resolved[index] = replace(kernel, hlo_op=schedule[position].name)
+        _match_library(library, resolved, _between(schedule, previous, position))
+        library, previous, cursor = [], position, found + 1
+    _match_library(library, resolved, _between(schedule, previous, len(schedule)))
+
+
+def _runs(fusion: Instruction, owner: Instruction, signature: Callable[[Instruction], tuple]) -> bool:
+    """Whether ``fusion`` runs the kernel named after ``owner``: its own, or one it reuses."""
+    return fusion.name == owner.name or signature(fusion) == signature(owner)
+
+
+def _fusion_signature(fusion: Instruction, module: Module) -> tuple:
+    """What a fusion's kernel is made of, names aside: XLA:GPU compiles identical fusions once."""
+    called = module.computations[fusion.called("calls")[0]]
+    operands = module.entry.by_name()
+    return (fusion.attribute("kind"), str(fusion.shape), tuple(str(operands[name].shape) for name in fusion.operands),
+            tuple((inner.opcode, str(inner.shape)) for inner in called.instructions))
+
+
+def _between(schedule: list[Instruction], previous: int, position: int) -> list[Instruction]:
+    """The instructions other than fusions after ``previous`` and before ``position`` in the schedule, around its
+    end when ``position`` comes first (the next call)."""
+    start = previous + 1
+    stretch = schedule[start:position] if position > previous else schedule[start:] + schedule[:position]
+    return [instruction for instruction in stretch if instruction.opcode != "fusion"]
+
+
+def _match_library(indices: list[int], resolved: list[Kernel], calls: list[Instruction]) -> None:
+    """Give the library kernels at ``indices`` the library ``calls`` they ran: all to a lone call; else one call each
+    of its memsets and then its kernel, when that makes as many as there are calls."""
+    if not indices or not calls:
+        return
+    groups: list[list[int]] = [[]]
+    for index in indices:
+        groups[-1].append(index)
+        if not resolved[index].name.startswith("Memset"):
+            groups.append([])
+    groups = [group for group in groups if group]
+    if len(calls) == 1:
+        groups = [indices]
+    elif len(groups) != len(calls):
+        return
+    for group, call in zip(groups, calls, strict=True):
+        for index in group:
+            resolved[index] = replace(resolved[index], hlo_op=call.name)

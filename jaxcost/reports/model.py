@@ -168,7 +168,10 @@ def _speed_of_light(group: _Group, report: ModelReport) -> str:
     if any(row.seconds and row.roofline_seconds is None for row in group.rows):
         return "?"  # a row without both roofs: no roofline time
     roofline_seconds = _measured(group, "roofline_seconds")
-    return "" if roofline_seconds is None else f"{roofline_seconds / seconds:.1%}"
+    if roofline_seconds is None:
+        return ""
+    ratio = roofline_seconds / seconds
+    return f"{ratio:.1%}*" if ratio > 1 else f"{ratio:.1%}"  # starred above the roof: the notes say why
 
 
 def _bound(group: _Group, report: ModelReport) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from jaxcost.reports.model import render, summary, to_json
 from jaxcost.reports.text import format_bytes, format_count, format_rate, format_seconds, table
 
 if TYPE_CHECKING:
-    from jaxcost.measure.profile import ModelProfile
+    from jaxcost.measure.profile import ModelProfile, OverRoof
+    from jaxcost.models.rows import Row
 
 
 def profile_lines(profile: ModelProfile) -> list[str]:
@@ -29,8 +30,46 @@ def profile_lines(profile: ModelProfile) -> list[str]:
                      f"{profile.hfu:.1%} (the program's {profile.report.compiler_flops:,}), against "
                      f"{format_rate(peak)} {profile.precision} ({compute.source})")
     if profile.unattributed:
-        lines.append(f"  not in the program: {', '.join(profile.unattributed[:5])}")
-    return lines
+        lines.append(f"  not in the program: {', '.join(profile.unattributed[:5])} "
+                     f"({format_seconds(profile.seconds_unattributed)} a step, a row of its own)")
+    return lines + over_roofline_lines(profile)
+
+
+#: Rows named at most in a line of the notes on rows above 100 % of their roofline.
+OVER_ROOFLINE_ROWS = 4
+
+
+def over_roofline_lines(profile: ModelProfile) -> list[str]:
+    """Why rows measured faster than their roofline allows (their ``of roofline`` starred), rows with the same
+    reason together: bytes XLA counts that their instructions' kernels do not read from memory, or reads the cache
+    served; a compute rate above the peak, the peak's precision."""
+    compute, memory = profile.roofs
+    rows = {row.path: row for row in profile.rows}
+    by_reason: dict[str, list[tuple[Row, OverRoof]]] = {}
+    above_peak = []
+    for path, instructions in profile.rows_over_roofline().items():
+        if instructions:
+            by_reason.setdefault(instructions[0].reason, []).append((rows[path], instructions[0]))
+        if compute.per_second and (rows[path].flops_per_second or 0.0) > compute.per_second:
+            above_peak.append(rows[path])
+    lines = []
+    for reason, found in by_reason.items():
+        fastest = max((instruction for _, instruction in found), key=lambda instruction: instruction.bytes_per_second)
+        lines.append(f"  {_named(row for row, _ in found)}: up to "
+                     f"{_bandwidth(max(row.bytes_per_second or 0.0 for row, _ in found))} against the "
+                     f"{_bandwidth(memory.per_second or 0.0)} memory roof; {fastest.name} "
+                     f"({format_bytes(fastest.bytes_accessed)} counted in {format_seconds(fastest.seconds)}): {reason}")
+    if above_peak:
+        lines.append(f"  {_named(above_peak)}: FLOP/s above the {profile.precision} peak "
+                     f"({format_rate(compute.per_second or 0.0)}): it is not the precision they ran at")
+    return ["  of roofline above 100 % (starred), and why:", *lines] if lines else []
+
+
+def _named(rows: Iterable[Row]) -> str:
+    """Rows as the table names them, the first ``OVER_ROOFLINE_ROWS`` of them, and how many more."""
+    listed = [row.path if row.is_module else f"({row.kind})" for row in rows]
+    more = len(listed) - OVER_ROOFLINE_ROWS
+    return ", ".join(listed[:OVER_ROOFLINE_ROWS]) + (f" and {more} more" if more > 0 else "")
 
 
 def _bandwidth(bytes_per_second: float) -> str:
@@ -81,5 +120,9 @@ def profile_json(profile: ModelProfile) -> str:
         "compute_roof_flops_per_second": compute.per_second, "compute_roof_source": compute.source,
         "memory_roof_bytes_per_second": memory.per_second, "memory_roof_source": memory.source,
         "model_flops": profile.model_flops, "mfu": profile.mfu, "hfu": profile.hfu,
-        "instruction_seconds": dict(profile.instruction_seconds)}
+        "seconds_unattributed": profile.seconds_unattributed,
+        "instruction_seconds": dict(profile.instruction_seconds),
+        "over_memory_roof": [{"instruction": over.name, "bytes_accessed": over.bytes_accessed,
+                              "seconds": over.seconds, "bytes_unread": over.bytes_unread, "reason": over.reason}
+                             for over in profile.over_roof()]}
     return json.dumps(data, indent=2)
