@@ -394,8 +394,8 @@ def _parameters_pullback_step(function: Callable) -> Callable:
             return function(p, jax.tree_util.tree_map(jax.lax.stop_gradient, r), *xs)
 
         y, pullback, state = jax.vjp(constant_rest, params, rest, *inputs, has_aux=True)
-        gradients = pullback(output_gradient)
-        return y, state, (gradients[0], *gradients[2:])
+        params_gradient, _, *inputs_gradients = pullback(output_gradient)  # the rest's: zeros, nothing computed
+        return y, state, (params_gradient, *inputs_gradients)
     return step
 
 
@@ -498,7 +498,8 @@ def _trace_nnx(model: Any, inputs: tuple, mode: Mode, kwargs: dict) -> tuple[lis
     try:
         for module, path in modules:  # static data: it travels with every copy nnx makes (merges, transforms)
             setattr(module, PATH_ATTRIBUTE, path)
-        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        graphdef, params, *others = nnx.split(model, nnx.Param, ...)  # the parameters, then all the rest
+        rest = others[0]
 
         def forward(params: Any, rest: Any, *xs: Any) -> Any:
             merged = nnx.merge(graphdef, params, rest)
