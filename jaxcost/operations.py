@@ -18,9 +18,11 @@ output gradient read once; outputs and gradients written once.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 
 from jaxcost.formulas import Mode, check_mode
 from jaxcost.specs import describe_value, positive_int, positive_tuple
@@ -118,8 +120,8 @@ def _statistics_gradient(elements: int, statistics: int, factors: int, fast_vari
         return flops + statistics + 3 * elements
     flops += elements + (elements - factors)  # the centring's gradient of the mean: -g summed per factor
     if fast_variance:
-        # in the forward pass: 2x, 2·mean, and max(0, ·)'s mask (two compares, two selects, a divide: ties split)
-        forward_side = elements + statistics + 5 * statistics
+        # in the forward pass: 2x, 2·mean, and max(0, ·)'s mask (ties split in half)
+        forward_side = elements + statistics + max_mask_flops() * statistics
         variance = 4 * statistics  # g_var times that mask; into mean²: negated, times 2·mean, added
         means = 2 * statistics + 3 * elements  # mean(x) and mean(x²): a divide each, then times 2x, both added
         return flops + forward_side + variance + means
@@ -128,6 +130,19 @@ def _statistics_gradient(elements: int, statistics: int, factors: int, fast_vari
     centred = elements + elements + (elements - statistics)  # added to the input's gradient; negated, summed
     means = 2 * statistics + elements  # added to the mean's gradient, / count, added to the input's
     return flops + forward_side + variance + centred + means
+
+
+@functools.cache
+def max_mask_flops() -> int:
+    """Flops per element of the mask by which JAX's gradient of ``max(a, b)`` splits a tie in half, as the installed
+    JAX writes it: two compares, two selects and a divide up to jax 0.10; one flop fewer from jax 0.11 (every
+    fast-variance statistic of LayerNorm, GroupNorm and BatchNorm counts one flop fewer in XLA's count of jax
+    0.11.2's training step)."""
+    try:
+        major, minor = (int(part) for part in metadata.version("jax").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return 5
+    return 5 if (major, minor) < (0, 11) else 4
 
 
 def _bytes(itemsize: int, *element_counts: int) -> int:

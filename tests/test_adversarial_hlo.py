@@ -79,23 +79,23 @@ def tuple_result_bytes(program: Recount, computation: Computation | None = None)
 
 
 #: The programs with a tuple-shaped result jaxcost sizes by its table, and the bytes that makes (the installed XLA's
-#: figure minus jaxcost's): each result's arrays less its table (16 bytes for two arrays, 24 for three).
-TUPLE_RESULTS = {
-    "rng_bit_generator": 16 + 4 * 5 * 3 - 16,  # (u64[2], u32[5,3])
-    "rng_bit_generator_used": 24 + 4 * 17 - 16,  # (u64[3], u32[17])
-    "reduce_argmax": 2 * 4 * 9 - 16,  # (f32[9], s32[9])
-    "reduce_argmax_tuple_root": 2 * 4 * 17 - 16,  # (f32[17], s32[17])
-    "reduce_three_operands": 12 + 6 + 12 - 24,  # (f32[3], bf16[3], s32[3])
-    "reduce_window_variadic_argmax": 2 * 4 * 5 - 16,  # (f32[5], s32[5])
-    "opt_barrier": 24 + 8 - 16,  # (f32[6], s32[2])
-    "batch_norm_training": 4 * (30 + 3 + 3) - 24,  # (f32[2,5,3], f32[3], f32[3])
-    "topk": 2 * 4 * 12 - 16,  # (f32[4,3], s32[4,3])
-    "copy_start_done": 2 * 128 + 4 - 24,  # (f32[32], f32[32], u32[])
-    "copy_of_a_tuple": 24 + 10 - 16,  # (f32[6], s8[10])
-    "reduce_scatter_and_all_gather_tuples": 2 * (2 * 96 - 16),  # two (f32[8,3], f32[8,3])
-    "collective_permute_start_done": 2 * 36 + 2 * 4 - 32,  # (f32[9], f32[9], u32[], u32[])
-    "send_and_recv": 20 - 16,  # recv-done's (f32[5], token[]); send's and recv's three arrays make their table's 24
-}
+#: figure minus jaxcost's): each result's arrays less its table (a pointer an array, ``POINTER_BYTES`` each).
+TUPLE_RESULTS = {name: arrays - POINTER_BYTES * pointers for name, (arrays, pointers) in {
+    "rng_bit_generator": (16 + 4 * 5 * 3, 2),  # (u64[2], u32[5,3])
+    "rng_bit_generator_used": (24 + 4 * 17, 2),  # (u64[3], u32[17])
+    "reduce_argmax": (2 * 4 * 9, 2),  # (f32[9], s32[9])
+    "reduce_argmax_tuple_root": (2 * 4 * 17, 2),  # (f32[17], s32[17])
+    "reduce_three_operands": (12 + 6 + 12, 3),  # (f32[3], bf16[3], s32[3])
+    "reduce_window_variadic_argmax": (2 * 4 * 5, 2),  # (f32[5], s32[5])
+    "opt_barrier": (24 + 8, 2),  # (f32[6], s32[2])
+    "batch_norm_training": (4 * (30 + 3 + 3), 3),  # (f32[2,5,3], f32[3], f32[3])
+    "topk": (2 * 4 * 12, 2),  # (f32[4,3], s32[4,3])
+    "copy_start_done": (2 * 128 + 4, 3),  # (f32[32], f32[32], u32[])
+    "copy_of_a_tuple": (24 + 10, 2),  # (f32[6], s8[10])
+    "reduce_scatter_and_all_gather_tuples": (2 * 2 * 96, 4),  # two (f32[8,3], f32[8,3])
+    "collective_permute_start_done": (2 * 36 + 2 * 4, 4),  # (f32[9], f32[9], u32[], u32[])
+    "send_and_recv": (20, 2),  # recv-done's (f32[5], token[]); send's and recv's three arrays make their table's
+}.items()}
 #: The programs jax emits with such a result (their shapes are drawn): argmax's variadic reduce and top_k's topk, as
 #: written (compiled, the reduce is fused and top_k a TopK custom call).
 JAX_TUPLE_RESULTS = {"argmax/written", "top_k/written"}

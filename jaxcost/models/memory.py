@@ -451,6 +451,8 @@ class _Values:
             return False
         if self.position.get(instruction.name, self.boundary) >= self.boundary:
             return False
+        if instruction.shape.is_tuple and index in ("{}", ""):  # a tuple's pointer table: its arrays are the values
+            return False
         readers = self._readers_of(instruction) if index in ("{}", "") else element_readers(instruction, index)
         return any(user in self.backward for user in readers)
 
