@@ -1,6 +1,7 @@
 """Where the time goes on an accelerator: ResNet-50's training step (batch 128, bfloat16), GPT-2 small's forward
-pass (batch 8, 1024 tokens) and its training step (the same tokens, bfloat16), profiled with ``jaxcost.profile``; each one's table, its JSON, and, as fixtures for the
-tests, a trace of a few calls with the program's optimized HLO (what ``jaxcost profile TRACE --hlo FILE`` reads).
+pass (batch 8, 1024 tokens) and its training step (the same tokens, bfloat16), profiled with ``jaxcost.profile``;
+each one's table, its JSON, and, as fixtures for the tests, a trace of a few calls with the program's optimized HLO
+(what ``jaxcost profile TRACE --hlo FILE`` reads).
 
 Run on the lent machine: PYTHONPATH=. python bench/gpu_profile.py --out "$OUT"
 Smoke-test on the CPU first: python bench/gpu_profile.py --out /tmp/profile --small

@@ -304,6 +304,45 @@ def test_nested_scans_multiply_and_vmap_counts_the_whole_batch(mode):
         assert (vmapped.flops, jitted.flops) == (vmapped.compiler_flops, jitted.compiler_flops)
 
 
+class NormedCell(nn.Module):
+    @nn.compact
+    def __call__(self, carry, x):
+        h = nn.LayerNorm()(nn.Dense(16)(carry) + x)
+        return h, h
+
+
+class CellScan(nn.Module):
+    """A cell scanned over 4 steps, over the whole batch (``vmapped=False``) or vmapped over its 5 examples."""
+
+    vmapped: bool
+
+    @nn.compact
+    def __call__(self, xs):
+        scan = nn.scan(NormedCell, variable_broadcast="params", split_rngs={"params": False}, length=4)
+        if self.vmapped:
+            scan = nn.vmap(scan, in_axes=(0, 1), out_axes=(0, 1), variable_axes={"params": None},
+                           split_rngs={"params": False})
+        return scan()(jnp.zeros((xs.shape[1], 16)), xs)[1]
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_a_vmap_around_a_scan_costs_the_whole_batch(mode):
+    """Inside nn.vmap(nn.scan(...)) a layer is traced on one example (the scan's body); its row costs the whole
+    batch, as the same scan over the batch does: the Dense's spec gains the batch, its calls are the scan's trips;
+    the norm's formula is the examples' (in the forward pass); the compiled rows are the same program's."""
+    xs = jax.ShapeDtypeStruct((4, 5, 16), jnp.float32)
+    vmapped, plain = ({row.path.split("/", 1)[1]: row for row in analyze(CellScan(vmapped), xs, mode=mode).modules
+                       if "/" in row.path} for vmapped in (True, False))
+    assert vmapped["Dense_0"].spec == plain["Dense_0"].spec == jc.Dense((5, 16), 16)
+    assert (vmapped["Dense_0"].calls, vmapped["Dense_0"].input_shape) == (4, (5, 16))
+    assert vmapped["Dense_0"].flops == plain["Dense_0"].flops == 4 * jc.analytic(jc.Dense((5, 16), 16), mode).flops
+    if mode == "forward":
+        norm = 4 * 5 * operations.layer_norm((16,)).flops
+        assert vmapped["LayerNorm_0"].flops == plain["LayerNorm_0"].flops == norm
+    for row in ("Dense_0", "LayerNorm_0"):
+        assert vmapped[row].compiler_flops == plain[row].compiler_flops, row
+
+
 def test_a_layer_in_a_while_loop_has_no_formula():
     """A while loop's trip count is known only when it runs: the row keeps the compiler's figures (its body once,
     as the recount says) and no analytic ones."""

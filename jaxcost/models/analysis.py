@@ -21,7 +21,7 @@ from jaxcost import targets
 from jaxcost.compiler import CompilerCost, check_arguments, compile_function
 from jaxcost.formulas import Mode, check_mode
 from jaxcost.hlo.rewrites import Rewrite, flops_by_source, rewrites
-from jaxcost.models.paper import DOT, Paper, Traced, paper_cost
+from jaxcost.models.paper import DOT, Paper, Traced, paper_cost, signature_elements
 from jaxcost.models.rows import Call, Placement, Row, build_rows, scope_calls
 from jaxcost.reports.model import render, summary
 from jaxcost.specs import Conv, Dense, describe_value
@@ -123,7 +123,7 @@ def _call(path: tuple[str, ...], module_type: str, paper: Paper, x: Any, y: Any,
     return Call(path, module_type, paper.spec, tuple(x.shape) if x is not None else None,
                 tuple(y.shape) if y is not None else None, str(x.dtype) if x is not None else "",
                 str(y.dtype) if y is not None else "", paper.macs, paper.ops, lifted, paper.signature,
-                paper.training_passes, paper.error, paper.training_ops)
+                paper.training_passes, paper.error, paper.training_ops, signature_elements(paper, y))
 
 
 def _lifted(module: nn.Module) -> bool:

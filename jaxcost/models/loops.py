@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ class Runs:
     calls: Counter = field(default_factory=Counter)
     most: dict[str, int] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
+    #: Elements of a module's first signature operation's result, as the program computes it: inside a vmap around
+    #: a scan, the whole batch's (the body was traced on one example).
+    signature_elements: dict[str, int] = field(default_factory=dict)
 
 
 def _sub_jaxprs(params: dict[str, Any]) -> Iterator[Any]:
@@ -34,6 +38,12 @@ def _sub_jaxprs(params: dict[str, Any]) -> Iterator[Any]:
             inner = getattr(item, "jaxpr", item)  # a ClosedJaxpr holds its Jaxpr
             if hasattr(inner, "eqns"):
                 yield inner
+
+
+def _elements(variable: Any) -> int:
+    """Elements of a jaxpr variable's array (0 when it is not an array)."""
+    shape = getattr(getattr(variable, "aval", None), "shape", None)
+    return int(math.prod(shape)) if shape is not None else 0
 
 
 def module_runs(jaxpr: Any, module_of: Callable[[str], str | None],
@@ -56,6 +66,7 @@ def module_runs(jaxpr: Any, module_of: Callable[[str], str | None],
                     signature = signature_of(module)
                     if signature and signature[0] == name and not any(scope in stack for scope in NOT_FORWARD):
                         runs.calls[module] += times
+                        runs.signature_elements.setdefault(module, _elements(equation.outvars[0]))
             inner_times = times
             if name == "scan" and times is not None:
                 inner_times = times * equation.params["length"]

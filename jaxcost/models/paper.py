@@ -35,6 +35,8 @@ class Paper:
     training_ops: OpsCost | None = None
     #: The primitive one call issues, and how many of it: how its calls are counted in a traced program.
     signature: tuple[str, int] | None = None
+    #: Elements of the first signature operation's result in one call (``signature_elements``), or None.
+    signature_elements: int | None = None
     #: How often a training step performs the products of ``macs``: the forward pass and one pass per operand
     #: the gradient is taken of: 3 for two differentiated operands (weights and activations, or two activations;
     #: tied logits, ``Embed.attend``, take this default).
@@ -111,6 +113,17 @@ def _itemsize(array: Any) -> int:
 def _operation(cost: Callable[..., OpsCost], *args: Any, signature: tuple[str, int]) -> Paper:
     """An operation formula of ``jaxcost.operations`` for one call: its forward pass and its training step."""
     return Paper(ops=cost(*args), training_ops=cost(*args, mode="train"), signature=signature)
+
+
+def signature_elements(paper: Paper, y: Any) -> int | None:
+    """Elements of the first signature operation's result in one call: a product's or a lookup's is the output
+    (``y``), a norm's ``rsqrt`` gives one value per statistic (its formula's transcendentals); None for the
+    others (attention's first product is its scores)."""
+    if paper.signature == RSQRT and paper.ops is not None:
+        return paper.ops.transcendentals
+    if paper.signature in (DOT, CONVOLUTION, GATHER) and y is not None:
+        return math.prod(y.shape)
+    return None
 
 
 def _flat_batch(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:

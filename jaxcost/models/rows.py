@@ -15,7 +15,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -25,7 +25,7 @@ from jaxcost.hlo.rules import OpRecord
 from jaxcost.models.loops import Runs, module_runs
 from jaxcost.operations import OpsCost
 from jaxcost.reports.model import export_names
-from jaxcost.specs import Spec
+from jaxcost.specs import Conv, Dense, Spec
 
 if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
@@ -75,6 +75,8 @@ class Call:
     formula_error: str = ""
     #: The operation formula's training step, per call (``Paper.training_ops``).
     training_ops: OpsCost | None = None
+    #: Elements of the first signature operation's result in one call (``paper.signature_elements``), or None.
+    signature_elements: int | None = None
 
 
 @dataclass
@@ -456,11 +458,40 @@ def _runs(compiler: CompilerCost, attribution: Attribution, calls: list[Call]) -
 
 def _lifted_calls(call: Call, key: str, runs: Runs) -> int | None:
     """How often a module inside a lifted transform is called: its signature operations in the forward pass
-    over those of one call; None without a signature or inside a while loop."""
+    over those of one call, times the examples of a vmap around a scan (the scan's body is traced on one example:
+    the program's signature result holds the whole batch's, each example's an independent call); None without a
+    signature or inside a while loop."""
     if call.signature is None or key in runs.unknown or not runs.calls[key]:
         return None
     calls, rest = divmod(runs.calls[key], call.signature[1])
     return None if rest else calls
+
+
+def _examples(call: Call, key: str, runs: Runs) -> int:
+    """The examples a call's traced shapes leave out, inside a vmap around a scan (whose body is traced on one
+    example): the program's signature result over one call's (1 when they are the same, or unknown)."""
+    whole, one = runs.signature_elements.get(key, 0), call.signature_elements
+    if not whole or not one or whole % one:
+        return 1
+    return whole // one
+
+
+def _batched(call: Call, examples: int) -> Call:
+    """A call traced on one example, as the vmap runs it on ``examples``: a layer's spec over the whole batch (a
+    Dense's input gains a batch axis, a Conv's batch grows), an operation formula ``examples`` times (its
+    examples are independent; in training the sums of its parameters' gradients over them are not counted)."""
+    if examples == 1:
+        return call
+    spec = call.spec
+    if isinstance(spec, Conv):
+        spec = replace(spec, input_shape=(examples * spec.input_shape[0], *spec.input_shape[1:]))
+    elif isinstance(spec, Dense):
+        spec = replace(spec, input_shape=(examples, *spec.input_shape))
+    return replace(call, spec=spec, macs=call.macs * examples,
+                   ops=call.ops * examples if call.ops is not None else None,
+                   training_ops=call.training_ops * examples if call.training_ops is not None else None,
+                   input_shape=(examples, *call.input_shape) if call.input_shape else call.input_shape,
+                   output_shape=(examples, *call.output_shape) if call.output_shape else call.output_shape)
 
 
 def _wrapper_calls(rows: dict[str, Row], key: str, runs: Runs) -> None:
@@ -521,6 +552,8 @@ def build_rows(calls: list[Call], compiler: CompilerCost, root: str, mode: Mode,
         if not call.path:
             continue
         key = "/".join(call.path)
+        if call.lifted and key not in lifted:
+            call = _batched(call, _examples(call, key, runs))
         row = rows.setdefault(key, _module_row(call))
         if not call.lifted:
             row.calls += 1
