@@ -310,6 +310,22 @@ def test_two_processes_report_what_one_process_of_four_devices_reports():
     assert "2 processes, 4 devices (2, 2 local): the same program on every process" in gathered["text"]
 
 
+def test_timing_across_processes_names_a_bad_argument():
+    """Said before any process waits on another (nothing is dispatched)."""
+    import jax
+
+    from jaxcost.mesh.timing import placed_arguments, time_across_processes
+
+    with pytest.raises(ValueError, match="repeats: must be a positive integer, got 0"):
+        time_across_processes(object(), repeats=0)
+    with pytest.raises(ValueError, match="seconds_per_repeat: must be a positive number of seconds"):
+        time_across_processes(object(), seconds_per_repeat="0.1")
+    with pytest.raises(ValueError, match="executable: a compiled program"):
+        time_across_processes(lambda x: x)
+    with pytest.raises(ValueError, match="executable: a compiled program"):
+        placed_arguments(jax.jit(lambda x: x))
+
+
 def test_two_processes_time_a_data_parallel_step():
     """Both processes time the same data=4 step: the same calls in each of the same repeats, the step time the
     slowest process's median, the input placed as the program takes it (each process holds its two quarters of the
@@ -320,6 +336,8 @@ def test_two_processes_time_a_data_parallel_step():
     assert len({entry["calls"] for entry in processes}) == 1 and processes[0]["calls"] >= 1
     assert len({len(entry["seconds_per_call"]) for entry in processes}) == 1
     assert timed["seconds_step"] == max(entry["seconds_median"] for entry in processes)
+    mine = processes[0]  # process 0's repeats fit in the time its own clock saw around the whole timing
+    assert 0 < mine["calls"] * sum(mine["seconds_per_call"]) < timed["wall_seconds"]
     assert timed["slowest"] == max(processes, key=lambda entry: entry["seconds_median"])["process"]
     assert timed["input"] == {"shape": [64, 128], "spec": "P('data',)", "placed_as_compiled": True,
                               "fully_addressable": False, "local_shards": [[16, 128], [16, 128]]}

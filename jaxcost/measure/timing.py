@@ -240,10 +240,15 @@ def concrete_arguments(argument: Any, seed: int) -> Any:
     def make(leaf: Any) -> Any:
         if not isinstance(leaf, jax.ShapeDtypeStruct):
             return jax.device_put(leaf)
-        if jnp.issubdtype(leaf.dtype, jnp.integer):
-            return jax.device_put(generator.integers(-8, 8, leaf.shape).astype(leaf.dtype))
-        return jax.device_put(generator.standard_normal(leaf.shape, np.float32).astype(leaf.dtype))
+        return jax.device_put(host_values(leaf.shape, leaf.dtype, generator))
     return jax.tree_util.tree_map(make, argument)
+
+
+def host_values(shape: tuple[int, ...], dtype: Any, generator: np.random.Generator) -> np.ndarray:
+    """Values for an argument, on the host: random normals, or small integers (-8 to 7) for an integer dtype."""
+    if jnp.issubdtype(dtype, jnp.integer):
+        return generator.integers(-8, 8, shape).astype(dtype)
+    return generator.standard_normal(shape, np.float32).astype(dtype)
 
 
 def run_calls(executable: Any, argument_sets: list[tuple], calls: int) -> float:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from jaxcost.measure.timing import run_calls
+from jaxcost.measure.timing import host_values, run_calls
 from jaxcost.reports.text import table
 
 if TYPE_CHECKING:
@@ -86,19 +86,22 @@ def _milliseconds(seconds: float) -> str:
 def placed_arguments(executable: Any, seed: int = 0) -> tuple:
     """Arguments for a compiled sharded ``executable``, each a global array placed with the sharding the program
     takes it in: every process makes the same values (drawn from ``seed``) and puts its own devices' shards of
-    them. Random normals; small integers for integer dtypes."""
+    them (``measure.timing.host_values``)."""
+    _check_executable(executable)
     shardings = jax.tree_util.tree_leaves(executable.input_shardings[0])
     infos, structure = jax.tree_util.tree_flatten(executable.args_info[0])
     leaves = []
     for number, (info, sharding) in enumerate(zip(infos, shardings)):
-        generator = np.random.default_rng([seed, number])
-        dtype = np.dtype(info.dtype)
-        if np.issubdtype(dtype, np.integer):
-            values = generator.integers(0, 8, info.shape).astype(dtype)
-        else:
-            values = generator.standard_normal(info.shape, np.float32).astype(dtype)
+        values = host_values(info.shape, info.dtype, np.random.default_rng([seed, number]))
         leaves.append(jax.make_array_from_callback(info.shape, sharding, _shard_of(values)))
     return tuple(jax.tree_util.tree_unflatten(structure, leaves))
+
+
+def _check_executable(executable: Any) -> None:
+    if not hasattr(executable, "input_shardings") or not hasattr(executable, "args_info"):
+        raise ValueError("executable: a compiled program, as jax.jit(f).lower(...).compile() or a report's "
+                         "compiler.executable under jaxcost.compiler.runnable(); got "
+                         f"{type(executable).__name__}")
 
 
 def _shard_of(values: np.ndarray) -> Callable[[Any], np.ndarray]:
@@ -121,8 +124,10 @@ def time_across_processes(executable: Any, arguments: tuple | None = None, repea
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats: must be a positive integer, got {repeats!r}")
-    if not seconds_per_repeat > 0:
-        raise ValueError(f"seconds_per_repeat: must be positive, got {seconds_per_repeat!r}")
+    if isinstance(seconds_per_repeat, bool) or not isinstance(seconds_per_repeat, (int, float)) or \
+            not seconds_per_repeat > 0:
+        raise ValueError(f"seconds_per_repeat: must be a positive number of seconds, got {seconds_per_repeat!r}")
+    _check_executable(executable)
     arguments = placed_arguments(executable) if arguments is None else arguments
     jax.block_until_ready(executable(*arguments))  # compiled, warm, every shard resident
     one_call = run_calls(executable, [arguments], CALIBRATION_CALLS) / CALIBRATION_CALLS

@@ -283,7 +283,12 @@ def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = Non
 def _dump_folder(dump_to: str | None) -> Iterator[str]:
     """``dump_to`` (created), or a temporary folder removed afterwards."""
     if dump_to is not None:
-        Path(dump_to).mkdir(parents=True, exist_ok=True)
+        given = Path(dump_to)
+        if given.exists() and not given.is_dir():
+            raise ValueError(f"dump_to: {dump_to} is a file; give a folder for XLA's files")
+        if given.is_dir() and any(given.glob("*after_optimizations-buffer-assignment.txt")):
+            raise ValueError(f"dump_to: {dump_to} already holds another program's dump; give an empty folder")
+        given.mkdir(parents=True, exist_ok=True)
         yield str(dump_to)
         return
     with tempfile.TemporaryDirectory(prefix="jaxcost-dump-") as folder:
