@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcost.models import build
-from jaxcost.models.analysis import _abstract_variables, _training
+from jaxcost.models.analysis import abstract_variables, training_step
 from jaxcost.models.memory import memory
 
 
@@ -26,9 +26,9 @@ def _plain_compile_seconds(model, tokens) -> float:
     """From the model and its input's shape to the compiled step, as a user compiles it: the parameters' shapes, the
     output's (the step's output gradient has its shape), then the step traced, lowered and compiled."""
     start = time.perf_counter()
-    variables = _abstract_variables(model, (tokens,), {}, {})
+    variables = abstract_variables(model, (tokens,), {}, {})
     params, others = variables["params"], {}
-    forward, step = _training(model.apply, others, {})
+    forward, step = training_step(model.apply, others, {})
     output = jax.eval_shape(forward, params, others, {}, tokens)[0]
     jax.jit(step).lower(params, others, {}, output, tokens).compile()
     return time.perf_counter() - start

@@ -26,7 +26,7 @@ from jaxcost.compiler import CompilerCost, compile_function
 from jaxcost.hlo.collectives import parse_groups
 from jaxcost.hlo.text import NUMPY_NAMES, PRIMITIVE_BYTES, Instruction, parse_module
 from jaxcost.mesh.axes import coordinates, spanned_axes
-from jaxcost.models.rows import _PATH_STEP
+from jaxcost.models.rows import PATH_STEP
 from jaxcost.reports.text import format_bytes, table
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def module_outputs(model: nn.Module, *inputs: Any, mesh: dict[str, int], variabl
     same module ``(call 2)``; the model's own output ``output``)."""
     from flax import linen as nn
 
-    from jaxcost.models.analysis import _sharded, random_keys
+    from jaxcost.models.analysis import random_keys, sharded_arguments
 
     found: list[Tensor] = []
 
@@ -212,7 +212,7 @@ def module_outputs(model: nn.Module, *inputs: Any, mesh: dict[str, int], variabl
 
     keys = random_keys(rngs)
     with targets.compiling_for(target) as where:
-        inputs, variables = _sharded(model, inputs, variables, kwargs, keys, mesh,
+        inputs, variables = sharded_arguments(model, inputs, variables, kwargs, keys, mesh,
                                      list(where.devices) if where else None)
         with nn.intercept_methods(inspect):  # a callback runs for each output the compiled program keeps
             compile_function(lambda v, k, *xs: model.apply(v, *xs, rngs=k or None, mutable=True, **kwargs),
@@ -284,7 +284,7 @@ def _argument_name(parameter: Instruction, collections: Sequence[str]) -> str:
     """An argument's pytree path as JAX names it in the program (``params['fc1']['kernel']``, or
     ``v['params']['fc1']['kernel']`` in an argument of collections), as a path: ``params/fc1/kernel``."""
     op_name = parameter.op_name
-    keys = [key or index for key, index in _PATH_STEP.findall(op_name)]
+    keys = [key or index for key, index in PATH_STEP.findall(op_name)]
     head = [] if keys and keys[0] in collections else [op_name.split("[", 1)[0]]
     return "/".join(head + keys) or parameter.name
 

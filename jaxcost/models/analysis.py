@@ -165,7 +165,7 @@ def _paper(module: Any, x: Any, y: Any, args: tuple, kwargs: dict) -> Paper:
 _PENDING = Call((), "", None, None, None)
 
 
-class _Recorder:
+class Recorder:
     """Intercepts module calls while the model is traced: every module's path, type, shapes and dtypes, and the
     Conv/Dense specs. Calls are listed as they begin, so that a module comes before the modules it calls."""
 
@@ -197,12 +197,12 @@ class _Recorder:
         return out
 
 
-def _abstract_variables(model: nn.Module, inputs: tuple, kwargs: dict, keys: dict) -> Any:
+def abstract_variables(model: nn.Module, inputs: tuple, kwargs: dict, keys: dict) -> Any:
     """The model's variables as ``jax.ShapeDtypeStruct`` s: initialised abstractly, nothing allocated."""
     return jax.eval_shape(lambda *xs: model.init({"params": jax.random.PRNGKey(0), **keys}, *xs, **kwargs), *inputs)
 
 
-def _collections(variables: Any) -> tuple[Any, dict]:
+def split_collections(variables: Any) -> tuple[Any, dict]:
     """The parameters, and every other collection (``batch_stats``, ...)."""
     return variables.get("params", {}), {name: value for name, value in variables.items() if name != "params"}
 
@@ -217,7 +217,7 @@ def random_keys(rngs: Any) -> dict[str, Any]:
     return {name: jax.random.PRNGKey(value) if isinstance(value, int) else value for name, value in rngs.items()}
 
 
-def _training(apply: Callable, others: dict, kwargs: dict) -> tuple[Callable, Callable]:
+def training_step(apply: Callable, others: dict, kwargs: dict) -> tuple[Callable, Callable]:
     """A training step: forward (the ``others`` collections mutable and updated), then the pullback of an
     output gradient.
 
@@ -280,7 +280,7 @@ def _analyze(model: Any, inputs: tuple, variables: Any, mode: Mode, name: str, r
         if not isinstance(model, nn.Module):
             raise ValueError(f"mesh: sharding is for flax.linen models, got {describe_value(model)}; jit a "
                              "function with its shardings and pass it to jaxcost.compiled")
-        inputs, variables = _sharded(model, inputs, variables, kwargs, random_keys(rngs), mesh,
+        inputs, variables = sharded_arguments(model, inputs, variables, kwargs, random_keys(rngs), mesh,
                                      list(where.devices) if where else None)
     if isinstance(model, nn.Module):
         from flax.errors import InvalidRngError
@@ -312,8 +312,8 @@ def _analyze(model: Any, inputs: tuple, variables: Any, mode: Mode, name: str, r
     rows, placement = build_rows(calls, compiler, root, mode, params)
     seconds["attribute"] = time.perf_counter() - start
     label = name or getattr(model, "__name__", type(model).__name__)
-    return ModelReport(label, mode, rows, compiler, _count(params), seconds,
-                       {name: _count(values) for name, values in others.items()}, placement)
+    return ModelReport(label, mode, rows, compiler, count_elements(params), seconds,
+                       {name: count_elements(values) for name, values in others.items()}, placement)
 
 
 def program_report(hlo_text: str, name: str = "", platform: str = "", device_kind: str = "") -> ModelReport:
@@ -327,7 +327,7 @@ def program_report(hlo_text: str, name: str = "", platform: str = "", device_kin
     return ModelReport(name or "program", "forward", rows, compiler, 0, placement=placement)
 
 
-def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys: dict, mesh: Any,
+def sharded_arguments(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys: dict, mesh: Any,
              devices: list[Any] | None) -> tuple[tuple, Any]:
     """The inputs split along their batch, the parameters as the mesh's axes say, other state replicated."""
     from jax.sharding import Mesh
@@ -337,8 +337,8 @@ def _sharded(model: nn.Module, inputs: tuple, variables: Any, kwargs: dict, keys
     if not isinstance(mesh, Mesh):
         mesh = make_mesh(parse_mesh(mesh) if isinstance(mesh, str) else check_mesh(mesh), devices)
     if variables is None:
-        variables = _abstract_variables(model, inputs, kwargs, keys)
-    params, others = _collections(variables)
+        variables = abstract_variables(model, inputs, kwargs, keys)
+    params, others = split_collections(variables)
     variables = {"params": shard_params(params, mesh), **replicated(others, mesh)}
     return tuple(shard_batch(x, mesh) for x in inputs), variables
 
@@ -356,19 +356,20 @@ def attribute(model: nn.Module, *inputs: Any, compiler: CompilerCost, mode: Mode
     check_arguments(inputs, "inputs")
     keys = random_keys(rngs)
     if variables is None:
-        variables = _abstract_variables(model, inputs, kwargs, keys)
-    params, others = _collections(variables)
-    forward, _ = _training(model.apply, others, kwargs)
-    recorder = _Recorder()
+        variables = abstract_variables(model, inputs, kwargs, keys)
+    params, others = split_collections(variables)
+    forward, _ = training_step(model.apply, others, kwargs)
+    recorder = Recorder()
     with nn.intercept_methods(recorder):
         jax.eval_shape(forward, params, others, keys, *inputs)
     rows, placement = build_rows(recorder.calls, compiler, type(model).__name__, mode, params)
-    return ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params),
-                       collections={name: _count(values) for name, values in others.items()},
+    return ModelReport(name or type(model).__name__, mode, rows, compiler, count_elements(params),
+                       collections={name: count_elements(values) for name, values in others.items()},
                        placement=placement)
 
 
-def _count(tree: Any) -> int:
+def count_elements(tree: Any) -> int:
+    """Elements of a pytree's arrays, summed."""
     return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree))
 
 
@@ -410,12 +411,12 @@ def _step_arguments(function: Callable, args: tuple, mode: Mode, has_aux: bool =
 def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, kwargs: dict,
                  keys: dict) -> tuple[list[Call], CompilerCost, Any, dict]:
     if variables is None:
-        variables = _abstract_variables(model, inputs, kwargs, keys)
-    params, others = _collections(variables)
-    recorder = _Recorder()
+        variables = abstract_variables(model, inputs, kwargs, keys)
+    params, others = split_collections(variables)
+    recorder = Recorder()
     with nn.intercept_methods(recorder):
         if mode == "train":
-            forward, step = _training(model.apply, others, kwargs)
+            forward, step = training_step(model.apply, others, kwargs)
             output = jax.eval_shape(forward, params, others, keys, *inputs)[0]
             recorder.calls.clear()
             compiler = compile_function(step, params, others, keys, output, *inputs)
@@ -425,7 +426,7 @@ def _trace_linen(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, kw
 
 
 def _compile_forward(model: nn.Module, variables: Any, keys: dict, inputs: tuple, kwargs: dict,
-                     recorder: _Recorder) -> CompilerCost:
+                     recorder: Recorder) -> CompilerCost:
     """The forward program. Collections the call writes (``batch_stats`` with ``train=True``, say) are made
     mutable, as flax requires; a model that writes none is compiled as it is (found by trying: flax refuses
     the write while the model is traced, before anything is compiled)."""

@@ -25,16 +25,16 @@ from jaxcost.hlo.allocations import BufferAssignment, Value, read_dump
 from jaxcost.hlo.text import Instruction, Module
 from jaxcost.models.analysis import (
     ModelReport,
-    _abstract_variables,
-    _collections,
-    _count,
-    _Recorder,
-    _sharded,
-    _training,
+    Recorder,
+    abstract_variables,
+    count_elements,
     is_nnx_module,
     random_keys,
+    sharded_arguments,
+    split_collections,
+    training_step,
 )
-from jaxcost.models.rows import LAYOUT, LOOSE_PARAMS, Attribution, Row, _key_name, build_rows, scope_calls
+from jaxcost.models.rows import LAYOUT, LOOSE_PARAMS, Attribution, Row, build_rows, key_name, scope_calls
 from jaxcost.reports.memory import memory_text
 from jaxcost.specs import describe_value
 
@@ -178,7 +178,7 @@ class _Step:
 
 
 def _leaves(tree: Any, role: str, prefix: str = "") -> list[tuple[str, str]]:
-    return [(role, prefix + "/".join(_key_name(step) for step in path))
+    return [(role, prefix + "/".join(key_name(step) for step in path))
             for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
@@ -186,9 +186,9 @@ def _linen_step(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, key
                 optimizer: Any, name: str) -> _Step:
     """Compile a linen model's forward pass, or its training step (with ``optimizer``, one that also updates the
     parameters and the optimizer's state, both donated as a training loop does)."""
-    params, others = _collections(variables)
-    forward, step = _training(model.apply, others, kwargs)
-    recorder = _Recorder()
+    params, others = split_collections(variables)
+    forward, step = training_step(model.apply, others, kwargs)
+    recorder = Recorder()
     with nn.intercept_methods(recorder):  # the model's calls, recorded while its output's shape is found
         output = jax.eval_shape(forward, params, others, keys, *inputs)[0]
     inputs_roles = _leaves(keys, "inputs", "rngs/") + _leaves(inputs, "inputs", "inputs/")
@@ -211,8 +211,9 @@ def _linen_step(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, key
                           + _leaves(output, "inputs", OUTPUT_GRADIENT) + _leaves(inputs, "inputs", "inputs/"))
         output_roles = outputs + _leaves(params, "parameters") + _leaves(state, "optimizer state")
     rows, placement = build_rows(recorder.calls, compiler, type(model).__name__, mode, params)
-    report = ModelReport(name or type(model).__name__, mode, rows, compiler, _count(params),
-                         collections={name: _count(values) for name, values in others.items()}, placement=placement)
+    report = ModelReport(name or type(model).__name__, mode, rows, compiler, count_elements(params),
+                         collections={name: count_elements(values) for name, values in others.items()},
+                         placement=placement)
     formulas = {"parameters": tree_bytes(params)}
     if optimizer is not None:
         formulas["optimizer state"] = tree_bytes(state)
@@ -314,10 +315,10 @@ def _compile_step(model: Any, inputs: tuple, variables: Any, mode: Mode, optimiz
     if isinstance(model, nn.Module):
         keys = random_keys(rngs)
         if mesh is not None:
-            inputs, variables = _sharded(model, inputs, variables, kwargs, keys, mesh,
+            inputs, variables = sharded_arguments(model, inputs, variables, kwargs, keys, mesh,
                                          list(where.devices) if where else None)
         if variables is None:
-            variables = _abstract_variables(model, inputs, kwargs, keys)
+            variables = abstract_variables(model, inputs, kwargs, keys)
         return _linen_step(model, inputs, variables, mode, keys, kwargs, optimizer, name)
     if is_nnx_module(model):
         raise ValueError("model: memory() takes a flax.linen Module or a JAX function; a flax.nnx Module is not read "

@@ -344,7 +344,7 @@ def _op_keys(compiler: CompilerCost, attribution: Attribution, rows: dict[str, R
 #: Instructions that only move or lay out a buffer: a TPU prefetching a parameter copies it with them.
 _MOVING = frozenset(("copy", "copy-start", "copy-done", "slice-start", "slice-done", "bitcast", "get-tuple-element"))
 #: One step of a pytree path as JAX writes an argument's name: ``params['block0']['Dense_0']['kernel']``.
-_PATH_STEP = re.compile(r"\[\\?'([^'\\]*)\\?'\]|\[(\d+)\]")  # XLA's text escapes the quotes: [\'kernel\']
+PATH_STEP = re.compile(r"\[\\?'([^'\\]*)\\?'\]|\[(\d+)\]")  # XLA's text escapes the quotes: [\'kernel\']
 
 
 def _prefetched_module(instruction: Any, by_name: dict[str, Any], attribution: Attribution) -> str | None:
@@ -354,7 +354,7 @@ def _prefetched_module(instruction: Any, by_name: dict[str, Any], attribution: A
         instruction = by_name[instruction.operands[0]]
     if instruction.opcode != "parameter":
         return None
-    names = tuple(key or index for key, index in _PATH_STEP.findall(instruction.op_name))
+    names = tuple(key or index for key, index in PATH_STEP.findall(instruction.op_name))
     return attribution.module_key(names) if names else None
 
 
@@ -382,7 +382,7 @@ def _common_module(paths: list[str]) -> str:
     return "/".join(common)
 
 
-def _key_name(key: Any) -> str:
+def key_name(key: Any) -> str:
     """One step of a pytree path as the name it has in a module path."""
     for attribute in ("key", "name", "idx"):
         if hasattr(key, attribute):
@@ -395,7 +395,7 @@ def _params_by_row(params: Any, attribution: Attribution) -> tuple[Counter, Coun
     counts: Counter = Counter()
     sizes: Counter = Counter()
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        key = attribution.module_key(tuple(_key_name(step) for step in path)) or LOOSE_PARAMS
+        key = attribution.module_key(tuple(key_name(step) for step in path)) or LOOSE_PARAMS
         counts[key] += math.prod(leaf.shape)
         sizes[key] += math.prod(leaf.shape) * leaf.dtype.itemsize
     return counts, sizes

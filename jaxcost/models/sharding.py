@@ -107,7 +107,7 @@ def _fully_sharded(shape: tuple[int, ...], spec: list[str | None], size: int) ->
     return spec
 
 
-def _key_name(key: Any) -> str:
+def key_name(key: Any) -> str:
     return str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key))))
 
 
@@ -117,7 +117,7 @@ def shard_params(params: Any, mesh: Mesh) -> Any:
     split: set[str] = set()
 
     def place(path: tuple, leaf: Any) -> jax.ShapeDtypeStruct:
-        names = tuple(_key_name(key) for key in path)
+        names = tuple(key_name(key) for key in path)
         spec: list[str | None] = [None] * len(leaf.shape)
         if "model" in mesh.shape:
             spec = _tensor_parallel(names, tuple(leaf.shape), mesh.shape["model"])
