@@ -43,7 +43,7 @@ def one(name: str, shape: tuple, out: Path) -> None:
 
     import jaxcost as jc
     from jaxcost.compiler import runnable
-    from jaxcost.measure.timing import concrete_arguments
+    from jaxcost.measure.timing import executable_arguments
     from jaxcost.models import build
 
     model_name, remat, _, input_dtype, dtype, optimizer_name, keywords = WORKLOADS[name]
@@ -68,9 +68,7 @@ def one(name: str, shape: tuple, out: Path) -> None:
             "saved_bytes": report.saved_bytes, "bytes_by_role": dict(report.bytes_by_role()),
             "xla": report.xla, "formulas": report.formulas, "seconds": report.seconds}
         executable = report.model.compiler.executable
-        abstract = jax.tree_util.tree_map(lambda info: jax.ShapeDtypeStruct(info.shape, info.dtype),
-                                          executable.args_info[0])
-        arguments = concrete_arguments(abstract, 0)
+        arguments = executable_arguments(executable)
         jax.block_until_ready(arguments)
         before = device.memory_stats() or {}
         start = time.perf_counter()

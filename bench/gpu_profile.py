@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from jaxcost import start_quietly
 from jaxcost.measure.profile import profile
-from jaxcost.measure.timing import concrete_arguments
+from jaxcost.measure.timing import executable_arguments
 from jaxcost.models import build
 from jaxcost.reports.profile import profile_json, profile_text
 
@@ -42,9 +42,7 @@ def run(name: str, shape: tuple, out: Path) -> None:
     (out / f"{name}.txt").write_text(profile_text(result, depth=2) + "\n")
     (out / f"{name}.json").write_text(profile_json(result))
     executable = result.report.compiler.executable
-    abstract = jax.tree_util.tree_map(lambda info: jax.ShapeDtypeStruct(info.shape, info.dtype),
-                                      executable.args_info[0])
-    arguments = concrete_arguments(abstract, 0)
+    arguments = executable_arguments(executable)
     with tempfile.TemporaryDirectory() as folder:
         with jax.profiler.trace(folder):
             for _ in range(5):

@@ -20,15 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jax
-
 from jaxcost.hlo.unread import unread_bytes
 from jaxcost.measure.hardware import DevicePeaks, device_peaks, precision_for
 from jaxcost.measure.roofline import Utilization, pick_roof
 from jaxcost.measure.timing import (
     calls_per_repeat,
     check_loop,
-    concrete_arguments,
+    executable_arguments,
     timed_repeats,
     traced,
 )
@@ -301,9 +299,7 @@ def profile(model_or_function: Any, *inputs: Any, mode: Mode = "forward", rngs: 
     with runnable():
         report = analyze(model_or_function, *inputs, mode=mode, rngs=rngs, **kwargs)
     executable = report.compiler.executable
-    abstract = jax.tree_util.tree_map(lambda info: jax.ShapeDtypeStruct(info.shape, info.dtype),
-                                      executable.args_info[0])
-    argument_sets = [concrete_arguments(abstract, 0)]
+    argument_sets = [executable_arguments(executable)]
     calls = calls_per_repeat(executable, argument_sets, seconds_per_repeat)
     seconds_step = statistics.median(timed_repeats(executable, argument_sets, calls, repeats, seconds_budget))
     burst = max(1, min(calls, BURST_CALLS))

@@ -244,6 +244,13 @@ def concrete_arguments(argument: Any, seed: int) -> Any:
     return jax.tree_util.tree_map(make, argument)
 
 
+def executable_arguments(executable: Any, seed: int = 0) -> Any:
+    """Device arrays for a compiled program's own arguments (``concrete_arguments`` of its ``args_info``)."""
+    abstract = jax.tree_util.tree_map(lambda info: jax.ShapeDtypeStruct(info.shape, info.dtype),
+                                      executable.args_info[0])
+    return concrete_arguments(abstract, seed)
+
+
 def host_values(shape: tuple[int, ...], dtype: Any, generator: np.random.Generator) -> np.ndarray:
     """Values for an argument, on the host: random normals, or small integers (-8 to 7) for an integer dtype."""
     if jnp.issubdtype(dtype, jnp.integer):
