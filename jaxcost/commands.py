@@ -670,7 +670,7 @@ def _print_memory(args: argparse.Namespace) -> int:
 def _saved_lines(args: argparse.Namespace, report: Any) -> list[str]:
     """For the zoo's transformers in training: a middle block's saved bytes beside the published formula."""
     from jaxcost.loading import model_from_arguments, model_inputs
-    from jaxcost.models.saved import compare_block, transformer_dimensions
+    from jaxcost.models.saved import LEVELS, compare_block, transformer_dimensions
     from jaxcost.reports.memory import comparison_lines
 
     # Any: a dict[str, int] cannot promise mypy that it fits compare_block's keywords (one of which is a bool)
@@ -679,4 +679,4 @@ def _saved_lines(args: argparse.Namespace, report: Any) -> list[str]:
     if dimensions is None:
         return []
     block = f"block{dimensions.pop('depth') // 2}"
-    return ["", *comparison_lines(compare_block(report, block, **dimensions))]
+    return ["", *comparison_lines([compare_block(report, block, **dimensions, level=level) for level in LEVELS[::-1]])]

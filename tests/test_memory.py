@@ -243,6 +243,35 @@ def test_a_dump_is_kept_where_asked_and_never_mixed_with_another(tmp_path):
         memory(MLP(), _inputs(), dump_to=str(tmp_path / "file"))
 
 
+def test_from_dump_refuses_a_folder_that_is_not_one_steps_dump(tmp_path):
+    """from_dump reads the one step that memory(dump_to=...) dumped there, compiling nothing: a missing folder, one
+    without a buffer assignment, one with several programs' or another step's, and dump_to or target beside it,
+    are refused by name."""
+    dump = tmp_path / "dump"
+    memory(MLP(), _inputs(), mode="train", dump_to=str(dump))
+    with pytest.raises(ValueError, match="from_dump: .*missing is not a folder"):
+        memory(MLP(), _inputs(), mode="train", from_dump=str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="from_dump: .*empty holds no buffer assignment"):
+        memory(MLP(), _inputs(), mode="train", from_dump=str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="from_dump: reads a step compiled elsewhere.*no dump_to"):
+        memory(MLP(), _inputs(), mode="train", from_dump=str(dump), dump_to=str(tmp_path / "again"))
+    with pytest.raises(ValueError, match="from_dump: reads a step compiled elsewhere.*no target"):
+        memory(MLP(), _inputs(), mode="train", from_dump=str(dump), target="tpu:v5e:2x2")
+    with pytest.raises(ValueError, match="from_dump: the program in .* takes 6 arguments where this step, lowered "
+                                         "here, takes 5: the dump is another step's"):
+        memory(MLP(), _inputs(), from_dump=str(dump))  # the forward pass against the training step's dump
+    assignment = next(dump.glob("*-buffer-assignment.txt"))
+    (tmp_path / "lone").mkdir()
+    (tmp_path / "lone" / assignment.name).write_text(assignment.read_text())
+    with pytest.raises(ValueError, match="from_dump: .*lone lacks .*after_optimizations.txt and "
+                                         ".*-live-range.txt beside the buffer assignment"):
+        memory(MLP(), _inputs(), mode="train", from_dump=str(tmp_path / "lone"))
+    (dump / f"another.{assignment.name}").write_text(assignment.read_text())
+    with pytest.raises(ValueError, match="from_dump: .* holds 2 programs' dumps; it must hold one step's"):
+        memory(MLP(), _inputs(), mode="train", from_dump=str(dump))
+
+
 def test_the_dump_parsers_refuse_text_that_is_not_a_dump():
     with pytest.raises(ValueError, match="buffer assignment"):
         parse_buffer_assignment("nothing here")

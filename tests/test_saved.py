@@ -9,6 +9,7 @@ from jaxcost.hlo.text import parse_shape
 from jaxcost.models import build
 from jaxcost.models.memory import memory
 from jaxcost.models.saved import KORTHIKANTI, compare_block, formula_bytes, transformer_dimensions
+from jaxcost.reports.memory import comparison_lines
 
 pytestmark = pytest.mark.cpu
 SEQUENCE, BATCH, HIDDEN, HEADS = 1024, 8, 768, 12
@@ -40,8 +41,8 @@ def test_every_block_is_itemized_to_the_byte(gpt2_training):
     for index in range(12):
         comparison = compare_block(report, f"block{index}", **dimensions)
         items = comparison.items()
-        assert comparison.compiler_bytes - comparison.formula_bytes == sum(amount for _, amount in items)
-        assert comparison.compiler_bytes == sum(value.bytes for value in report.saved
+        assert comparison.saved_bytes - comparison.formula_bytes == sum(amount for _, amount in items)
+        assert comparison.saved_bytes == sum(value.bytes for value in report.saved
                                                 if value.row.startswith(f"block{index}/") or
                                                 value.row == f"block{index}")
         # the model has no dropout: the formula's four dropout tensors are said absent, each
@@ -54,6 +55,25 @@ def test_every_block_is_itemized_to_the_byte(gpt2_training):
         for value in comparison.others:
             elements = parse_shape(value.shape).elements
             assert elements in (BATCH * SEQUENCE, BATCH * SEQUENCE * HEADS), value
+
+
+def test_jaxs_residuals_of_every_block_are_itemized_too(gpt2_training):
+    """What JAX's autodiff saves for a block (before XLA recomputes, widens or lays out anything) beside the same
+    formula: every block saves the same, the items add up, and the three levels print side by side."""
+    model, tokens, report = gpt2_training
+    dimensions = transformer_dimensions(model, (tokens,))
+    del dimensions["depth"]
+    blocks = [compare_block(report, f"block{index}", **dimensions, level="JAX saves") for index in range(12)]
+    assert len({comparison.saved_bytes for comparison in blocks}) == 1
+    for comparison in blocks:
+        assert comparison.saved_bytes - comparison.formula_bytes == sum(amount for _, amount in comparison.items())
+    # JAX's rules keep the block's activations at the model's 16 bits or wider, never narrower but for masks
+    mlp = next(line for line in blocks[6].lines if line.size == "4sbh")
+    assert set(mlp.widths) == {2}
+    text = "\n".join(comparison_lines([blocks[6], compare_block(report, "block6", **dimensions)]))
+    header = next(line for line in text.splitlines() if line.strip().startswith("tensors"))
+    assert header.split()[1:] == ["formula", "JAX", "saves", "XLA", "keeps"]
+    assert f"JAX saves {blocks[6].saved_bytes:,} B" in text and "XLA keeps " in text
 
 
 def test_the_block_saved_bytes_add_up_to_the_report(gpt2_training):

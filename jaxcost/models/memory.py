@@ -1,16 +1,17 @@
 """What fills device memory during one step: XLA's buffer assignment of the compiled step, its peak, and the
 values live at the peak, each with the module row and the role (parameters, gradients, saved for backward,
-...) it has. Compile only: nothing is allocated, inputs may be ``jax.ShapeDtypeStruct``.
+...) it has. Compile only: nothing is allocated, inputs may be ``jax.ShapeDtypeStruct``. A step compiled elsewhere
+(a GPU machine's dump) is read the same way: lowered here, its compiled program and buffer assignment taken from
+XLA's files.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from jaxcost.models.analysis import (
     split_collections,
     training_step,
 )
+from jaxcost.models.dumps import dump_folder, kept_arguments, read_stored, write_step_file
+from jaxcost.models.residuals import BACKWARD, jax_residuals
 from jaxcost.models.rows import LAYOUT, LOOSE_PARAMS, Attribution, Row, build_rows, key_name, scope_calls
 from jaxcost.reports.memory import memory_text
 from jaxcost.specs import describe_value
@@ -41,8 +44,6 @@ from jaxcost.specs import describe_value
 #: What a value in memory is for.
 ROLES = ("parameters", "optimizer state", "model state", "inputs", "outputs", "gradients", "saved for backward",
          "temporary")
-#: The scope JAX gives the operations of a gradient (the transpose of the forward's linearization).
-BACKWARD = "transpose("
 #: The pytree path of a training step's output gradient among its arguments.
 OUTPUT_GRADIENT = "output gradient/"
 #: Instructions that pass a buffer (or part of it) on without computing: a value read through them is read by
@@ -50,6 +51,9 @@ OUTPUT_GRADIENT = "output gradient/"
 _PASSING = frozenset(("bitcast", "get-tuple-element", "tuple", "copy", "opt-barrier", "reshape", "transpose", "slice",
                       "dynamic-slice", "copy-start", "copy-done", "slice-start", "slice-done", "async-start",
                       "async-update", "async-done"))
+#: How a step's program is made from its function and arguments (``donate``: the argument numbers whose buffers the
+#: outputs may reuse): ``compile_function``, or ``dumps.Stored.lower`` for a program compiled elsewhere.
+Compile = Callable[..., CompilerCost]
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class MemoryReport:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Bytes of the parameters at their dtypes, and of the optimizer's state, as the formulas give them.
     formulas: dict[str, int] = field(default_factory=dict)
+    #: What JAX's autodiff saves for the backward pass before XLA's optimizations (``models.residuals``).
+    residuals: list[LiveValue] = field(default_factory=list)
 
     @property
     def peak_bytes(self) -> int:
@@ -132,6 +138,15 @@ class MemoryReport:
     def bytes_by_role(self) -> Counter:
         """Live bytes at the peak by role (``ROLES``)."""
         return _sum_by(self.live, "role")
+
+    def residuals_by_row(self) -> Counter:
+        """Bytes JAX's autodiff saves for the backward pass, by module row (a training step)."""
+        return _sum_by(self.residuals, "row")
+
+    @property
+    def residuals_bytes(self) -> int:
+        """Bytes JAX's autodiff saves for the backward pass, before XLA recomputes, widens or lays out any."""
+        return sum(value.bytes for value in self.residuals)
 
     def saved_by_row(self) -> Counter:
         """Bytes the forward pass keeps for the backward pass, by module row (a training step), in any memory space."""
@@ -183,7 +198,7 @@ def _leaves(tree: Any, role: str, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _linen_step(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, keys: dict, kwargs: dict,
-                optimizer: Any, name: str) -> _Step:
+                optimizer: Any, name: str, compile_with: Compile) -> _Step:
     """Compile a linen model's forward pass, or its training step (with ``optimizer``, one that also updates the
     parameters and the optimizer's state, both donated as a training loop does)."""
     params, others = split_collections(variables)
@@ -194,18 +209,18 @@ def _linen_step(model: nn.Module, inputs: tuple, variables: Any, mode: Mode, key
     inputs_roles = _leaves(keys, "inputs", "rngs/") + _leaves(inputs, "inputs", "inputs/")
     outputs = _leaves(output, "outputs", "outputs/") + _leaves(others, "model state")
     if mode == "forward":
-        compiler = compile_function(lambda p, o, k, *xs: forward(p, o, k, *xs), params, others, keys, *inputs)
+        compiler = compile_with(lambda p, o, k, *xs: forward(p, o, k, *xs), params, others, keys, *inputs)
         argument_roles = _leaves(params, "parameters") + _leaves(others, "model state") + inputs_roles
         output_roles = outputs
     elif optimizer is None:
-        compiler = compile_function(step, params, others, keys, output, *inputs)
+        compiler = compile_with(step, params, others, keys, output, *inputs)
         argument_roles = (_leaves(params, "parameters") + _leaves(others, "model state") + _leaves(keys, "inputs")
                           + _leaves(output, "inputs", OUTPUT_GRADIENT) + _leaves(inputs, "inputs", "inputs/"))
         output_roles = outputs + _leaves(params, "gradients") + _leaves(inputs, "gradients", "inputs/")
     else:
         state = jax.eval_shape(optimizer.init, params)
-        compiler = compile_function(_optimizer_step(step, optimizer), params, state, others, keys, output, *inputs,
-                                    donate=(0, 1))
+        compiler = compile_with(_optimizer_step(step, optimizer), params, state, others, keys, output, *inputs,
+                                donate=(0, 1))
         argument_roles = (_leaves(params, "parameters") + _leaves(state, "optimizer state")
                           + _leaves(others, "model state") + _leaves(keys, "inputs")
                           + _leaves(output, "inputs", OUTPUT_GRADIENT) + _leaves(inputs, "inputs", "inputs/"))
@@ -233,11 +248,11 @@ def _optimizer_step(step: Callable, optimizer: Any) -> Callable:
     return train_step
 
 
-def _function_step(function: Callable, inputs: tuple, mode: Mode) -> _Step:
+def _function_step(function: Callable, inputs: tuple, mode: Mode, compile_with: Compile) -> _Step:
     from jaxcost.models.analysis import _pullback_step, _step_arguments
 
     arguments = _step_arguments(function, inputs, mode)
-    compiler = compile_function(_pullback_step(function) if mode == "train" else function, *arguments)
+    compiler = compile_with(_pullback_step(function) if mode == "train" else function, *arguments)
     roles = (_leaves(arguments[0], "inputs", OUTPUT_GRADIENT) + _leaves(arguments[1:], "inputs", "inputs/")
              if mode == "train" else _leaves(arguments, "inputs", "inputs/"))
     output_roles = _leaves(jax.eval_shape(function, *inputs), "outputs")
@@ -250,7 +265,7 @@ def _function_step(function: Callable, inputs: tuple, mode: Mode) -> _Step:
 
 def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = None, variables: Any = None,
            rngs: Any = None, mesh: Any = None, target: str | None = None, name: str = "",
-           dump_to: str | None = None, **kwargs: Any) -> MemoryReport:
+           dump_to: str | None = None, from_dump: str | None = None, **kwargs: Any) -> MemoryReport:
     """What fills device memory in one step of ``model`` (a ``flax.linen`` Module or a JAX function of
     ``inputs``), per device, from XLA's buffer assignment of the compiled step; nothing is allocated.
 
@@ -258,7 +273,15 @@ def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = Non
     ``GradientTransformation``) the step also updates the parameters and the optimizer's state, donated as a
     training loop donates them. ``mesh`` and ``target`` are as in ``jaxcost.analyze``. ``dump_to`` keeps XLA's
     files of the compile (optimized HLO, buffer assignment, live ranges) in that folder, which must hold no other
-    program's; by default they go to a temporary folder.
+    program's, and writes ``jaxcost-step.json`` beside them (platform, device kind, jax version, XLA's
+    ``memory_analysis()``, the size of a tuple's pointers); by default they go to a temporary folder.
+
+    ``from_dump`` reads the step from such a folder written by the same call elsewhere (on a GPU machine), without
+    compiling here: the step is traced and lowered here (the roles of its arguments and results, the arguments JAX
+    keeps, the module calls and op_names that place values in rows), and the optimized program, buffer assignment
+    and live ranges are the folder's. The platform, device kind and XLA's figures come from its
+    ``jaxcost-step.json``; without one the platform is read from the files' names, the device kind and XLA's
+    figures are left empty. It takes neither ``dump_to`` nor ``target``.
     """
     checked = check_mode(mode)
     if not inputs:
@@ -268,11 +291,18 @@ def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = Non
     if optimizer is not None and (mode != "train" or not hasattr(optimizer, "update")):
         raise ValueError("optimizer: an optax GradientTransformation (optax.adam(1e-3)), with mode='train'; got "
                          f"{describe_value(optimizer)} with mode={mode!r}")
+    if from_dump is not None and (dump_to is not None or target is not None):
+        given = "dump_to" if dump_to is not None else "target"
+        raise ValueError(f"from_dump: reads a step compiled elsewhere, nothing is compiled here; it takes no {given} "
+                         f"(got {given}={dump_to if dump_to is not None else target!r})")
     start = time.perf_counter()
-    with targets.compiling_for(target) as where, _dump_folder(dump_to) as folder:
-        with dumping_to(folder):
-            step = _compile_step(model, inputs, variables, checked, optimizer, rngs, mesh, where, name, kwargs)
-        assignment = read_dump(folder)
+    build = functools.partial(_compile_step, model, inputs, variables, checked, optimizer, rngs, mesh, name=name,
+                              kwargs=kwargs)
+    if from_dump is not None:
+        stored = read_stored(from_dump)
+        step, assignment = build(where=None, compile_with=stored.lower), stored.assignment
+    else:
+        step, assignment = _compiled_step(build, target, dump_to)
     seconds = {"compile": step.compiler.seconds_compile, "total": 0.0}
     report = _report(step, assignment, checked)
     _fill_rows(report)
@@ -280,38 +310,35 @@ def memory(model: Any, *inputs: Any, mode: str = "forward", optimizer: Any = Non
     return report
 
 
-@contextlib.contextmanager
-def _dump_folder(dump_to: str | None) -> Iterator[str]:
-    """``dump_to`` (created), or a temporary folder removed afterwards."""
-    if dump_to is not None:
-        given = Path(dump_to)
-        if given.exists() and not given.is_dir():
-            raise ValueError(f"dump_to: {dump_to} is a file; give a folder for XLA's files")
-        if given.is_dir() and any(given.glob("*after_optimizations-buffer-assignment.txt")):
-            raise ValueError(f"dump_to: {dump_to} already holds another program's dump; give an empty folder")
-        given.mkdir(parents=True, exist_ok=True)
-        yield str(dump_to)
-        return
-    with tempfile.TemporaryDirectory(prefix="jaxcost-dump-") as folder:
-        yield folder
+def _compiled_step(build: Callable[..., _Step], target: str | None,
+                   dump_to: str | None) -> tuple[_Step, BufferAssignment]:
+    """The step compiled here (for ``target``) and XLA's buffer assignment of it; with ``dump_to``, XLA's files kept
+    there and the step file written beside them."""
+    with targets.compiling_for(target) as where, dump_folder(dump_to) as folder:
+        with dumping_to(folder):
+            step = build(where=where, compile_with=compile_function)
+        if dump_to is not None:
+            write_step_file(Path(folder), step.compiler, compiled_here=where is None)
+        return step, read_dump(folder)
 
 
 def _fill_rows(report: MemoryReport) -> None:
     """The model's rows with their memory: every row the live set or the saved values name, a row for each role
     outside the modules (inputs, gradients of inputs) added."""
-    live, saved = report.bytes_by_row(), report.saved_by_row()
+    live, saved, residuals = report.bytes_by_row(), report.saved_by_row(), report.residuals_by_row()
     rows = {row.path: row for row in report.model.rows}
-    for key in [*live, *saved]:
+    for key in [*live, *saved, *residuals]:
         if key not in rows:
             rows[key] = Row(key, key)
             report.model.rows.append(rows[key])
     for key, row in rows.items():
         row.memory_bytes = live[key]
         row.saved_bytes = saved[key] if report.mode == "train" else None
+        row.residual_bytes = residuals[key] if report.mode == "train" else None
 
 
 def _compile_step(model: Any, inputs: tuple, variables: Any, mode: Mode, optimizer: Any, rngs: Any, mesh: Any,
-                  where: Any, name: str, kwargs: dict) -> _Step:
+                  where: Any, name: str, kwargs: dict, compile_with: Compile) -> _Step:
     if isinstance(model, nn.Module):
         keys = random_keys(rngs)
         if mesh is not None:
@@ -319,7 +346,7 @@ def _compile_step(model: Any, inputs: tuple, variables: Any, mode: Mode, optimiz
                                          list(where.devices) if where else None)
         if variables is None:
             variables = abstract_variables(model, inputs, kwargs, keys)
-        return _linen_step(model, inputs, variables, mode, keys, kwargs, optimizer, name)
+        return _linen_step(model, inputs, variables, mode, keys, kwargs, optimizer, name, compile_with)
     if is_nnx_module(model):
         raise ValueError("model: memory() takes a flax.linen Module or a JAX function; a flax.nnx Module is not read "
                          "yet (nnx.split it and pass a function of its state and inputs)")
@@ -327,7 +354,7 @@ def _compile_step(model: Any, inputs: tuple, variables: Any, mode: Mode, optimiz
         raise ValueError(f"model: memory() takes a flax.linen Module (with mesh= or optimizer= too) or a JAX "
                          f"function, got {describe_value(model)}")
     function = (lambda *xs: model(*xs, **kwargs)) if kwargs else model
-    return _function_step(function, inputs, mode)
+    return _function_step(function, inputs, mode, compile_with)
 
 
 def _report(step: _Step, assignment: BufferAssignment, mode: Mode) -> MemoryReport:
@@ -346,7 +373,15 @@ def _report(step: _Step, assignment: BufferAssignment, mode: Mode) -> MemoryRepo
         live_peak_bytes=sum(value.bytes for value in live), peak_step=peak,
         peak_instruction=sequence[peak] if 0 <= peak < len(sequence) else "",
         saved=values.saved() if mode == "train" else [], model=step.model, assignment=assignment,
+        residuals=_residuals(step, values.attribution) if mode == "train" else [],
         xla=step.compiler.memory, formulas=step.formulas)
+
+
+def _residuals(step: _Step, attribution: Attribution) -> list[LiveValue]:
+    """JAX's residuals of the step's jaxpr, its arguments told apart as the compiler's values are."""
+    kinds = ["output gradient" if path.startswith(OUTPUT_GRADIENT) else "input" if role == "inputs" else "other"
+             for role, path in step.argument_roles]
+    return jax_residuals(step.compiler.jaxpr, kinds, attribution)
 
 
 class _Values:
@@ -362,7 +397,7 @@ class _Values:
         self.allocations = {allocation.index: allocation for allocation in assignment.allocations}
         self.backward = self._backward_instructions()
         self.output_roles = self._outputs()
-        self.kept = _kept_arguments(step.compiler, len(step.argument_roles))
+        self.kept = kept_arguments(step.compiler, len(step.argument_roles))
         self.attribution: Attribution = step.model.placement.attribution if step.model.placement else Attribution(
             [], "")
         self.activations = self._from_inputs()
@@ -554,15 +589,6 @@ def element_readers(instruction: Instruction, index: str) -> set[str]:
         elif user.attribute("index") == element:
             readers |= _readers(user) | {user.name}
     return readers
-
-
-def _kept_arguments(compiler: CompilerCost, count: int) -> list[int]:
-    """The flattened argument each entry parameter is: JAX leaves out arguments the program does not read."""
-    try:
-        kept = compiler.lowered._lowering.compile_args["kept_var_idx"]
-    except (AttributeError, KeyError, TypeError):
-        return list(range(count))
-    return sorted(kept)
 
 
 def bytes_by_dtype(tree: Any) -> Counter:

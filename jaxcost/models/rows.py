@@ -123,9 +123,11 @@ class Row:
     speed_of_light: float | None = None
     bound: str | None = None
     #: Device memory (``jaxcost.memory``), per device: the bytes the row holds among the values live at the step's
-    #: peak, and the bytes its forward pass keeps for the backward pass (a training step). None where not read.
+    #: peak, the bytes its forward pass keeps for the backward pass (a training step), and what JAX's
+    #: autodiff saves for it before XLA's optimizations. None where not read.
     memory_bytes: int | None = None
     saved_bytes: int | None = None
+    residual_bytes: int | None = None
     #: What the attribution could not settle: products without metadata that other rows were as likely to hold.
     notes: list[str] = field(default_factory=list)
 

@@ -49,6 +49,8 @@ KORTHIKANTI = (
     Term("the two LayerNorms' inputs", "sbh", 2),
 )
 SIZES = ("sbh", "4sbh", "as2b")
+#: Whose saved values a comparison sorts: the compiler's (after XLA's optimizations) or JAX's (before them).
+LEVELS = ("XLA keeps", "JAX saves")
 
 
 def formula_bytes(sequence: int, batch: int, hidden: int, heads: int, dropout: bool = True) -> int:
@@ -71,7 +73,7 @@ class SizeLine:
     values: list[LiveValue] = field(default_factory=list)
 
     @property
-    def compiler_bytes(self) -> int:
+    def saved_bytes(self) -> int:
         return sum(value.bytes for value in self.values)
 
     @property
@@ -91,10 +93,12 @@ class BlockComparison:
     dropout: bool
     lines: list[SizeLine]
     others: list[LiveValue]
+    #: Whose values: what XLA keeps (the buffer assignment's) or what JAX's autodiff saves (its residuals).
+    level: str = "XLA keeps"
 
     @property
-    def compiler_bytes(self) -> int:
-        return sum(line.compiler_bytes for line in self.lines) + sum(value.bytes for value in self.others)
+    def saved_bytes(self) -> int:
+        return sum(line.saved_bytes for line in self.lines) + sum(value.bytes for value in self.others)
 
     def items(self) -> list[tuple[str, int]]:
         """The difference, compiler minus formula, item by item; the items add up to it exactly."""
@@ -102,32 +106,42 @@ class BlockComparison:
                   -term.count * term.width * self._elements(term.size))
                  for term in KORTHIKANTI if term.dropout and not self.dropout]
         for line in self.lines:
-            expected: Counter = Counter()
-            for term in KORTHIKANTI:
-                if term.size == line.size and (self.dropout or not term.dropout):
-                    expected[term.width] += term.count
+            expected = self.formula_widths(line.size)
             for width in sorted(set(expected) | set(line.widths)):
                 kept, counted = line.widths[width], expected[width]
                 if kept != counted:
                     made = _made_by([value for value in line.values if value.bytes == width * line.elements])
-                    items.append((f"{line.size}: {kept} {8 * width}-bit tensor{'s' if kept != 1 else ''} kept where "
+                    items.append((f"{line.size}: {kept} {8 * width}-bit tensor{'s' if kept != 1 else ''} where "
                                   f"the formula has {counted}{made}", (kept - counted) * width * line.elements))
         for value in self.others:
-            items.append((f"not in the formula: {value.row} {value.shape.split('{')[0]} ({value.instruction})",
+            element = value.index if value.index not in ("{}", "") else ""
+            items.append((f"not in the formula: {value.row} {value.shape.split('{')[0]} ({value.instruction}{element})",
                           value.bytes))
         return items
+
+    def formula_widths(self, size: str) -> Counter:
+        """How many tensors of ``size`` the formula counts at each element width (bytes), dropout's only where the
+        model drops out."""
+        expected: Counter = Counter()
+        for term in KORTHIKANTI:
+            if term.size == size and (self.dropout or not term.dropout):
+                expected[term.width] += term.count
+        return expected
 
     def _elements(self, size: str) -> int:
         return next(line.elements for line in self.lines if line.size == size)
 
 
 def compare_block(report: MemoryReport, block: str, sequence: int, batch: int, hidden: int, heads: int,
-                  dropout: bool = False) -> BlockComparison:
-    """The saved values whose rows are ``block`` or under it, sorted by size class, beside the formula."""
+                  dropout: bool = False, level: str = "XLA keeps") -> BlockComparison:
+    """The saved values whose rows are ``block`` or under it, sorted by size class, beside the formula: those XLA
+    keeps (``report.saved``), or with ``level="JAX saves"`` those JAX's autodiff saves (``report.residuals``)."""
+    if level not in LEVELS:
+        raise ValueError(f"level: one of {', '.join(map(repr, LEVELS))}, got {level!r}")
     elements = _elements(sequence, batch, hidden, heads)
     lines = {size: SizeLine(size, elements[size]) for size in SIZES}
     others = []
-    for value in report.saved:
+    for value in report.saved if level == "XLA keeps" else report.residuals:
         if value.row != block and not value.row.startswith(block + "/"):
             continue
         size = next((size for size in SIZES if parse_shape(value.shape).elements == elements[size]), None)
@@ -135,16 +149,23 @@ def compare_block(report: MemoryReport, block: str, sequence: int, batch: int, h
             others.append(value)
         else:
             lines[size].values.append(value)
-    return BlockComparison(block, formula_bytes(sequence, batch, hidden, heads), dropout, list(lines.values()),
-                           others)
+    return BlockComparison(block, formula_bytes(sequence, batch, hidden, heads), dropout,
+                           list(lines.values()), others, level)
 
 
 def _made_by(values: list[LiveValue]) -> str:
-    """What made the kept tensors, by the first operation their instructions are named after (``convert`` for a
-    16-bit tensor widened to float32, ``transpose`` or ``copy`` for one laid out again)."""
-    made = Counter(value.instruction.partition(".")[0].split("_")[0] for value in values)
+    """What made the kept tensors: the JAX operation their op_name ends in (``convert_element_type`` for a 16-bit
+    tensor widened to float32, ``transpose`` for one laid out again, ``dot_general`` for a library call's product),
+    else the first operation their instruction is named after."""
+    made = Counter(_operation(value) for value in values)
     return (" (made by " + ", ".join(f"{operation} x{count}" for operation, count in made.most_common()) + ")"
             if made else "")
+
+
+def _operation(value: LiveValue) -> str:
+    if value.op_name:
+        return value.op_name.rpartition("/")[2]
+    return value.instruction.partition(".")[0].split("_")[0]
 
 
 def transformer_dimensions(model: object, inputs: tuple) -> dict[str, int] | None:

@@ -59,6 +59,8 @@ def peak_lines(report: MemoryReport) -> list[str]:
                    else "")
         lines.append(f"  saved for the backward pass: {report.saved_bytes:,} B ({format_gib(report.saved_bytes)})"
                      + on_chip)
+        lines.append(f"  JAX's autodiff saves {report.residuals_bytes:,} B ({format_gib(report.residuals_bytes)}, "
+                     f"{len(report.residuals)} values) before XLA recomputes, widens or lays out any")
     return lines
 
 
@@ -68,13 +70,15 @@ def _implied(xla: dict[str, int]) -> int:
 
 
 def rows_table(report: MemoryReport, most: int = 20) -> str:
-    """Live bytes at the peak by module row, with the saved-for-backward bytes of each (training)."""
+    """Live bytes at the peak by module row, with the bytes each keeps for the backward pass (training): what XLA
+    keeps and what JAX's autodiff saves."""
     by_row = report.bytes_by_row()
-    saved = report.saved_by_row()
+    saved, residuals = report.saved_by_row(), report.residuals_by_row()
     rows: list[Any] = []
     for row, amount in by_row.most_common(most):
-        rows.append([row, f"{amount:,}", f"{amount / (report.live_peak_bytes or 1):.1%}", f"{saved[row]:,}"])
-    headers = ["row", "live at peak (B)", "share", "saved for backward (B)"]
+        rows.append([row, f"{amount:,}", f"{amount / (report.live_peak_bytes or 1):.1%}", f"{saved[row]:,}",
+                     f"{residuals[row]:,}"])
+    headers = ["row", "live at peak (B)", "share", "saved for backward (B)", "JAX saves (B)"]
     if report.mode != "train":
         headers, rows = headers[:3], [cells[:3] for cells in rows]
     text = table(headers, rows, "l" + "r" * (len(headers) - 1))
@@ -107,7 +111,8 @@ def memory_json(report: MemoryReport) -> dict[str, Any]:
         "live_peak_bytes": report.live_peak_bytes, "peak_step": report.peak_step,
         "peak_instruction": report.peak_instruction, "saved_bytes": report.saved_bytes,
         "by_row": dict(report.bytes_by_row()), "by_role": dict(report.bytes_by_role()),
-        "saved_by_row": dict(report.saved_by_row()), "xla_memory_analysis": report.xla,
+        "saved_by_row": dict(report.saved_by_row()), "residuals_bytes": report.residuals_bytes,
+        "residuals_by_row": dict(report.residuals_by_row()), "xla_memory_analysis": report.xla,
         "devices": report.model.compiler.devices, "formulas": report.formulas,
         "generated_code_bytes": report.generated_code_bytes, "required_bytes": report.required_bytes,
         "temp_unassigned_bytes": report.temp_unassigned_bytes,
@@ -116,12 +121,29 @@ def memory_json(report: MemoryReport) -> dict[str, Any]:
     }
 
 
-def comparison_lines(comparison: BlockComparison) -> list[str]:
-    """One block's saved bytes beside Korthikanti et al.'s formula, the difference item by item."""
-    difference = comparison.compiler_bytes - comparison.formula_bytes
-    lines = [f"{comparison.block}: saved for backward {comparison.compiler_bytes:,} B; Korthikanti et al. 2022, "
-             f"sbh(34 + 5as/h) = {comparison.formula_bytes:,} B; difference {difference:+,} B:"]
-    lines += [f"  {amount:+,} B  {name}" for name, amount in comparison.items()]
+def comparison_lines(comparisons: list[BlockComparison]) -> list[str]:
+    """One block's saved bytes beside Korthikanti et al.'s formula: the tensors of each size and width the formula
+    counts, JAX's autodiff saves and XLA keeps (one column per comparison), then each level's difference from the
+    formula item by item."""
+    first = comparisons[0]
+    lines = [f"{first.block}: saved for the backward pass beside Korthikanti et al. 2022, sbh(34 + 5as/h) = "
+             f"{first.formula_bytes:,} B"]
+    rows: list[list[str]] = []
+    for index, line in enumerate(first.lines):
+        widths = sorted(set(first.formula_widths(line.size)).union(
+            *(comparison.lines[index].widths for comparison in comparisons)))
+        rows += [[f"{line.size}, {8 * width}-bit", str(first.formula_widths(line.size)[width]),
+                  *(str(comparison.lines[index].widths[width]) for comparison in comparisons)] for width in widths]
+    rows.append(["other sizes (B)", "0", *(f"{sum(value.bytes for value in comparison.others):,}"
+                                          for comparison in comparisons)])
+    rows.append(["bytes", f"{first.formula_bytes:,}", *(f"{comparison.saved_bytes:,}" for comparison in comparisons)])
+    text = table(["tensors", "formula", *(comparison.level for comparison in comparisons)], rows,
+                 "l" + "r" * (1 + len(comparisons)))
+    lines += ["  " + line for line in text.splitlines()]
+    for comparison in comparisons:
+        difference = comparison.saved_bytes - comparison.formula_bytes
+        lines.append(f"{comparison.level} {comparison.saved_bytes:,} B, {difference:+,} B from the formula:")
+        lines += [f"  {amount:+,} B  {name}" for name, amount in comparison.items()]
     return lines
 
 

@@ -1,0 +1,176 @@
+"""What JAX's autodiff saves for the backward pass (its residuals, read from the training step's jaxpr) beside what
+XLA keeps: by hand for a two-layer MLP, against JAX's own ``saved_residuals``, per layer (a Dense or Conv layer's
+gradient reads its input), under ``nn.remat``, and for a transformer block beside Korthikanti et al.'s formula."""
+
+from collections import Counter
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxcost.hlo.text import parse_shape
+from jaxcost.models.memory import memory
+from jaxcost.models.residuals import aval_bytes, hlo_shape
+from jaxcost.models.saved import compare_block
+from jaxcost.models.transformer import GPT2
+
+pytestmark = pytest.mark.cpu
+BATCH, FEATURES, HIDDEN, CLASSES = 64, 784, 512, 10
+
+
+class MLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(CLASSES, name="fc2")(nn.relu(nn.Dense(HIDDEN, name="fc1")(x)))
+
+
+class Tower(nn.Module):
+    """Dense, LayerNorm, tanh and a convolution: rules that keep inputs, outputs and statistics."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(8, (3, 3), name="conv1")(x)
+        x = nn.LayerNorm(name="norm")(nn.gelu(x))
+        x = nn.Conv(8, (3, 3), feature_group_count=8, name="depthwise")(jnp.tanh(x))
+        return nn.Dense(CLASSES, name="head")(x.reshape(x.shape[0], -1))
+
+
+def test_a_two_layer_mlp_by_hand():
+    """JAX's relu keeps the mask x > 0 (a byte an element) and fc2's kernel gradient reads relu's output (4 bytes):
+    5 bytes an element of the hidden layer. XLA keeps fc1's output instead of the mask (the backward's fusion
+    compares it again) and relu's output: 8 bytes an element."""
+    report = memory(MLP(), jax.ShapeDtypeStruct((BATCH, FEATURES), jnp.float32), mode="train")
+    hidden = BATCH * HIDDEN
+    assert sorted((value.shape, value.row) for value in report.residuals) == [
+        (f"f32[{BATCH},{HIDDEN}]", "activation"), (f"pred[{BATCH},{HIDDEN}]", "activation")]
+    assert report.residuals_bytes == hidden * 1 + hidden * 4
+    assert report.saved_bytes == hidden * 4 + hidden * 4
+    assert sum(report.residuals_by_row().values()) == report.residuals_bytes
+
+
+def _jax_saved(function, *arguments) -> Counter:
+    """JAX's own account of what ``function``'s gradient saves, by shape: the values it computes, not its arguments
+    or literals."""
+    import jax.ad_checkpoint
+
+    saved_residuals = getattr(jax.ad_checkpoint, "saved_residuals", None)
+    if saved_residuals is None:  # jax 0.10 keeps it private; print_saved_residuals is its public face
+        from jax._src.ad_checkpoint import saved_residuals
+    return Counter(hlo_shape(aval) for aval, source in saved_residuals(function, *arguments)
+                   if not source.startswith(("from the argument", "from a literal", "from a constant")))
+
+
+@pytest.mark.parametrize("model, shape", [(MLP(), (BATCH, FEATURES)), (Tower(), (2, 8, 8, 3))],
+                         ids=["mlp", "tower"])
+def test_the_residuals_are_jaxs_own(model, shape):
+    """The step's residuals are those ``jax.ad_checkpoint.saved_residuals`` lists for the model's function, less the
+    values computed from no input: JAX's relu saves a broadcast zero beside its mask (which the step's compile folds
+    into a constant), and a LayerNorm its scale reshaped (the parameters are held anyway)."""
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    report = memory(model, x, mode="train")
+    params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
+    jax_saved = _jax_saved(lambda p, inputs: model.apply({"params": p}, inputs), params, jnp.zeros(shape))
+    ours = Counter(value.shape for value in report.residuals)
+    assert ours <= jax_saved
+    not_from_inputs = jax_saved - ours
+    parameter_elements = {leaf.size for leaf in jax.tree_util.tree_leaves(params)}
+    for shape_text in not_from_inputs:
+        assert (shape_text in ours  # zeros shaped as a mask
+                or parse_shape(shape_text).elements in parameter_elements), not_from_inputs
+
+
+def test_a_layers_gradient_reads_its_input():
+    """Every Dense and Conv row after the first: its input, at its dtype, is among what JAX saves (the kernel's
+    gradient is the input against the output gradient)."""
+    x = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32)
+    report = memory(Tower(), x, mode="train")
+    saved = Counter(value.shape for value in report.residuals)
+    layers = [row for row in report.model.rows if row.is_layer and row.path != "conv1"]
+    assert [row.path for row in layers] == ["depthwise", "head"]
+    for row in layers:
+        assert hlo_shape(jax.ShapeDtypeStruct(row.input_shape, jnp.dtype(row.input_dtype))) in saved, row.path
+    by_row = {row.path: row.residual_bytes for row in report.model.rows}
+    assert by_row["norm"] > 0 and sum(report.residuals_by_row().values()) == report.residuals_bytes
+
+
+class Inner(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(CLASSES, name="fc2")(jnp.tanh(nn.Dense(HIDDEN, name="fc1")(x)))
+
+
+class Checkpointed(nn.Module):
+    """A sine, then two layers under ``nn.remat`` with a policy (or none: no remat)."""
+
+    policy: Any = None
+    remat: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        block = nn.remat(Inner, policy=self.policy) if self.remat else Inner
+        return block(name="inner")(jnp.sin(x))
+
+
+def test_a_checkpoint_policy_changes_what_jax_saves():
+    """Without remat JAX saves the sine and its cosine, tanh and 1 - tanh^2; under ``nn.remat`` only what lies
+    outside the block; ``dots_saveable`` adds fc1's product; ``everything_saveable`` saves as much as no remat."""
+    x = jax.ShapeDtypeStruct((BATCH, FEATURES), jnp.float32)
+    policies = jax.checkpoint_policies
+    saved = {name: memory(Checkpointed(**keywords), x, mode="train").residuals for name, keywords in (
+        ("plain", {"remat": False}), ("remat", {}), ("dots", {"policy": policies.dots_saveable}),
+        ("everything", {"policy": policies.everything_saveable}))}
+    outside = [("sin", f"f32[{BATCH},{FEATURES}]"), ("cos", f"f32[{BATCH},{FEATURES}]")]
+    hidden = f"f32[{BATCH},{HIDDEN}]"
+    assert [(value.instruction, value.shape) for value in saved["plain"]] == [*outside, ("tanh", hidden),
+                                                                              ("sub", hidden)]
+    assert [(value.instruction, value.shape) for value in saved["remat"]] == outside
+    assert [(value.instruction, value.shape, value.row) for value in saved["dots"]][2:] == [
+        ("dot_general", hidden, "inner/fc1")]
+    assert sum(value.bytes for value in saved["everything"]) == sum(value.bytes for value in saved["plain"])
+
+
+def test_aval_bytes():
+    assert aval_bytes(jax.ShapeDtypeStruct((8, 1024, 768), jnp.bfloat16)) == 8 * 1024 * 768 * 2
+    assert hlo_shape(jax.ShapeDtypeStruct((3, 4), jnp.bool_)) == "pred[3,4]"
+
+
+def small_gpt2(remat: bool) -> GPT2:
+    return GPT2(vocabulary=512, context=128, width=128, depth=2, heads=4, dtype=jnp.bfloat16, remat=remat)
+
+
+@pytest.fixture(scope="module")
+def gpt2_steps():
+    tokens = jax.ShapeDtypeStruct((2, 128), jnp.int32)
+    return {remat: memory(small_gpt2(remat), tokens, mode="train") for remat in (False, True)}
+
+
+def test_remat_saves_only_each_blocks_input(gpt2_steps):
+    """Under ``nn.remat`` JAX saves nothing inside a block: what a block needs is recomputed from its input, which
+    the block before it (or the embeddings) made."""
+    plain, rematted = gpt2_steps[False], gpt2_steps[True]
+    inside = [value for value in rematted.residuals if value.row.startswith("block1/")]
+    assert inside == []
+    assert rematted.residuals_bytes < plain.residuals_bytes / 4
+    block_input = 2 * 128 * 128 * 2  # batch x sequence x width, bfloat16
+    assert rematted.residuals_by_row()["block0"] == block_input
+
+
+def test_a_blocks_residuals_beside_the_formula(gpt2_steps):
+    """JAX's residuals of a block, sorted into the formula's sizes: the items add up to the difference exactly, the
+    formula's dropout tensors are absent, and every residual of the block is one of the sizes or named."""
+    report = gpt2_steps[False]
+    comparison = compare_block(report, "block1", sequence=128, batch=2, hidden=128, heads=4, level="JAX saves")
+    items = comparison.items()
+    assert comparison.saved_bytes - comparison.formula_bytes == sum(amount for _, amount in items)
+    assert comparison.saved_bytes == sum(value.bytes for value in report.residuals
+                                         if value.row == "block1" or value.row.startswith("block1/"))
+    assert sum("absent" in name for name, _ in items) == 4
+    gelu = next(line for line in comparison.lines if line.size == "4sbh")
+    assert gelu.widths[2] >= 2  # GeLU's input and output at 16 bits, and more of its intermediates
+
+
+def test_an_unknown_level_is_named():
+    with pytest.raises(ValueError, match="level: one of"):
+        compare_block(None, "block0", 1, 1, 1, 1, level="torch keeps")
