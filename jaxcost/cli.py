@@ -167,6 +167,10 @@ def _add_model(commands: _Subcommands) -> None:
     model.add_argument("--memory", action="store_true",
                        help="what fills device memory in the step: the peak, and what is live there by row and role")
     add_memory_options(model)
+    model.add_argument("--dump-to", metavar="DIR", help="with --memory: keep XLA's files of the compile in DIR, with "
+                       "the step file, to read back elsewhere with --from-dump")
+    model.add_argument("--from-dump", metavar="DIR", help="with --memory: read the step compiled elsewhere (another "
+                       "machine's --dump-to folder) instead of compiling it here")
     model.add_argument("--time", action="store_true",
                        help="run the step on this machine's default device and add where its time goes: each row's "
                             "time, share, FLOP/s, bytes/s, share of its roofline time and regime (with --by op: "

@@ -531,6 +531,9 @@ def _check_model_options(args: argparse.Namespace, mesh: dict | None) -> None:
                          f"drop {'--time' if args.time else '--csv'}")
     if args.optimizer and not (args.memory and args.train):
         raise ValueError("--optimizer: with --memory --train (the step that updates the parameters)")
+    for option, folder in (("--dump-to", args.dump_to), ("--from-dump", args.from_dump)):
+        if folder is not None and not args.memory:
+            raise ValueError(f"{option}: with --memory (XLA's files of the step whose memory is read)")
     if args.plot and not args.time:
         raise ValueError("--plot: needs --time (the plot is of where the step's time goes)")
     if args.plot and (args.json or args.csv):

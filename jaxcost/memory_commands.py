@@ -44,7 +44,8 @@ def memory_of(args: argparse.Namespace, batch: int | None = None) -> Any:
     try:
         return memory(model, *inputs, mode="train" if args.train else "forward", optimizer=_optimizer(args.optimizer),
                       rngs=rngs or None, mesh=parse_mesh(args.mesh) if args.mesh else None, target=args.target,
-                      name=args.name, **kwargs)
+                      name=args.name, dump_to=args.dump_to, from_dump=args.from_dump,
+                      **kwargs)
     except Exception as error:
         if ":" not in args.name or isinstance(error, ValueError):
             raise
@@ -84,7 +85,7 @@ def add_fit(commands: Any) -> None:
     fit.add_argument("--most", type=int, default=1 << 20, help="the largest batch to consider")
     fit.add_argument("--compiles", type=int, default=9, help="the most batches to compile (default 9)")
     fit.add_argument("--json", action="store_true", help="print JSON")
-    fit.set_defaults(batch=None)
+    fit.set_defaults(batch=None, dump_to=None, from_dump=None)  # one compile per batch: no dump kept or read
 
 
 def capacity(args: argparse.Namespace) -> tuple[int, str]:

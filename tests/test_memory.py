@@ -2,6 +2,7 @@
 peak attributed to rows and roles, a two-layer MLP checked by hand, the zoo on the CPU, a TPU slice compiled here."""
 
 import importlib.util
+import json
 
 import flax.linen as nn
 import jax
@@ -13,6 +14,7 @@ import jaxcost as jc
 from jaxcost.hlo.allocations import parse_buffer_assignment, parse_live_ranges
 from jaxcost.models import ZOO, build
 from jaxcost.models.memory import ROLES, MemoryReport, memory
+from jaxcost.models.residuals import hlo_shape
 from jaxcost.models.transformer import GPT2
 
 pytestmark = pytest.mark.cpu
@@ -132,6 +134,12 @@ def test_zoo_peak_agrees_with_memory_analysis_and_rows_add_up(name, mode):
     assert report.bytes_by_role()["parameters"] == report.formulas["parameters"]
     if mode == "train":
         assert report.saved_bytes > 0
+        # the per-layer rule: a Dense or Conv layer's kernel gradient reads its input, which JAX saves at the
+        # layer's dtype (unless it is the step's own input, held anyway)
+        saved = {value.shape for value in report.residuals}
+        for row in report.model.rows:
+            if row.is_layer and tuple(row.input_shape) != x.shape:
+                assert hlo_shape(jax.ShapeDtypeStruct(row.input_shape, jnp.dtype(row.input_dtype))) in saved, row.path
 
 
 def test_a_function_is_reported_by_its_scopes():
@@ -362,6 +370,23 @@ def test_model_memory_prints_the_peak_after_the_table(capsys):
     assert "  peak: " in out and "optimizer state" in out and "saved for backward" in out
     assert main(["model", "mobilenet_v2", "--optimizer", "adam"]) == 2
     assert "--optimizer: " in capsys.readouterr().err
+
+
+def test_model_memory_keeps_a_dump_and_reads_it_back(tmp_path, capsys):
+    """``--dump-to`` keeps XLA's files and the step file; ``--from-dump`` prints the same report from them, nothing
+    compiled; either without ``--memory`` is refused by name."""
+    from jaxcost.cli import main
+
+    command = ["model", "mobilenet_v2", "--alpha", "0.35", "--resolution", "32", "--train", "--memory", "--json"]
+    assert main([*command, "--dump-to", str(tmp_path)]) == 0
+    compiled = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "jaxcost-step.json").is_file()
+    assert main([*command, "--from-dump", str(tmp_path)]) == 0
+    read = json.loads(capsys.readouterr().out)
+    for figure in ("peak_bytes", "live_peak_bytes", "saved_bytes", "residuals_bytes", "by_row", "by_role"):
+        assert read[figure] == compiled[figure], figure
+    assert main(["model", "mobilenet_v2", "--from-dump", str(tmp_path)]) == 2
+    assert "--from-dump: with --memory" in capsys.readouterr().err
 
 
 def test_a_sharded_step_holds_its_share_of_the_parameters(tmp_path):

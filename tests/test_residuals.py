@@ -15,6 +15,7 @@ from jaxcost.models.memory import memory
 from jaxcost.models.residuals import aval_bytes, hlo_shape
 from jaxcost.models.saved import compare_block
 from jaxcost.models.transformer import GPT2
+from jaxcost.operations import ACTIVATIONS
 
 pytestmark = pytest.mark.cpu
 BATCH, FEATURES, HIDDEN, CLASSES = 64, 784, 512, 10
@@ -79,6 +80,38 @@ def test_the_residuals_are_jaxs_own(model, shape):
     for shape_text in not_from_inputs:
         assert (shape_text in ours  # zeros shaped as a mask
                 or parse_shape(shape_text).elements in parameter_elements), not_from_inputs
+
+
+#: Operations of a model with their own differentiation rules, each applied to a value computed from the input (so
+#: that what the rule keeps of its input is a residual, not the step's argument).
+OPERATIONS = {
+    **{name: getattr(jax.nn, name) for name in ACTIVATIONS if hasattr(jax.nn, name)},
+    "gelu exact": lambda x: jax.nn.gelu(x, approximate=False),
+    "softmax": jax.nn.softmax, "log_softmax": jax.nn.log_softmax,
+    "layer norm": lambda x: (x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(x.var(-1, keepdims=True) + 1e-5),
+    "max pool": lambda x: nn.max_pool(x[..., None], (2, 2), (2, 2)),
+    "avg pool": lambda x: nn.avg_pool(x[..., None], (2, 2), (2, 2)),
+    "dot": lambda x: x @ x.T,
+    # the mask drawn from a key computed from the input, as a model's key is an argument of its step
+    "dropout mask": lambda x: jnp.where(jax.random.bernoulli(jax.random.key(x.sum().astype(jnp.int32)), 0.9,
+                                                             x.shape), x / 0.9, 0.0),
+    "logsumexp": lambda x: jax.nn.logsumexp(x, axis=-1),
+}
+
+
+@pytest.mark.parametrize("name", list(OPERATIONS))
+def test_each_operations_rule_saves_what_jax_says(name):
+    """For every activation, norm, softmax, pool and product, what the step's jaxpr says JAX saves is what JAX's own
+    ``saved_residuals`` lists, less values made from no input: a zero broadcast beside a mask, and scalars made from
+    shapes alone (``jnp.var``'s count of elements)."""
+    operation = OPERATIONS[name]
+    x = jax.ShapeDtypeStruct((8, 16), jnp.float32)
+    report = memory(lambda inputs: operation(jnp.sin(inputs)), x, mode="train")
+    ours = Counter(value.shape for value in report.residuals)
+    jax_saved = _jax_saved(lambda inputs: operation(jnp.sin(inputs)), jnp.zeros(x.shape))
+    assert ours and ours <= jax_saved
+    assert all(shape in ours or shape.endswith("[]") for shape in jax_saved - ours), jax_saved - ours
+    assert report.residuals_bytes == sum(parse_shape(shape).bytes * count for shape, count in ours.items())
 
 
 def test_a_layers_gradient_reads_its_input():
