@@ -38,6 +38,7 @@ from jaxcost.models.analysis import (
 from jaxcost.models.dumps import dump_folder, kept_arguments, read_stored, write_step_file
 from jaxcost.models.residuals import BACKWARD, jax_residuals
 from jaxcost.models.rows import LAYOUT, LOOSE_PARAMS, Attribution, Row, build_rows, key_name, scope_calls
+from jaxcost.models.values import LiveValue
 from jaxcost.reports.memory import memory_text
 from jaxcost.specs import describe_value
 
@@ -54,22 +55,6 @@ _PASSING = frozenset(("bitcast", "get-tuple-element", "tuple", "copy", "opt-barr
 #: How a step's program is made from its function and arguments (``donate``: the argument numbers whose buffers the
 #: outputs may reuse): ``compile_function``, or ``dumps.Stored.lower`` for a program compiled elsewhere.
 Compile = Callable[..., CompilerCost]
-
-
-@dataclass(frozen=True)
-class LiveValue:
-    """One value held in memory: the instruction that defined it, its size, the row it belongs to and its role."""
-
-    instruction: str
-    index: str
-    shape: str
-    bytes: int
-    row: str
-    role: str
-    op_name: str
-    allocation: str
-    #: The memory space: 0 is the device's memory (HBM); a TPU's on-chip memories are 1 and up.
-    color: int = 0
 
 
 @dataclass

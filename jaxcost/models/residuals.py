@@ -16,6 +16,7 @@ from typing import Any
 
 from jaxcost.hlo.text import NUMPY_NAMES
 from jaxcost.models.rows import Attribution
+from jaxcost.models.values import LiveValue
 
 #: The scope JAX gives the equations of a gradient (the transpose of the forward's linearization).
 BACKWARD = "transpose("
@@ -25,14 +26,12 @@ _HLO_NAMES = {numpy: hlo for hlo, numpy in NUMPY_NAMES.items()}
 _LOOPS = frozenset(("scan", "while"))
 
 
-def jax_residuals(jaxpr: Any, argument_kinds: list[str], attribution: Attribution) -> list[Any]:
+def jax_residuals(jaxpr: Any, argument_kinds: list[str], attribution: Attribution) -> list[LiveValue]:
     """JAX's residuals of a training step's ``jaxpr`` (the ``ClosedJaxpr`` traced from the step), as
-    ``memory.LiveValue`` rows with role ``saved for backward``: each forward value computed from an argument that
+    ``LiveValue`` rows with role ``saved for backward``: each forward value computed from an argument that
     ``argument_kinds`` (one per flattened argument) calls ``"input"`` (the step's inputs and random keys), from no
     ``"output gradient"``, and read by an equation of the backward pass. Each is counted once, in the order they
     were made."""
-    from jaxcost.models.memory import LiveValue
-
     inner = getattr(jaxpr, "jaxpr", jaxpr)
     activations = _reached(inner, {variable for variable, kind in zip(inner.invars, argument_kinds)
                                    if kind == "input"})
@@ -42,7 +41,7 @@ def jax_residuals(jaxpr: Any, argument_kinds: list[str], attribution: Attributio
     read = {variable for equation in inner.eqns if _backward(equation)
             for variable in _variables(equation.invars) if variable in activations and variable in forward}
     producers = {variable: equation for equation in inner.eqns for variable in equation.outvars}
-    values = []
+    values: list[LiveValue] = []
     for equation in inner.eqns:
         for variable in equation.outvars:
             if variable in read:
