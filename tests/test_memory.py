@@ -269,6 +269,10 @@ def test_from_dump_refuses_a_folder_that_is_not_one_steps_dump(tmp_path):
     with pytest.raises(ValueError, match="from_dump: the program in .* takes 6 arguments where this step, lowered "
                                          "here, takes 5: the dump is another step's"):
         memory(MLP(), _inputs(), from_dump=str(dump))  # the forward pass against the training step's dump
+    with pytest.raises(ValueError, match=r"from_dump: the program in .* takes a \(64, 10\) array as its argument "
+                                         r"\d+ where this step has \(32, 10\): the dump is another step's"):
+        # at batch 32: the output gradient is the first argument whose shape differs
+        memory(MLP(), jax.ShapeDtypeStruct((32, 784), jnp.float32), mode="train", from_dump=str(dump))
     assignment = next(dump.glob("*-buffer-assignment.txt"))
     (tmp_path / "lone").mkdir()
     (tmp_path / "lone" / assignment.name).write_text(assignment.read_text())

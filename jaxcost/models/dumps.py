@@ -76,12 +76,28 @@ class Stored:
         compiler = CompilerCost(xla={}, recount=recount(self.module), memory=self.memory,
                                 hlo_text=self.hlo_text, platform=self.platform, seconds_compile=0.0,
                                 lowered=traced.lower(), jaxpr=traced.jaxpr, device_kind=self.device_kind)
-        kept = len(kept_arguments(compiler, len(jax.tree_util.tree_leaves(args))))
-        parameters = len(compiler.recount.module.entry.parameters())
-        if kept != parameters:
-            raise ValueError(f"from_dump: the program in {self.folder} takes {parameters} arguments where this step, "
-                             f"lowered here, takes {kept}: the dump is another step's (model, inputs, mode, optimizer)")
+        leaves = jax.tree_util.tree_leaves(args)
+        kept = [leaves[index] for index in kept_arguments(compiler, len(leaves))]
+        parameters = compiler.recount.module.entry.parameters()
+        if len(kept) != len(parameters):
+            raise ValueError(f"from_dump: the program in {self.folder} takes {len(parameters)} arguments where this "
+                             f"step, lowered here, takes {len(kept)}: the dump is another step's (model, inputs, mode, "
+                             "optimizer)")
+        if compiler.devices == 1:  # a partitioned program's parameters are one device's shards
+            _check_shapes(self.folder, kept, parameters)
         return compiler
+
+
+def _check_shapes(folder: Path, leaves: list[Any], parameters: list[Any]) -> None:
+    """The dumped program's parameters have the shapes of the step's arguments (random keys aside: the program
+    holds their raw bits)."""
+    for number, (leaf, parameter) in enumerate(zip(leaves, parameters)):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            continue
+        if tuple(leaf.shape) != parameter.shape.dims:
+            raise ValueError(f"from_dump: the program in {folder} takes a {parameter.shape.dims} array as its "
+                             f"argument {number} where this step has {tuple(leaf.shape)}: the dump is another "
+                             "step's (model, inputs, batch)")
 
 
 def read_stored(from_dump: str) -> Stored:

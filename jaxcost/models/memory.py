@@ -91,7 +91,8 @@ class MemoryReport:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Bytes of the parameters at their dtypes, and of the optimizer's state, as the formulas give them.
     formulas: dict[str, int] = field(default_factory=dict)
-    #: What JAX's autodiff saves for the backward pass before XLA's optimizations (``models.residuals``).
+    #: What JAX's autodiff saves for the backward pass before XLA's optimizations (``models.residuals``), of the
+    #: whole step: under a mesh, its shapes are the global ones.
     residuals: list[LiveValue] = field(default_factory=list)
 
     @property

@@ -33,6 +33,9 @@ def jax_residuals(jaxpr: Any, argument_kinds: list[str], attribution: Attributio
     ``"output gradient"``, and read by an equation of the backward pass. Each is counted once, in the order they
     were made."""
     inner = getattr(jaxpr, "jaxpr", jaxpr)
+    if len(inner.invars) != len(argument_kinds):
+        raise ValueError(f"argument_kinds: one per argument of the step's jaxpr ({len(inner.invars)}), got "
+                         f"{len(argument_kinds)}")
     activations = _reached(inner, {variable for variable, kind in zip(inner.invars, argument_kinds)
                                    if kind == "input"})
     activations -= _reached(inner, {variable for variable, kind in zip(inner.invars, argument_kinds)
@@ -106,7 +109,10 @@ def _reached(jaxpr: Any, start: set[Any]) -> set[Any]:
 
 
 def _backward(equation: Any) -> bool:
-    return BACKWARD in str(equation.source_info.name_stack)
+    """An equation of the step's backward pass: its scope starts with the transpose. A gradient taken inside the
+    forward pass (a gradient penalty) has ``transpose(`` deeper in its scope (``jvp(transpose(jvp(Net)))``) and is
+    part of the forward."""
+    return str(equation.source_info.name_stack).startswith(BACKWARD)
 
 
 def _variables(atoms: Iterable[Any]) -> list[Any]:

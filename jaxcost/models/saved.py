@@ -11,6 +11,7 @@ and values of other sizes (a norm's statistics), each named.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -119,12 +120,12 @@ class BlockComparison:
                           value.bytes))
         return items
 
-    def formula_widths(self, size: str) -> Counter:
-        """How many tensors of ``size`` the formula counts at each element width (bytes), dropout's only where the
-        model drops out."""
+    def formula_widths(self, size: str, published: bool = False) -> Counter:
+        """How many tensors of ``size`` the formula counts at each element width (bytes): dropout's only where the
+        model drops out, or always (``published``: the formula as the paper gives it)."""
         expected: Counter = Counter()
         for term in KORTHIKANTI:
-            if term.size == size and (self.dropout or not term.dropout):
+            if term.size == size and (self.dropout or published or not term.dropout):
                 expected[term.width] += term.count
         return expected
 
@@ -144,13 +145,22 @@ def compare_block(report: MemoryReport, block: str, sequence: int, batch: int, h
     for value in report.saved if level == "XLA keeps" else report.residuals:
         if value.row != block and not value.row.startswith(block + "/"):
             continue
-        size = next((size for size in SIZES if parse_shape(value.shape).elements == elements[size]), None)
+        size = _size_class(parse_shape(value.shape).dims, elements, sequence)
         if size is None:
             others.append(value)
         else:
             lines[size].values.append(value)
     return BlockComparison(block, formula_bytes(sequence, batch, hidden, heads), dropout,
                            list(lines.values()), others, level)
+
+
+def _size_class(dims: tuple[int, ...], elements: dict[str, int], sequence: int) -> str | None:
+    """The formula's size a tensor of ``dims`` is, by its elements; where two sizes have as many (a·s = h makes
+    as²b the size of sbh, a·s = 4h that of 4sbh), a tensor with the sequence twice among its sizes is as²b."""
+    matching = [size for size in SIZES if math.prod(dims) == elements[size]]
+    if len(matching) > 1:
+        return "as2b" if dims.count(sequence) >= 2 else next(size for size in matching if size != "as2b")
+    return matching[0] if matching else None
 
 
 def _made_by(values: list[LiveValue]) -> str:

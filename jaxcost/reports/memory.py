@@ -59,8 +59,9 @@ def peak_lines(report: MemoryReport) -> list[str]:
                    else "")
         lines.append(f"  saved for the backward pass: {report.saved_bytes:,} B ({format_gib(report.saved_bytes)})"
                      + on_chip)
+        global_note = f", the whole step's over {devices} devices" if devices > 1 else ""
         lines.append(f"  JAX's autodiff saves {report.residuals_bytes:,} B ({format_gib(report.residuals_bytes)}, "
-                     f"{len(report.residuals)} values) before XLA recomputes, widens or lays out any")
+                     f"{len(report.residuals)} values{global_note}) before XLA recomputes, widens or lays out any")
     return lines
 
 
@@ -123,16 +124,16 @@ def memory_json(report: MemoryReport) -> dict[str, Any]:
 
 def comparison_lines(comparisons: list[BlockComparison]) -> list[str]:
     """One block's saved bytes beside Korthikanti et al.'s formula: the tensors of each size and width the formula
-    counts, JAX's autodiff saves and XLA keeps (one column per comparison), then each level's difference from the
-    formula item by item."""
+    counts (its dropout tensors too, as published), JAX's autodiff saves and XLA keeps (one column per comparison),
+    then each level's difference from the formula item by item."""
     first = comparisons[0]
     lines = [f"{first.block}: saved for the backward pass beside Korthikanti et al. 2022, sbh(34 + 5as/h) = "
              f"{first.formula_bytes:,} B"]
     rows: list[list[str]] = []
     for index, line in enumerate(first.lines):
-        widths = sorted(set(first.formula_widths(line.size)).union(
-            *(comparison.lines[index].widths for comparison in comparisons)))
-        rows += [[f"{line.size}, {8 * width}-bit", str(first.formula_widths(line.size)[width]),
+        published = first.formula_widths(line.size, published=True)
+        widths = sorted(set(published).union(*(comparison.lines[index].widths for comparison in comparisons)))
+        rows += [[f"{line.size}, {8 * width}-bit", str(published[width]),
                   *(str(comparison.lines[index].widths[width]) for comparison in comparisons)] for width in widths]
     rows.append(["other sizes (B)", "0", *(f"{sum(value.bytes for value in comparison.others):,}"
                                           for comparison in comparisons)])

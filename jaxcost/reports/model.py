@@ -201,8 +201,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("memory_bytes", "live at peak", sortable=True, per_device=True, memory=True, cell=_memory("memory_bytes"),
            keep=7),
     Column("saved_bytes", "saved", sortable=True, per_device=True, memory=True, cell=_memory("saved_bytes"), keep=5),
-    Column("residual_bytes", "JAX saves", sortable=True, per_device=True, memory=True, cell=_memory("residual_bytes"),
-           keep=4),
+    # JAX's residuals are of the whole step (the jaxpr's global shapes), not of one device
+    Column("residual_bytes", "JAX saves", sortable=True, memory=True, cell=_memory("residual_bytes"), keep=4),
     Column("seconds", "time", sortable=True, timed=True, cell=_seconds, keep=8),
     Column("time_share", "time share", timed=True, cell=_time_share, keep=7),
     Column("flops_per_second", "FLOP/s", timed=True, cell=_rate("compiler_flops", format_rate), keep=4),
