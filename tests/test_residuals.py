@@ -12,7 +12,7 @@ import pytest
 
 from jaxcost.hlo.text import parse_shape
 from jaxcost.models.memory import memory
-from jaxcost.models.residuals import aval_bytes, hlo_shape
+from jaxcost.models.residuals import aval_bytes, hlo_shape, is_backward
 from jaxcost.models.saved import compare_block
 from jaxcost.models.transformer import GPT2
 from jaxcost.operations import ACTIVATIONS
@@ -176,6 +176,16 @@ def test_a_checkpoint_policy_changes_what_jax_saves():
     assert made["dots"] == [*outside, ("dot_general", hidden)]
     assert [value.row for value in saved["dots"]][2] == "inner/fc1"
     assert made["everything"] == made["plain"]
+
+
+@pytest.mark.parametrize("scope, backward", [
+    ("jit(step)/transpose(jvp(Net))/fc1/dot_general", True), ("transpose(jvp(GPT2))/block1/attention", True),
+    ("jit(train_step)/jit(inner)/transpose(jvp(Net))/mul", True), ("jit(step)/jvp(Net)/fc1/dot_general", False),
+    ("jit(step)/jvp(Net)/transpose(jvp())/mul", False), ("jvp(transpose(jvp()))/mul", False), ("", False)])
+def test_the_backward_pass_is_told_by_its_first_scope(scope, backward):
+    """A gradient's scope starts (past jitted functions) with the transpose; a gradient taken inside the forward
+    pass has it deeper, on both sides: equations' name stacks and instructions' op_names."""
+    assert is_backward(scope) is backward
 
 
 def test_aval_bytes():

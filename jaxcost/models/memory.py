@@ -36,7 +36,7 @@ from jaxcost.models.analysis import (
     training_step,
 )
 from jaxcost.models.dumps import dump_folder, kept_arguments, read_stored, write_step_file
-from jaxcost.models.residuals import BACKWARD, jax_residuals
+from jaxcost.models.residuals import is_backward, jax_residuals
 from jaxcost.models.rows import LAYOUT, LOOSE_PARAMS, Attribution, Row, build_rows, key_name, scope_calls
 from jaxcost.models.values import LiveValue
 from jaxcost.reports.memory import memory_text
@@ -432,7 +432,7 @@ class _Values:
         """Top-level instructions that compute part of a gradient (their own op_name, or a fused one's)."""
         backward = set()
         for name, owner in self.owners.items():
-            if BACKWARD in self.instructions[name].op_name:
+            if is_backward(self.instructions[name].op_name):
                 backward.add(owner)
         return backward
 

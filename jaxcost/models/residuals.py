@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from jaxcost.hlo.text import NUMPY_NAMES
-from jaxcost.models.rows import Attribution
+from jaxcost.models.rows import JIT_SCOPE, Attribution
 from jaxcost.models.values import LiveValue
 
 #: The scope JAX gives the equations of a gradient (the transpose of the forward's linearization).
@@ -109,10 +109,18 @@ def _reached(jaxpr: Any, start: set[Any]) -> set[Any]:
 
 
 def _backward(equation: Any) -> bool:
-    """An equation of the step's backward pass: its scope starts with the transpose. A gradient taken inside the
-    forward pass (a gradient penalty) has ``transpose(`` deeper in its scope (``jvp(transpose(jvp(Net)))``) and is
-    part of the forward."""
-    return str(equation.source_info.name_stack).startswith(BACKWARD)
+    return is_backward(str(equation.source_info.name_stack))
+
+
+def is_backward(scope: str) -> bool:
+    """Whether a scope (an equation's name stack, an instruction's op_name) is of the step's backward pass: its first
+    scope past the jitted functions' is the transpose (``jit(step)/transpose(jvp(Net))/fc1/dot_general``). A gradient
+    taken inside the forward pass (a gradient penalty) has the transpose deeper (``jvp(Net)/transpose(jvp(...))``)
+    and is part of the forward."""
+    for part in scope.split("/"):
+        if not JIT_SCOPE.match(part):
+            return part.startswith(BACKWARD)
+    return False
 
 
 def _variables(atoms: Iterable[Any]) -> list[Any]:
@@ -135,4 +143,4 @@ def hlo_shape(aval: Any) -> str:
     return f"{_HLO_NAMES.get(name, name)}[{','.join(str(size) for size in aval.shape)}]"
 
 
-__all__ = ["BACKWARD", "aval_bytes", "hlo_shape", "jax_residuals"]
+__all__ = ["BACKWARD", "aval_bytes", "hlo_shape", "is_backward", "jax_residuals"]

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from jaxcost.compiler import CompilerCost
 
 _WRAPPER = re.compile(r"^[\w.-]+\((.*)\)$")
-_JIT = re.compile(r"^p?jit\(.*\)$")
+#: A jitted function's scope in an op_name (``jit(main)`` in older JAX, ``jit(relu)``).
+JIT_SCOPE = re.compile(r"^p?jit\(.*\)$")
 _PRIMITIVE_KINDS = (
     (("reduce_window", "max_pool", "avg_pool", "cumsum", "cummax"), "pooling"),
     (("reduce_sum", "reduce_max", "reduce_min", "mean", "div"), "reduction"),
@@ -207,7 +208,7 @@ class Attribution:
         primitive = parts[-1]
         inner = []
         for part in parts[:-1]:
-            if _JIT.match(part):
+            if JIT_SCOPE.match(part):
                 continue
             match = _WRAPPER.match(part)
             while match:
