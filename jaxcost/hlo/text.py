@@ -664,7 +664,9 @@ def _add_computation(computations: dict[str, Computation], name: str, text: str,
 
 def _add_tuple_element(operand: str, by_name: dict[str, Instruction], instructions: list[Instruction]) -> None:
     """An operand written ``%name#1`` (element 1 of ``name``'s tuple, as XLA's dump files print it where the program
-    holds a ``get-tuple-element``): that get-tuple-element, added before its reader, under the operand's name."""
+    holds a ``get-tuple-element``): that get-tuple-element, added before its reader, under the operand's name, with
+    its tuple's metadata (the compiled program's text gives it that, but where XLA fused the operation that made the
+    element into a library call: a bias add into a cuDNN convolution, whose op_name the dump has lost)."""
     base, hash_sign, index = operand.rpartition("#")
     if not hash_sign or operand in by_name or not index.isdigit():
         return
@@ -674,8 +676,9 @@ def _add_tuple_element(operand: str, by_name: dict[str, Instruction], instructio
     elements = by_name[base].shape.elements_of or ()
     if int(index) >= len(elements):
         raise ValueError(f"{operand}: {base} has {len(elements)} tuple elements")
+    metadata = by_name[base].attributes.get("metadata")
     element = Instruction(name=operand, shape=elements[int(index)], opcode="get-tuple-element", operands=[base],
-                          attributes={"index": index})
+                          attributes={"index": index, **({"metadata": metadata} if metadata is not None else {})})
     by_name[operand] = element
     instructions.append(element)
 

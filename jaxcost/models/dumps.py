@@ -114,22 +114,8 @@ def read_stored(from_dump: str) -> Stored:
     else:
         sizes = targets.sizes(kind) if platform == "tpu" else POINTER_BYTES
     hlo_text = hlo.read_text()
-    return Stored(hlo.parent, hlo_text, _as_compiled(parse_module(hlo_text, sizes)), read_dump(hlo.parent), platform,
-                   kind, facts.get("memory_analysis", {}))
-
-
-def _as_compiled(module: Module) -> Module:
-    """A dump file's program as the compiled program's text has it, as near as the dump says. XLA's dump files write
-    a get-tuple-element as an operand (``fusion.3#1``, parsed into an element without metadata) where ``as_text()``
-    writes an instruction with metadata, which says the element's module row and whether it is part of the backward
-    pass: its tuple's, but where XLA fused the operation that made the element into a library call (a bias add
-    into a cuDNN convolution), whose metadata the dump has lost. Each parsed element is given its tuple's."""
-    for computation in module.computations.values():
-        by_name = computation.by_name()
-        for element in computation.instructions:  # a tuple comes before its elements
-            if element.opcode == "get-tuple-element" and "#" in element.name and element.operands[0] in by_name:
-                element.attributes.setdefault("metadata", by_name[element.operands[0]].attribute("metadata"))
-    return module
+    return Stored(hlo.parent, hlo_text, parse_module(hlo_text, sizes), read_dump(hlo.parent), platform, kind,
+                   facts.get("memory_analysis", {}))
 
 
 def _dumped_program(from_dump: str) -> Path:

@@ -40,10 +40,10 @@ def jax_residuals(jaxpr: Any, argument_kinds: list[str], attribution: Attributio
                                    if kind == "input"})
     activations -= _reached(inner, {variable for variable, kind in zip(inner.invars, argument_kinds)
                                     if kind == "output gradient"})
-    forward = {variable for equation in inner.eqns if not _backward(equation) for variable in equation.outvars}
-    read = {variable for equation in inner.eqns if _backward(equation)
-            for variable in _variables(equation.invars) if variable in activations and variable in forward}
     producers = {variable: equation for equation in inner.eqns for variable in equation.outvars}
+    read = {variable for equation in inner.eqns if _backward(equation)
+            for variable in _variables(equation.invars)
+            if variable in activations and variable in producers and not _backward(producers[variable])}
     values: list[LiveValue] = []
     for equation in inner.eqns:
         for variable in equation.outvars:
